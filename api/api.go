@@ -1,0 +1,159 @@
+// Package api is the Go client of a Grid server's HTTP API. The CLI in command/ and the
+// end-to-end tests use it; so can any program that drives a grid.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultAddress is the HTTP API of a server on this machine with default ports.
+const DefaultAddress = "http://127.0.0.1:7000"
+
+// AddressEnv names the environment variable that overrides DefaultAddress.
+const AddressEnv = "GRID_ADDR"
+
+// Config configures a Client.
+type Config struct {
+	// Address is the server's HTTP API, "http://host:port" or "host:port".
+	// Default: $GRID_ADDR, else DefaultAddress.
+	Address string
+	// HTTPClient sends the requests. Default: a client with a 60s timeout.
+	HTTPClient *http.Client
+}
+
+// DefaultConfig returns the configuration that the CLI starts from.
+func DefaultConfig() *Config {
+	addr := os.Getenv(AddressEnv)
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Client talks to one server's HTTP API. Any server answers: writes are forwarded to
+// the leader by the server itself.
+type Client struct {
+	base *url.URL
+	http *http.Client
+}
+
+// NewClient validates cfg and returns a client.
+func NewClient(cfg *Config) (*Client, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	addr := cfg.Address
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("invalid address %q: want http://host:port", cfg.Address)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid address %q: scheme must be http or https", cfg.Address)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = DefaultConfig().HTTPClient
+	}
+	return &Client{base: u, http: hc}, nil
+}
+
+// Address returns the base URL the client talks to.
+func (c *Client) Address() string { return c.base.String() }
+
+// StatusError is the error for a response other than 2xx. Message is the server's
+// "error" field when it sent one.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Code)
+}
+
+// IsNotFound reports whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
+}
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// do sends a request and returns the response when its status is 2xx; otherwise it
+// returns a *StatusError. The caller closes the body.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var eb errorBody
+	msg := strings.TrimSpace(string(raw))
+	if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
+		msg = eb.Error
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return nil, &StatusError{Code: resp.StatusCode, Message: msg}
+}
+
+// get decodes the JSON answer to GET path into out.
+func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	return c.call(ctx, http.MethodGet, path, query, nil, out)
+}
+
+// call sends in (if not nil) as JSON and decodes the answer into out (if not nil).
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.do(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package command
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/sutragrid/grid/api"
+)
+
+// Meta carries what every command shares: the UI, and for client commands the
+// -address and -json flags.
+type Meta struct {
+	Ui cli.Ui
+
+	address string
+	json    bool
+}
+
+// clientFlags returns a flag set with -address and -json, for commands that talk to the
+// HTTP API. Parse errors are reported by the command, not by the flag package.
+func (m *Meta) clientFlags(name string) *flag.FlagSet {
+	fs := m.flagSet(name)
+	fs.StringVar(&m.address, "address", "", "")
+	fs.BoolVar(&m.json, "json", false, "")
+	return fs
+}
+
+// flagSet returns an empty flag set whose usage output is silenced: commands print
+// their own Help().
+func (m *Meta) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// client builds an API client from -address, then GRID_ADDR, then the default.
+func (m *Meta) client() (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if m.address != "" {
+		cfg.Address = m.address
+	}
+	return api.NewClient(cfg)
+}
+
+// fail prints one error line to stderr and returns the exit code for failures.
+func (m *Meta) fail(format string, args ...any) int {
+	m.Ui.Error("Error: " + fmt.Sprintf(format, args...))
+	return 1
+}
+
+// usageError reports bad flags or arguments: exit code 1 and a pointer to -help.
+func (m *Meta) usageError(cmd string, err error) int {
+	m.Ui.Error(fmt.Sprintf("Error: %v\nRun 'grid %s -help' for usage.", err, cmd))
+	return 1
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (m *Meta) printJSON(v any) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return m.fail("encode JSON: %v", err)
+	}
+	m.Ui.Output(string(b))
+	return 0
+}
+
+// printTable writes rows under header, aligned in columns.
+func (m *Meta) printTable(header []string, rows [][]string) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+	m.Ui.Output(strings.TrimRight(b.String(), "\n"))
+}
+
+// clientHelp is the help text of the flags every client command takes.
+const clientHelp = `
+HTTP API Options:
+
+  -address=<addr>
+    The address of a Grid server's HTTP API. Overrides GRID_ADDR.
+    Default: http://127.0.0.1:7000
+
+Output Options:
+
+  -json
+    Print the output as JSON.`
+
+var _ = os.Stdout

@@ -1,0 +1,163 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sutragrid/grid/server"
+)
+
+// ServerCommand runs a Grid server until SIGINT or SIGTERM.
+type ServerCommand struct {
+	Meta
+}
+
+func (c *ServerCommand) Synopsis() string { return "Run a Grid server" }
+
+func (c *ServerCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: grid server -data-dir=DIR [options]
+
+  Runs a Grid server: a Raft peer that keeps the cluster's replicated state, a gossip
+  member, and the HTTP API. Servers find each other over gossip; once a server sees
+  -bootstrap-expect servers, none of which belongs to a cluster yet, they bootstrap
+  Raft together. A server with existing Raft state rejoins its cluster instead.
+
+  Three servers on one machine, on loopback addresses:
+
+    grid server -bind=127.0.0.11 -data-dir=/var/grid/s1 -bootstrap-expect=3
+    grid server -bind=127.0.0.12 -data-dir=/var/grid/s2 -bootstrap-expect=3 -join=127.0.0.11
+    grid server -bind=127.0.0.13 -data-dir=/var/grid/s3 -bootstrap-expect=3 -join=127.0.0.11
+
+  SIGINT or SIGTERM makes the server leave gossip gracefully and exit 0.
+
+Server Options:
+
+  -data-dir=DIR
+    Where the server keeps its Raft log, snapshots and ID. Required.
+
+  -bind=IP
+    The IP every listener binds to. Default: 127.0.0.1.
+
+  -name=NAME
+    The server's unique gossip name. Default: the hostname, with the bind IP
+    appended when -bind is a specific address.
+
+  -bootstrap-expect=N
+    Bootstrap Raft once N servers are seen. 0 joins an existing cluster only;
+    1 runs a single-server grid. Default: 0.
+
+  -join=ADDR
+    The gossip address (host or host:port) of a member to join. May be given
+    several times. Default port: 7946.
+
+  -retry-interval=DURATION
+    The wait between join attempts. Default: 30s.
+
+  -retry-max=N
+    How many join attempts before giving up; 0 retries forever. Default: 0.
+
+  -raft-multiplier=N
+    Scales Raft's heartbeat, election and leader-lease timeouts (1-10) for slow
+    machines. Default: 1.
+
+  -http-port, -rpc-port, -raft-port, -gossip-port
+    The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
+
+  -log-level=LEVEL
+    trace, debug, info, warn or error. Default: info.
+`)
+}
+
+// serverFlags binds the server flags to cfg.
+type serverFlags struct {
+	cfg      *server.Config
+	join     stringList
+	logLevel string
+}
+
+func (c *ServerCommand) Run(args []string) int {
+	sf := serverFlags{cfg: server.DefaultConfig()}
+	fs := c.flagSet("server")
+	cfg := sf.cfg
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
+	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
+	fs.StringVar(&cfg.NodeName, "name", "", "")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "")
+	fs.Var(&sf.join, "join", "")
+	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
+	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
+	fs.IntVar(&cfg.RaftMultiplier, "raft-multiplier", cfg.RaftMultiplier, "")
+	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "")
+	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
+	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
+	fs.StringVar(&sf.logLevel, "log-level", "info", "")
+	if err := fs.Parse(args); err != nil {
+		return c.usageError("server", err)
+	}
+	if fs.NArg() > 0 {
+		return c.usageError("server", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	cfg.Join = sf.join
+	logger, err := newLogger("server", sf.logLevel)
+	if err != nil {
+		return c.usageError("server", err)
+	}
+	cfg.Logger = logger
+	return runServer(c.Ui, cfg)
+}
+
+// runServer starts a server and runs it until a signal, then shuts it down.
+func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(cfg)
+	if err != nil {
+		ui.Error("Error: start server: " + err.Error())
+		return 1
+	}
+	<-ctx.Done()
+	stop() // a second signal kills the process the default way
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			cfg.Logger.Warn("shutdown finished with errors", "error", err)
+		}
+	case <-time.After(30 * time.Second):
+		ui.Error("Error: shutdown timed out")
+		return 1
+	}
+	return 0
+}
+
+// newLogger returns the root logger of a long-running command.
+func newLogger(name, level string) (hclog.Logger, error) {
+	lvl := hclog.LevelFromString(level)
+	if lvl == hclog.NoLevel {
+		return nil, fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, Output: os.Stderr}), nil
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty value")
+	}
+	*l = append(*l, v)
+	return nil
+}

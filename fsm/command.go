@@ -1,0 +1,218 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// CommandType identifies a command in the Raft log. Values are persisted in the log and
+// in snapshots' history: never renumber one, only add.
+type CommandType uint8
+
+const (
+	// CmdRegisterAgent inserts an agent or updates a known one.
+	CmdRegisterAgent CommandType = 1
+	// CmdDeregisterAgent removes an agent.
+	CmdDeregisterAgent CommandType = 2
+	// CmdSetAgentStatus records a change of an agent's health.
+	CmdSetAgentStatus CommandType = 3
+)
+
+func (t CommandType) String() string {
+	switch t {
+	case CmdRegisterAgent:
+		return "register_agent"
+	case CmdDeregisterAgent:
+		return "deregister_agent"
+	case CmdSetAgentStatus:
+		return "set_agent_status"
+	}
+	return fmt.Sprintf("command(%d)", uint8(t))
+}
+
+// CommandVersion is the highest encoding version this build reads and the one it
+// writes. A server that meets a newer version rejects the command rather than guess.
+const CommandVersion = 1
+
+// headerLen is the size of the envelope in front of a command's JSON body:
+// type (1 byte), version (1 byte), timestamp (8 bytes, Unix nanoseconds, big endian).
+const headerLen = 10
+
+// MaxCommandBytes bounds an encoded command; Raft entries should stay small.
+const MaxCommandBytes = 1 << 20
+
+// Command is the body of one Raft log entry.
+type Command interface {
+	// Type tells which command this is.
+	Type() CommandType
+	// Validate checks the command before it is proposed and again before it is applied,
+	// so a command that slipped into the log is rejected, not half-applied.
+	Validate() error
+}
+
+// Envelope is a decoded log entry: the command and the time the leader stamped on it.
+type Envelope struct {
+	Time    time.Time
+	Command Command
+}
+
+// Encode serialises cmd with a zero timestamp; the leader stamps it with Stamp just
+// before it proposes the entry, so every server derives the same time from the log.
+func Encode(cmd Command) ([]byte, error) {
+	if err := cmd.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidCommand, cmd.Type(), err)
+	}
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", cmd.Type(), err)
+	}
+	if headerLen+len(body) > MaxCommandBytes {
+		return nil, fmt.Errorf("encode %s: %d bytes exceeds the limit of %d", cmd.Type(), headerLen+len(body), MaxCommandBytes)
+	}
+	buf := make([]byte, headerLen+len(body))
+	buf[0] = byte(cmd.Type())
+	buf[1] = CommandVersion
+	copy(buf[headerLen:], body)
+	return buf, nil
+}
+
+// Stamp sets the proposal time of an encoded command in place.
+func Stamp(buf []byte, t time.Time) error {
+	if len(buf) < headerLen {
+		return errors.New("command too short to stamp")
+	}
+	binary.BigEndian.PutUint64(buf[2:headerLen], uint64(t.UnixNano()))
+	return nil
+}
+
+// ErrInvalidCommand wraps every error about a command's encoding or content.
+var ErrInvalidCommand = errors.New("invalid command")
+
+// Decode parses a log entry. It never panics: anything it cannot read is an error
+// that wraps ErrInvalidCommand.
+func Decode(buf []byte) (Envelope, error) {
+	env, err := decode(buf)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
+	}
+	return env, nil
+}
+
+func decode(buf []byte) (Envelope, error) {
+	if len(buf) < headerLen {
+		return Envelope{}, fmt.Errorf("command of %d bytes is shorter than its %d-byte header", len(buf), headerLen)
+	}
+	if len(buf) > MaxCommandBytes {
+		return Envelope{}, fmt.Errorf("command of %d bytes exceeds the limit of %d", len(buf), MaxCommandBytes)
+	}
+	typ, ver := CommandType(buf[0]), buf[1]
+	if ver == 0 || ver > CommandVersion {
+		return Envelope{}, fmt.Errorf("%s: unsupported command version %d (this server reads up to %d)", typ, ver, CommandVersion)
+	}
+	cmd := newCommand(typ)
+	if cmd == nil {
+		return Envelope{}, fmt.Errorf("unknown command type %d", uint8(typ))
+	}
+	if err := json.Unmarshal(buf[headerLen:], cmd); err != nil {
+		return Envelope{}, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	if err := cmd.Validate(); err != nil {
+		return Envelope{}, fmt.Errorf("%s: %w", typ, err)
+	}
+	nanos := binary.BigEndian.Uint64(buf[2:headerLen])
+	return Envelope{Time: time.Unix(0, int64(nanos)).UTC(), Command: cmd}, nil
+}
+
+// newCommand returns a pointer to a zero command of type t, or nil if t is unknown.
+func newCommand(t CommandType) Command {
+	switch t {
+	case CmdRegisterAgent:
+		return &RegisterAgent{}
+	case CmdDeregisterAgent:
+		return &DeregisterAgent{}
+	case CmdSetAgentStatus:
+		return &SetAgentStatus{}
+	}
+	return nil
+}
+
+// RegisterAgent inserts an agent, or updates the one with the same name.
+type RegisterAgent struct {
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	Hostname string `json:"hostname"`
+	Platform string `json:"platform"`
+	Version  string `json:"version"`
+	MaxNodes int    `json:"max_nodes"`
+}
+
+func (*RegisterAgent) Type() CommandType { return CmdRegisterAgent }
+
+func (c *RegisterAgent) Validate() error {
+	if err := validName("name", c.Name); err != nil {
+		return err
+	}
+	if c.MaxNodes < 0 {
+		return fmt.Errorf("max_nodes must not be negative, got %d", c.MaxNodes)
+	}
+	for field, v := range map[string]string{"address": c.Address, "hostname": c.Hostname, "platform": c.Platform, "version": c.Version} {
+		if len(v) > maxFieldLen || !utf8.ValidString(v) {
+			return fmt.Errorf("%s must be valid UTF-8 of at most %d bytes", field, maxFieldLen)
+		}
+	}
+	return nil
+}
+
+// DeregisterAgent removes an agent.
+type DeregisterAgent struct {
+	Name string `json:"name"`
+}
+
+func (*DeregisterAgent) Type() CommandType { return CmdDeregisterAgent }
+
+func (c *DeregisterAgent) Validate() error { return validName("name", c.Name) }
+
+// SetAgentStatus records an agent's new health status.
+type SetAgentStatus struct {
+	Name   string      `json:"name"`
+	Status AgentStatus `json:"status"`
+}
+
+func (*SetAgentStatus) Type() CommandType { return CmdSetAgentStatus }
+
+func (c *SetAgentStatus) Validate() error {
+	if err := validName("name", c.Name); err != nil {
+		return err
+	}
+	if !c.Status.Valid() {
+		return fmt.Errorf("status %q is not one of healthy, degraded, offline", c.Status)
+	}
+	return nil
+}
+
+const (
+	maxNameLen  = 128
+	maxFieldLen = 1024
+)
+
+// validName accepts the names of agents and nodes: 1-128 bytes of letters, digits,
+// '-', '_' and '.', so that names are safe in URLs, file paths and log lines.
+func validName(field, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is required", field)
+	}
+	if len(s) > maxNameLen {
+		return fmt.Errorf("%s is longer than %d bytes", field, maxNameLen)
+	}
+	for _, r := range s {
+		ok := r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return fmt.Errorf("%s %q may hold only letters, digits, '-', '_' and '.'", field, s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+// Package fsm is Grid's replicated state machine. Every server applies the same Raft log
+// to an FSM and so holds the same state: tables in a go-memdb store that commands
+// mutate, and that snapshots save and restore whole. The package knows nothing of
+// networking; server/ feeds it the log.
+package fsm
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+)
+
+// FSM implements raft.FSM over a go-memdb store.
+type FSM struct {
+	logger hclog.Logger
+	// db is swapped whole by Restore, so readers take it once per view.
+	db atomic.Pointer[memdb.MemDB]
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM with empty tables.
+func New(logger hclog.Logger) (*FSM, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("create state store: %w", err)
+	}
+	f := &FSM{logger: logger}
+	f.db.Store(db)
+	return f, nil
+}
+
+// State returns a read-only view of the current state.
+func (f *FSM) State() *State {
+	return &State{txn: f.db.Load().Txn(false)}
+}
+
+// Apply applies one committed log entry. It returns nil on success and an error for a
+// command it cannot decode or apply; it never panics on bad input, because the same
+// entry is applied on every server and a panic would take the whole cluster down.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	env, err := Decode(l.Data)
+	if err != nil {
+		f.logger.Warn("rejected log entry", "index", l.Index, "error", err)
+		return err
+	}
+	txn := f.db.Load().Txn(true)
+	defer txn.Abort()
+	if err := apply(txn, l.Index, env); err != nil {
+		f.logger.Warn("command failed", "index", l.Index, "command", env.Command.Type(), "error", err)
+		return err
+	}
+	txn.Commit()
+	return nil
+}
+
+// apply dispatches a decoded command. Each case validates everything it needs before
+// its first write, so an error never leaves a partial change behind.
+func apply(txn *memdb.Txn, index uint64, env Envelope) error {
+	switch c := env.Command.(type) {
+	case *RegisterAgent:
+		return applyRegisterAgent(txn, index, env, c)
+	case *DeregisterAgent:
+		return applyDeregisterAgent(txn, c)
+	case *SetAgentStatus:
+		return applySetAgentStatus(txn, index, env, c)
+	}
+	return fmt.Errorf("no handler for %s", env.Command.Type())
+}
+
+// ErrNotFound is returned by commands that name an entity the state does not hold.
+var ErrNotFound = errors.New("not found")
+
+func applyRegisterAgent(txn *memdb.Txn, index uint64, env Envelope, c *RegisterAgent) error {
+	raw, err := txn.First(tableAgents, "id", c.Name)
+	if err != nil {
+		return err
+	}
+	a := &Agent{
+		Name: c.Name, Address: c.Address, Hostname: c.Hostname, Platform: c.Platform,
+		Version: c.Version, MaxNodes: c.MaxNodes, Status: AgentHealthy,
+		RegisteredAt: env.Time, StatusChangedAt: env.Time, CreateIndex: index, ModifyIndex: index,
+	}
+	if old, ok := raw.(*Agent); ok {
+		a.RegisteredAt, a.CreateIndex = old.RegisteredAt, old.CreateIndex
+		if old.Status == AgentHealthy {
+			a.StatusChangedAt = old.StatusChangedAt
+		}
+	}
+	return txn.Insert(tableAgents, a)
+}
+
+func applyDeregisterAgent(txn *memdb.Txn, c *DeregisterAgent) error {
+	n, err := txn.DeleteAll(tableAgents, "id", c.Name)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("agent %s: %w", c.Name, ErrNotFound)
+	}
+	return nil
+}
+
+func applySetAgentStatus(txn *memdb.Txn, index uint64, env Envelope, c *SetAgentStatus) error {
+	raw, err := txn.First(tableAgents, "id", c.Name)
+	if err != nil {
+		return err
+	}
+	old, ok := raw.(*Agent)
+	if !ok {
+		return fmt.Errorf("agent %s: %w", c.Name, ErrNotFound)
+	}
+	if old.Status == c.Status {
+		return nil
+	}
+	a := *old
+	a.Status, a.StatusChangedAt, a.ModifyIndex = c.Status, env.Time, index
+	return txn.Insert(tableAgents, &a)
+}
+
+// snapshotVersion is the format version of a snapshot stream.
+const snapshotVersion = 1
+
+// snapshotHeader opens a snapshot stream; a row record follows for every row.
+type snapshotHeader struct {
+	Version int `json:"version"`
+}
+
+// row is one record of a snapshot stream.
+type row struct {
+	Table string          `json:"t"`
+	Value json.RawMessage `json:"v"`
+}
+
+// Snapshot captures the state at this moment. memdb's immutable radix trees make this
+// cheap: Persist reads the captured view while Apply goes on.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{txn: f.db.Load().Txn(false)}, nil
+}
+
+type snapshot struct {
+	txn *memdb.Txn
+}
+
+// Persist writes the header, then every row of every table, as a stream of JSON values.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.write(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) write(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(snapshotHeader{Version: snapshotVersion}); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		it, err := s.txn.Get(t.schema.Name, "id")
+		if err != nil {
+			return err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			v, err := json.Marshal(obj)
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(row{Table: t.schema.Name, Value: v}); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+func (s *snapshot) Release() {}
+
+// Restore replaces the whole state with the snapshot read from rc. The new store is
+// built aside and swapped in only once it is read completely, so a bad snapshot leaves
+// the current state untouched.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	db, err := ReadSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.db.Store(db)
+	return nil
+}
+
+// ReadSnapshot decodes a snapshot stream into a new store. It is exported so that
+// operators' snapshot archives can be checked before they are restored.
+func ReadSnapshot(r io.Reader) (*memdb.MemDB, error) {
+	dec := json.NewDecoder(bufio.NewReader(r))
+	var h snapshotHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("read snapshot header: %w", err)
+	}
+	if h.Version < 1 || h.Version > snapshotVersion {
+		return nil, fmt.Errorf("unsupported snapshot version %d (this server reads up to %d)", h.Version, snapshotVersion)
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, err
+	}
+	txn := db.Txn(true)
+	defer txn.Abort()
+	for n := 1; ; n++ {
+		var r row
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("read snapshot row %d: %w", n, err)
+		}
+		t, ok := tableByName(r.Table)
+		if !ok {
+			return nil, fmt.Errorf("snapshot row %d: unknown table %q", n, r.Table)
+		}
+		obj, err := t.decode(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot row %d (%s): %w", n, r.Table, err)
+		}
+		if err := txn.Insert(r.Table, obj); err != nil {
+			return nil, fmt.Errorf("snapshot row %d (%s): %w", n, r.Table, err)
+		}
+	}
+	txn.Commit()
+	return db, nil
+}
+
+func decodeRow[T any](raw []byte) (any, error) {
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

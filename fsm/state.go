@@ -1,0 +1,109 @@
+package fsm
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// AgentStatus is an agent's health as the leader last recorded it.
+type AgentStatus string
+
+const (
+	AgentHealthy  AgentStatus = "healthy"
+	AgentDegraded AgentStatus = "degraded"
+	AgentOffline  AgentStatus = "offline"
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s AgentStatus) Valid() bool {
+	return s == AgentHealthy || s == AgentDegraded || s == AgentOffline
+}
+
+// Agent is a row of the agents table.
+type Agent struct {
+	Name     string      `json:"name"`
+	Address  string      `json:"address"`
+	Hostname string      `json:"hostname"`
+	Platform string      `json:"platform"`
+	Version  string      `json:"version"`
+	Status   AgentStatus `json:"status"`
+	MaxNodes int         `json:"max_nodes"`
+	// RegisteredAt is when the agent first registered; a re-registration keeps it.
+	RegisteredAt time.Time `json:"registered_at"`
+	// StatusChangedAt is when Status last changed.
+	StatusChangedAt time.Time `json:"status_changed_at"`
+	// CreateIndex and ModifyIndex are the Raft indexes that inserted and last changed the row.
+	CreateIndex uint64 `json:"create_index"`
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+const tableAgents = "agents"
+
+// table describes one memdb table: its schema, and how to decode its rows from a
+// snapshot. Adding a table to the state is adding an entry here.
+type table struct {
+	schema *memdb.TableSchema
+	decode func(raw []byte) (any, error)
+}
+
+var tables = []table{
+	{
+		schema: &memdb.TableSchema{
+			Name: tableAgents,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			},
+		},
+		decode: decodeRow[Agent],
+	},
+}
+
+func schema() *memdb.DBSchema {
+	s := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
+	for _, t := range tables {
+		s.Tables[t.schema.Name] = t.schema
+	}
+	return s
+}
+
+func tableByName(name string) (table, bool) {
+	for _, t := range tables {
+		if t.schema.Name == name {
+			return t, true
+		}
+	}
+	return table{}, false
+}
+
+// State is a consistent, read-only view of the replicated state at one moment.
+// Rows it returns are shared with the store: callers must not modify them.
+type State struct {
+	txn *memdb.Txn
+}
+
+// Agents returns every agent, ordered by name.
+func (s *State) Agents() ([]*Agent, error) {
+	it, err := s.txn.Get(tableAgents, "id")
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	var out []*Agent
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Agent))
+	}
+	return out, nil
+}
+
+// Agent returns the agent called name, or nil if there is none.
+func (s *State) Agent(name string) (*Agent, error) {
+	raw, err := s.txn.First(tableAgents, "id", name)
+	if err != nil {
+		return nil, fmt.Errorf("get agent %s: %w", name, err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*Agent), nil
+}

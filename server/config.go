@@ -1,0 +1,149 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+)
+
+// Default ports of a server's listeners, all bound to Config.BindAddr.
+const (
+	DefaultHTTPPort   = 7000
+	DefaultRPCPort    = 7001
+	DefaultRaftPort   = 7002
+	DefaultGossipPort = 7946
+)
+
+// Config configures a Server. Start from DefaultConfig; a zero port asks the kernel for
+// a free one (tests use that), so read the bound addresses back from the Server.
+type Config struct {
+	// NodeName is the server's unique name in the gossip pool.
+	// Default: DefaultNodeName(BindAddr).
+	NodeName string
+	// DataDir holds the Raft log, snapshots and the server's ID. Required.
+	DataDir string
+	// BindAddr is the one IP every listener binds to. Default: 127.0.0.1.
+	// With 0.0.0.0 the server advertises its first private IP.
+	BindAddr string
+
+	HTTPPort   int // HTTP API and UI. Default: 7000.
+	RPCPort    int // gRPC: agents and forwarded writes. Default: 7001.
+	RaftPort   int // Raft transport. Default: 7002.
+	GossipPort int // memberlist, TCP and UDP. Default: 7946.
+
+	// BootstrapExpect is how many servers bootstrap the cluster together: the server
+	// waits until it sees that many over gossip. 0 means never bootstrap (join an
+	// existing cluster). Default: 0.
+	BootstrapExpect int
+
+	// Join lists gossip addresses (host or host:port) to join at start.
+	Join []string
+	// RetryInterval is the wait between join attempts. Default: 30s.
+	RetryInterval time.Duration
+	// RetryMax bounds join attempts; 0 retries forever. Default: 0.
+	RetryMax int
+
+	// RaftMultiplier scales Raft's heartbeat, election and leader-lease timeouts, 1-10,
+	// for slow or busy machines. Default: 1 (hashicorp/raft's own timings).
+	RaftMultiplier int
+	// RaftConfig, if set, is the base Raft configuration before the multiplier is
+	// applied; tests use it for fast timeouts. Its LocalID and NotifyCh are overwritten.
+	RaftConfig *raft.Config
+	// GossipConfig, if set, is the base memberlist configuration; tests use it for
+	// fast failure detection. Its name, addresses and delegates are overwritten.
+	GossipConfig *memberlist.Config
+
+	// TLS, when set, secures the HTTP and gRPC listeners and the dialers to other
+	// servers. Every listener and dialer takes it from here. Default: nil (plaintext).
+	TLS *tls.Config
+	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
+	Authorizer Authorizer
+
+	// ApplyTimeout bounds how long a write waits to be committed. Default: 30s.
+	ApplyTimeout time.Duration
+
+	// Logger is the server's logger; components log to named sub-loggers.
+	// Default: an hclog logger at info level on stderr.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in except DataDir.
+func DefaultConfig() *Config {
+	return &Config{
+		BindAddr:       "127.0.0.1",
+		HTTPPort:       DefaultHTTPPort,
+		RPCPort:        DefaultRPCPort,
+		RaftPort:       DefaultRaftPort,
+		GossipPort:     DefaultGossipPort,
+		RetryInterval:  30 * time.Second,
+		RaftMultiplier: 1,
+		ApplyTimeout:   30 * time.Second,
+	}
+}
+
+// DefaultNodeName is the hostname, with the bind IP appended when the server binds to
+// one specific address, so that servers sharing a machine on loopback IPs get distinct
+// names ("host-127.0.0.11").
+func DefaultNodeName(bindAddr string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "grid"
+	}
+	if ip := net.ParseIP(bindAddr); ip != nil && !ip.IsUnspecified() {
+		return host + "-" + bindAddr
+	}
+	return host
+}
+
+// validate checks the configuration and fills in what is derived.
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("a data directory is required (-data-dir)")
+	}
+	if ip := net.ParseIP(c.BindAddr); ip == nil {
+		return fmt.Errorf("bind address %q is not an IP address", c.BindAddr)
+	}
+	if c.NodeName == "" {
+		c.NodeName = DefaultNodeName(c.BindAddr)
+	}
+	if strings.ContainsAny(c.NodeName, " \t\n") {
+		return fmt.Errorf("node name %q must not contain white space", c.NodeName)
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("bootstrap-expect must be 0 or more, got %d", c.BootstrapExpect)
+	}
+	if c.RaftMultiplier == 0 {
+		c.RaftMultiplier = 1
+	}
+	if c.RaftMultiplier < 1 || c.RaftMultiplier > 10 {
+		return fmt.Errorf("raft-multiplier must be between 1 and 10, got %d", c.RaftMultiplier)
+	}
+	for name, p := range map[string]int{"http": c.HTTPPort, "rpc": c.RPCPort, "raft": c.RaftPort, "gossip": c.GossipPort} {
+		if p < 0 || p > 65535 {
+			return fmt.Errorf("%s port %d is out of range", name, p)
+		}
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 30 * time.Second
+	}
+	if c.RetryMax < 0 {
+		return fmt.Errorf("retry-max must be 0 or more, got %d", c.RetryMax)
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.Authorizer == nil {
+		c.Authorizer = allowAll{}
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "server", Level: hclog.Info})
+	}
+	return nil
+}

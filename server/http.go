@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/fsm"
+)
+
+// forwardedHeader marks a request one server forwarded to the leader, so that it is
+// never forwarded twice.
+const forwardedHeader = "X-Grid-Forwarded-For"
+
+// startHTTP serves the HTTP API on the HTTP listener.
+func (s *Server) startHTTP() {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, httpAuth(s.config.Authorizer, pattern, h))
+	}
+	handle("GET /v1/status/leader", s.handleLeader)
+	handle("GET /v1/status/peers", s.handlePeers)
+	handle("GET /v1/operator/raft/configuration", s.handleRaftConfiguration)
+	handle("DELETE /v1/operator/raft/peer", s.leaderOnly(s.handleRemovePeer))
+	handle("GET /v1/members", s.handleMembers)
+	handle("GET /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotSave))
+	handle("PUT /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotRestore))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          s.logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	ln := s.httpLn
+	s.goRun(func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("HTTP server stopped", "error", err)
+		}
+	})
+}
+
+// leaderOnly runs h on the leader: a follower proxies the request to the leader's
+// HTTP API and relays its answer.
+func (s *Server) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.raft.State() == raft.Leader {
+			h(w, r)
+			return
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			writeError(w, http.StatusServiceUnavailable, errors.New("not the leader (leadership changed while forwarding)"))
+			return
+		}
+		_, id := s.raft.LeaderWithID()
+		m, ok := s.members.serverByID(string(id))
+		if id == "" || !ok {
+			writeError(w, http.StatusServiceUnavailable, ErrNoLeader)
+			return
+		}
+		scheme := "http"
+		if s.config.TLS != nil {
+			scheme = "https"
+		}
+		target := &url.URL{Scheme: scheme, Host: m.hostPort(m.Tags.HTTPPort)}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeError(w, http.StatusBadGateway, fmt.Errorf("forward to leader %s: %w", m.Name, err))
+		}
+		r.Header.Set(forwardedHeader, s.config.NodeName)
+		proxy.ServeHTTP(w, r)
+	}
+}
+
+func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
+	addr, _ := s.raft.LeaderWithID()
+	writeJSON(w, http.StatusOK, string(addr))
+}
+
+func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
+	cfg, err := s.raftConfiguration()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	peers := []string{}
+	for _, srv := range cfg.Servers {
+		if srv.Voter {
+			peers = append(peers, srv.Address)
+		}
+	}
+	writeJSON(w, http.StatusOK, peers)
+}
+
+func (s *Server) handleRaftConfiguration(w http.ResponseWriter, r *http.Request) {
+	cfg, err := s.raftConfiguration()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+// raftConfiguration is the latest Raft configuration with gossip names and the leader.
+func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	_, leaderID := s.raft.LeaderWithID()
+	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: f.Index()}
+	for _, srv := range f.Configuration().Servers {
+		rs := api.RaftServer{
+			ID:           string(srv.ID),
+			Address:      string(srv.Address),
+			State:        "follower",
+			Leader:       srv.ID == leaderID,
+			Voter:        srv.Suffrage == raft.Voter,
+			RaftProtocol: fmt.Sprint(raft.ProtocolVersionMax),
+		}
+		if rs.Leader {
+			rs.State = "leader"
+		}
+		if m, ok := s.members.serverByID(rs.ID); ok {
+			rs.Node = m.Name
+		}
+		out.Servers = append(out.Servers, rs)
+	}
+	return out, nil
+}
+
+func (s *Server) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
+	id, addr := r.URL.Query().Get("id"), r.URL.Query().Get("address")
+	if (id == "") == (addr == "") {
+		writeError(w, http.StatusBadRequest, errors.New("give exactly one of the query parameters id and address"))
+		return
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	var found *raft.Server
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id || string(srv.Address) == addr {
+			found = &srv
+			break
+		}
+	}
+	if found == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no raft peer with id %q or address %q", id, addr))
+		return
+	}
+	if err := s.raft.RemoveServer(found.ID, 0, 0).Error(); err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("remove raft peer %s: %w", found.ID, err))
+		return
+	}
+	s.logger.Info("removed raft peer", "id", found.ID, "address", found.Address)
+	writeJSON(w, http.StatusOK, map[string]string{"removed_id": string(found.ID), "removed_address": string(found.Address)})
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
+	_, leaderID := s.raft.LeaderWithID()
+	out := []api.Member{}
+	for _, m := range s.members.list() {
+		out = append(out, api.Member{
+			Name:    m.Name,
+			Address: m.Addr.String(),
+			Port:    int(m.Port),
+			Status:  m.Status,
+			Role:    m.Tags.Role,
+			Leader:  m.Tags.Role == RoleServer && m.Tags.ID != "" && m.Tags.ID == string(leaderID),
+			Version: m.Tags.Version,
+			Tags:    m.Tags.asMap(),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// statusOf maps an error from Raft, the FSM or a forwarded RPC to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, fsm.ErrInvalidCommand):
+		return http.StatusBadRequest
+	case errors.Is(err, fsm.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
+		return http.StatusServiceUnavailable
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return http.StatusBadRequest
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.FailedPrecondition, codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// monitorLeadership starts the leader loop when this server gains leadership and
+// stops it when it loses it.
+func (s *Server) monitorLeadership() {
+	var (
+		leading *leadership
+	)
+	defer func() { leading.stop() }()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case isLeader := <-s.leaderCh:
+			if isLeader && leading == nil {
+				leading = s.startLeading()
+			} else if !isLeader {
+				leading.stop()
+				leading = nil
+			}
+		}
+	}
+}
+
+// leadership is a running leader loop.
+type leadership struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Server) startLeading() *leadership {
+	ctx, cancel := context.WithCancel(s.ctx)
+	l := &leadership{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		s.leaderLoop(ctx)
+	}()
+	return l
+}
+
+// stop ends the leader loop and waits for it; it does nothing on nil.
+func (l *leadership) stop() {
+	if l == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+}
+
+// leaderLoop runs while this server leads: it waits until the FSM has applied every
+// entry of earlier terms, then keeps the Raft configuration in step with gossip.
+func (s *Server) leaderLoop(ctx context.Context) {
+	log := s.logger.Named("leader")
+	log.Info("gained leadership")
+	defer log.Info("lost leadership")
+	for s.raft.Barrier(time.Minute).Error() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	changed := s.members.subscribe()
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		s.reconcileServers()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcileServers adds every alive server that gossip knows and Raft does not as a
+// voter. A server whose data dir was wiped comes back with a new ID at its old address:
+// the stale entry is removed first. Failed servers are not removed automatically; an
+// operator does that with `grid operator raft remove-peer`.
+func (s *Server) reconcileServers() {
+	log := s.logger.Named("leader")
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	byID := map[raft.ServerID]raft.ServerAddress{}
+	byAddr := map[raft.ServerAddress]raft.ServerID{}
+	for _, srv := range f.Configuration().Servers {
+		byID[srv.ID] = srv.Address
+		byAddr[srv.Address] = srv.ID
+	}
+	for _, m := range s.members.aliveServers() {
+		id, addr := raft.ServerID(m.Tags.ID), raft.ServerAddress(m.hostPort(m.Tags.RaftPort))
+		if cur, ok := byID[id]; ok && cur == addr {
+			continue
+		}
+		if old, ok := byAddr[addr]; ok && old != id {
+			log.Info("removing stale raft peer at a reused address", "address", addr, "old_id", old)
+			if err := s.raft.RemoveServer(old, 0, 0).Error(); err != nil {
+				log.Error("remove stale raft peer", "id", old, "error", err)
+				continue
+			}
+		}
+		log.Info("adding server to raft", "server", m.Name, "id", id, "address", addr)
+		if err := s.raft.AddVoter(id, addr, 0, 0).Error(); err != nil {
+			log.Error("add raft voter", "server", m.Name, "error", err)
+		}
+	}
+}

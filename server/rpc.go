@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutragrid/grid/fsm"
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// ErrNoLeader is returned when a write finds no leader before its deadline.
+var ErrNoLeader = errors.New("no cluster leader")
+
+// startRPC serves the gRPC endpoint on the RPC listener.
+func (s *Server) startRPC() {
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(grpcAuthInterceptor(s.config.Authorizer))}
+	if s.config.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.config.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	gridpb.RegisterInternalServer(s.grpc, &internalEndpoint{s: s})
+	ln := s.rpcLn
+	s.goRun(func() {
+		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.logger.Error("gRPC server stopped", "error", err)
+		}
+	})
+}
+
+// Apply proposes cmd to the cluster and waits until it is applied, forwarding it to
+// the leader when this server is not the leader. It returns the command's Raft index.
+func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (uint64, error) {
+	buf, err := fsm.Encode(cmd)
+	if err != nil {
+		return 0, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.config.ApplyTimeout)
+		defer cancel()
+	}
+	for {
+		idx, err := s.applyOnce(ctx, buf)
+		if !retryable(err) {
+			return idx, err
+		}
+		// Leadership is moving: wait a little for the election, then try again.
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) applyOnce(ctx context.Context, buf []byte) (uint64, error) {
+	if s.raft.State() == raft.Leader {
+		return s.applyLocal(ctx, buf)
+	}
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return 0, ErrNoLeader
+	}
+	m, ok := s.members.serverByID(string(id))
+	if !ok {
+		return 0, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
+	}
+	conn, err := s.conns.get(m.hostPort(m.Tags.RPCPort))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := gridpb.NewInternalClient(conn).Apply(ctx, &gridpb.ApplyRequest{Command: buf})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetIndex(), nil
+}
+
+// retryable reports whether a write failed before any leader accepted it, so sending
+// it again cannot apply it twice.
+func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNoLeader) || errors.Is(err, raft.ErrNotLeader) {
+		return true
+	}
+	return status.Code(err) == codes.FailedPrecondition
+}
+
+// applyLocal stamps and proposes an encoded command on this server, the leader.
+func (s *Server) applyLocal(ctx context.Context, buf []byte) (uint64, error) {
+	if err := fsm.Stamp(buf, time.Now()); err != nil {
+		return 0, status.Error(codes.InvalidArgument, err.Error())
+	}
+	timeout := s.config.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(buf, timeout)
+	if err := f.Error(); err != nil {
+		return 0, err
+	}
+	if err, ok := f.Response().(error); ok {
+		return f.Index(), err
+	}
+	return f.Index(), nil
+}
+
+// internalEndpoint serves the servers' internal gRPC service.
+type internalEndpoint struct {
+	gridpb.UnimplementedInternalServer
+	s *Server
+}
+
+func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) (*gridpb.ApplyResponse, error) {
+	if e.s.raft.State() != raft.Leader {
+		return nil, status.Error(codes.FailedPrecondition, "not the leader")
+	}
+	idx, err := e.s.applyLocal(ctx, req.GetCommand())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &gridpb.ApplyResponse{Index: idx}, nil
+}
+
+func (e *internalEndpoint) RaftState(ctx context.Context, _ *gridpb.RaftStateRequest) (*gridpb.RaftStateResponse, error) {
+	resp := &gridpb.RaftStateResponse{ServerId: e.s.id, HasState: e.s.hadState}
+	f := e.s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	for _, srv := range f.Configuration().Servers {
+		resp.Peers = append(resp.Peers, string(srv.Address))
+	}
+	return resp, nil
+}
+
+// toStatus gives an error its gRPC status code.
+func toStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, fsm.ErrInvalidCommand):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, fsm.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrNoLeader):
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// connPool keeps one gRPC client connection per server address.
+type connPool struct {
+	tls   *tls.Config
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newConnPool(tlsConf *tls.Config) *connPool {
+	return &connPool{tls: tlsConf, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpcDialCreds(p.tls))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *connPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, c := range p.conns {
+		c.Close()
+		delete(p.conns, addr)
+	}
+}

@@ -1,0 +1,368 @@
+// Package server is a Grid server: a Raft peer that keeps the replicated state (fsm/),
+// a gossip member that finds the other servers and bootstraps Raft with them, a gRPC
+// endpoint that takes forwarded writes, and the HTTP API that clients use.
+//
+// Where things happen: gossip.go tracks members; bootstrap.go forms the cluster;
+// leader.go runs while this server leads; rpc.go applies and forwards writes; http.go
+// and snapshot.go serve the API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/grpc"
+
+	"github.com/sutragrid/grid/fsm"
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// Server is one Grid server. New starts it; Shutdown stops it.
+type Server struct {
+	config *Config
+	logger hclog.Logger
+	// id is the server's Raft ID, kept in the data dir so it survives restarts.
+	id string
+
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	logStore  *raftboltdb.BoltStore
+	// hadState is true when Raft state existed at start: such a server never bootstraps.
+	hadState bool
+	leaderCh chan bool
+
+	gossip      *memberlist.Memberlist
+	gossipQueue *memberlist.TransmitLimitedQueue
+	members     *memberTable
+
+	grpc   *grpc.Server
+	rpcLn  net.Listener
+	http   *http.Server
+	httpLn net.Listener
+	conns  *connPool
+
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New starts a server: it opens its listeners and Raft state, joins gossip, and runs
+// until Shutdown. On error everything it opened is closed again.
+func New(cfg *Config) (s *Server, err error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	c := *cfg
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s = &Server{
+		config:   &c,
+		logger:   c.Logger,
+		leaderCh: make(chan bool, 16),
+		members:  newMemberTable(),
+		conns:    newConnPool(c.TLS),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Shutdown()
+		}
+	}()
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if s.id, err = loadOrCreateID(filepath.Join(c.DataDir, "server-id")); err != nil {
+		return nil, err
+	}
+	if s.fsm, err = fsm.New(s.logger.Named("fsm")); err != nil {
+		return nil, err
+	}
+	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
+	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
+		return nil, fmt.Errorf("listen for gRPC: %w", err)
+	}
+	if s.httpLn, err = listen(s.hostPort(c.HTTPPort), c.TLS); err != nil {
+		return nil, fmt.Errorf("listen for HTTP: %w", err)
+	}
+	if err := s.setupRaft(); err != nil {
+		return nil, err
+	}
+	s.startRPC()
+	s.startHTTP()
+	if err := s.setupGossip(); err != nil {
+		return nil, err
+	}
+	s.goRun(s.monitorLeadership)
+	s.goRun(s.bootstrapLoop)
+	if len(c.Join) > 0 {
+		s.goRun(s.joinLoop)
+	}
+	s.logger.Info("server started", "name", c.NodeName, "id", s.id, "http", s.httpLn.Addr(),
+		"rpc", s.rpcLn.Addr(), "raft", s.transport.LocalAddr(), "gossip", s.GossipAddr(),
+		"bootstrap_expect", c.BootstrapExpect, "existing_state", s.hadState)
+	return s, nil
+}
+
+func (s *Server) goRun(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) hostPort(port int) string {
+	return net.JoinHostPort(s.config.BindAddr, strconv.Itoa(port))
+}
+
+// setupRaft opens the log store, snapshots and transport and starts the Raft peer.
+func (s *Server) setupRaft() error {
+	rc := raft.DefaultConfig()
+	if s.config.RaftConfig != nil {
+		copied := *s.config.RaftConfig
+		rc = &copied
+	}
+	m := time.Duration(s.config.RaftMultiplier)
+	rc.HeartbeatTimeout *= m
+	rc.ElectionTimeout *= m
+	rc.LeaderLeaseTimeout *= m
+	rc.LocalID = raft.ServerID(s.id)
+	rc.NotifyCh = s.leaderCh
+	rc.Logger = s.logger.Named("raft")
+	// Batch concurrent applies into one log write and one fsync.
+	rc.BatchApplyCh = true
+
+	dir := filepath.Join(s.config.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create raft dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft log %s: %w", dir, err)
+	}
+	s.logStore = store
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		return err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, s.logger.Named("raft.snapshots"))
+	if err != nil {
+		return fmt.Errorf("open raft snapshots: %w", err)
+	}
+	advertise, err := s.raftAdvertise()
+	if err != nil {
+		return err
+	}
+	s.transport, err = raft.NewTCPTransportWithLogger(s.hostPort(s.config.RaftPort), advertise, 3, 10*time.Second, s.logger.Named("raft.transport"))
+	if err != nil {
+		return fmt.Errorf("listen for raft: %w", err)
+	}
+	if s.hadState, err = raft.HasExistingState(logs, store, snaps); err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, store, snaps, s.transport); err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return nil
+}
+
+// raftAdvertise returns the address other servers reach Raft at: nil (the listener's
+// own) unless the server binds to every interface.
+func (s *Server) raftAdvertise() (net.Addr, error) {
+	ip := net.ParseIP(s.config.BindAddr)
+	if !ip.IsUnspecified() {
+		return nil, nil
+	}
+	adv, err := advertiseIP()
+	if err != nil {
+		return nil, err
+	}
+	return &net.TCPAddr{IP: adv, Port: s.config.RaftPort}, nil
+}
+
+// loadOrCreateID returns the ID stored at path, creating a random one the first time.
+func loadOrCreateID(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(raw))
+		if _, perr := uuid.Parse(id); perr != nil {
+			return "", fmt.Errorf("server ID file %s is corrupt: %v", path, perr)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read server ID: %w", err)
+	}
+	id := uuid.NewString()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write server ID: %w", err)
+	}
+	if err := syncRename(tmp, path); err != nil {
+		return "", fmt.Errorf("write server ID: %w", err)
+	}
+	return id, nil
+}
+
+// syncRename fsyncs tmp, renames it to path and fsyncs the directory, so the file is
+// either wholly there after a crash or not at all.
+func syncRename(tmp, path string) error {
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ID returns the server's Raft ID.
+func (s *Server) ID() string { return s.id }
+
+// Name returns the server's gossip name.
+func (s *Server) Name() string { return s.config.NodeName }
+
+// HTTPAddr returns the address the HTTP API listens on.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// RPCAddr returns the address the gRPC endpoint listens on.
+func (s *Server) RPCAddr() string { return s.rpcLn.Addr().String() }
+
+// RaftAddr returns the address Raft listens on.
+func (s *Server) RaftAddr() string { return string(s.transport.LocalAddr()) }
+
+// GossipAddr returns the gossip address, host:port.
+func (s *Server) GossipAddr() string {
+	if s.gossip == nil {
+		return ""
+	}
+	n := s.gossip.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// State returns a read-only view of this server's replicated state. On a follower it
+// may lag the leader by the entries not yet applied.
+func (s *Server) State() *fsm.State { return s.fsm.State() }
+
+// Shutdown leaves gossip, stops the listeners and Raft, and waits for the server's
+// goroutines. The Raft membership is kept: a restarted server rejoins as it was.
+func (s *Server) Shutdown() error {
+	return s.stop(true)
+}
+
+// stop stops the server once. A graceful stop leaves gossip and hands leadership over
+// first; an abrupt one (tests use it to stand in for a crash) just stops.
+func (s *Server) stop(graceful bool) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(graceful) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(graceful bool) error {
+	s.logger.Info("shutting down", "graceful", graceful)
+	s.cancel()
+	var errs []error
+	if s.gossip != nil {
+		if graceful {
+			if err := s.leaveGossip(5 * time.Second); err != nil {
+				s.logger.Warn("leave gossip", "error", err)
+			}
+		}
+		errs = append(errs, s.gossip.Shutdown())
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+		}
+		cancel()
+	} else if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.grpc != nil {
+		stopGRPC(s.grpc, 5*time.Second)
+	} else if s.rpcLn != nil {
+		s.rpcLn.Close()
+	}
+	if s.raft != nil {
+		if graceful {
+			s.transferLeadership()
+		}
+		errs = append(errs, s.raft.Shutdown().Error())
+	}
+	if s.transport != nil {
+		errs = append(errs, s.transport.Close())
+	}
+	if s.logStore != nil {
+		errs = append(errs, s.logStore.Close())
+	}
+	s.wg.Wait()
+	s.conns.close()
+	return errors.Join(errs...)
+}
+
+// transferLeadership hands leadership to another voter before a leader stops, so the
+// cluster does not wait out an election timeout.
+func (s *Server) transferLeadership() {
+	if s.raft.State() != raft.Leader {
+		return
+	}
+	cfg := s.raft.GetConfiguration()
+	if cfg.Error() != nil || len(cfg.Configuration().Servers) < 2 {
+		return
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
+	}
+}
+
+// stopGRPC stops gracefully, then forcibly after timeout.
+func stopGRPC(g *grpc.Server, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		g.Stop()
+	}
+}
+
+var _ gridpb.InternalServer = (*internalEndpoint)(nil)

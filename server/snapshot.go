@@ -1,0 +1,217 @@
+package server
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sutragrid/grid/fsm"
+)
+
+// A snapshot archive, as `grid operator snapshot save` writes it, is a tar of three
+// files: meta.json (Raft's snapshot metadata), state.bin (the FSM's snapshot stream)
+// and SHA256SUMS (checksums of the other two). Restore verifies all of it first.
+const (
+	archiveMeta  = "meta.json"
+	archiveState = "state.bin"
+	archiveSums  = "SHA256SUMS"
+	// maxArchiveBytes bounds an uploaded archive.
+	maxArchiveBytes = 4 << 30
+)
+
+func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
+	f := s.raft.Snapshot()
+	if err := f.Error(); err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("take snapshot: %w", err))
+		return
+	}
+	meta, rc, err := f.Open()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("open snapshot: %w", err))
+		return
+	}
+	defer rc.Close()
+	// The archive needs the state's size and checksum before its bytes, so the state
+	// is spooled to a temporary file first.
+	tmp, sum, size, err := spool(rc)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	defer removeTemp(tmp)
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("X-Grid-Snapshot-Index", fmt.Sprint(meta.Index))
+	if err := writeArchive(w, meta, tmp, sum, size); err != nil {
+		s.logger.Error("stream snapshot", "error", err)
+	}
+}
+
+func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
+	meta, state, err := readArchive(io.LimitReader(r.Body, maxArchiveBytes))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid snapshot archive: %w", err))
+		return
+	}
+	defer removeTemp(state)
+	// Decode it once aside: a snapshot that the FSM cannot read is refused here
+	// rather than failing on every server.
+	if _, err := fsm.ReadSnapshot(bufio.NewReader(state)); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid snapshot state: %w", err))
+		return
+	}
+	if _, err := state.Seek(0, io.SeekStart); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if err := s.raft.Restore(meta, state, 5*time.Minute); err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("restore snapshot: %w", err))
+		return
+	}
+	s.logger.Info("restored snapshot", "snapshot_index", meta.Index, "bytes", meta.Size)
+	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "snapshot_index": meta.Index})
+}
+
+// spool copies r to a temporary file and returns it rewound, with its SHA-256 and size.
+func spool(r io.Reader) (*os.File, []byte, int64, error) {
+	tmp, err := os.CreateTemp("", "grid-snapshot-*")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		removeTemp(tmp)
+		return nil, nil, 0, fmt.Errorf("spool snapshot: %w", err)
+	}
+	return tmp, h.Sum(nil), n, nil
+}
+
+func removeTemp(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+func writeArchive(w io.Writer, meta *raft.SnapshotMeta, state io.Reader, stateSum []byte, stateSize int64) error {
+	m := *meta
+	m.Size = stateSize
+	metaJSON, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	metaSum := sha256.Sum256(metaJSON)
+	sums := fmt.Sprintf("%x  %s\n%x  %s\n", metaSum, archiveMeta, stateSum, archiveState)
+
+	tw := tar.NewWriter(w)
+	now := time.Now()
+	add := func(name string, size int64, body io.Reader) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: now}); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, body)
+		return err
+	}
+	if err := add(archiveMeta, int64(len(metaJSON)), strings.NewReader(string(metaJSON))); err != nil {
+		return err
+	}
+	if err := add(archiveState, stateSize, state); err != nil {
+		return err
+	}
+	if err := add(archiveSums, int64(len(sums)), strings.NewReader(sums)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// readArchive reads and verifies an archive. It returns the metadata and the state,
+// spooled to a temporary file and rewound; the caller removes it.
+func readArchive(r io.Reader) (*raft.SnapshotMeta, *os.File, error) {
+	tr := tar.NewReader(r)
+	var (
+		metaJSON []byte
+		state    *os.File
+		sums     map[string]string
+		got      = map[string]hash.Hash{}
+	)
+	fail := func(err error) (*raft.SnapshotMeta, *os.File, error) {
+		if state != nil {
+			removeTemp(state)
+		}
+		return nil, nil, err
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(fmt.Errorf("read archive: %w", err))
+		}
+		h := sha256.New()
+		got[hdr.Name] = h
+		body := io.TeeReader(tr, h)
+		switch hdr.Name {
+		case archiveMeta:
+			if metaJSON, err = io.ReadAll(io.LimitReader(body, 1<<20)); err != nil {
+				return fail(err)
+			}
+		case archiveState:
+			if state != nil {
+				return fail(errors.New("archive holds two state files"))
+			}
+			if state, _, _, err = spool(body); err != nil {
+				return fail(err)
+			}
+		case archiveSums:
+			raw, err := io.ReadAll(io.LimitReader(tr, 1<<16))
+			if err != nil {
+				return fail(err)
+			}
+			if sums, err = parseSums(string(raw)); err != nil {
+				return fail(err)
+			}
+		default:
+			return fail(fmt.Errorf("unexpected file %q in archive", hdr.Name))
+		}
+	}
+	if metaJSON == nil || state == nil || sums == nil {
+		return fail(fmt.Errorf("archive must hold %s, %s and %s", archiveMeta, archiveState, archiveSums))
+	}
+	for _, name := range []string{archiveMeta, archiveState} {
+		if want, have := sums[name], hex.EncodeToString(got[name].Sum(nil)); want != have {
+			return fail(fmt.Errorf("checksum mismatch for %s: archive is corrupt", name))
+		}
+	}
+	var meta raft.SnapshotMeta
+	if err := json.Unmarshal(metaJSON, &meta); err != nil {
+		return fail(fmt.Errorf("decode %s: %w", archiveMeta, err))
+	}
+	return &meta, state, nil
+}
+
+// parseSums reads "HEX  NAME" lines.
+func parseSums(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			return nil, fmt.Errorf("malformed %s line %q", archiveSums, line)
+		}
+		out[name] = sum
+	}
+	return out, nil
+}

@@ -1,0 +1,81 @@
+package storage
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures a storage node. Start from DefaultConfig.
+type Config struct {
+	// Bind is the IP the gRPC listener binds. Default 127.0.0.1.
+	Bind string
+	// Port is the gRPC port; 0 picks a free one (see Server.Addr). Default 50051.
+	Port int
+	// DataDir holds the store, its lock and the node ID. Required.
+	DataDir string
+	// NodeID names the node. Default: a random ID generated on first start and kept
+	// in DataDir/node-id. A NodeID that differs from the one kept there is an error,
+	// so that a data dir cannot silently change hands.
+	NodeID string
+	// MemoryLimitMB, if not zero, is set as the Go runtime's soft memory limit, and
+	// sizes pebble's cache (a quarter of it) and memtables (a sixteenth each).
+	// Default 0: no limit, a 64 MiB cache and 32 MiB memtables.
+	MemoryLimitMB int
+	// Retention, if not zero, removes concepts older than it in the background.
+	// Default 0: keep everything.
+	Retention time.Duration
+	// RetentionInterval is how often retention runs. Default: a tenth of Retention,
+	// between 1s and 1m.
+	RetentionInterval time.Duration
+	// MaxContentBytes bounds a concept's content. Default 1 MiB.
+	MaxContentBytes int
+	// TLS, if set, serves gRPC over TLS with it (and mutual TLS if it asks for client
+	// certificates). Default nil: plaintext.
+	TLS *tls.Config
+	// Authorize, if set, is called before every RPC with its full method name; an
+	// error refuses the call (return a status error to choose its code).
+	Authorize func(ctx context.Context, fullMethod string) error
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Bind:            "127.0.0.1",
+		Port:            50051,
+		MaxContentBytes: DefaultMaxContentBytes,
+	}
+}
+
+// validate checks c and fills in defaults that depend on other fields.
+func (c *Config) validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("a data dir is required")
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("port %d is not between 0 and 65535", c.Port)
+	case c.MemoryLimitMB < 0:
+		return fmt.Errorf("memory limit %d MB is negative", c.MemoryLimitMB)
+	case c.Retention < 0:
+		return fmt.Errorf("retention %s is negative", c.Retention)
+	case c.MaxContentBytes < 0:
+		return fmt.Errorf("max content bytes %d is negative", c.MaxContentBytes)
+	}
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1"
+	}
+	if c.MaxContentBytes == 0 {
+		c.MaxContentBytes = DefaultMaxContentBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Retention > 0 && c.RetentionInterval <= 0 {
+		c.RetentionInterval = min(max(c.Retention/10, time.Second), time.Minute)
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package storage is the storage node: a durable store of concepts (an ID, content,
+// attributes, a time) and typed associations between them, on pebble, with the
+// indexes that answer time-range, filter, aggregate, graph and text queries, and the
+// gRPC service (proto/storage.proto) that `grid storage` serves.
+//
+// The package knows nothing of the grid: the event store is one client of it.
+//
+// Files: keys.go and record.go define what is on disk; write.go the one write path;
+// stream.go, query.go and aggregate.go the indexed reads; graph.go associations;
+// text.go the full-text index; retention.go expiry; validate.go and service.go the
+// gRPC surface; server.go the process around it.
+package storage

@@ -1,0 +1,258 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// shutdownGrace is how long a stopping node lets RPCs in flight finish.
+const shutdownGrace = 10 * time.Second
+
+// Server is a running storage node: the store, and the gRPC server in front of it.
+type Server struct {
+	cfg    Config
+	logger hclog.Logger
+	nodeID string
+
+	lock   *pebble.Lock
+	store  *Store
+	lis    net.Listener
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// Run runs a storage node until ctx is done, then stops it cleanly.
+func Run(ctx context.Context, cfg Config, logger hclog.Logger) error {
+	s, err := NewServer(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// NewServer locks the data dir, opens the store and binds the listener. Serve then
+// serves; if Serve is never called, Close releases everything.
+func NewServer(cfg Config, logger hclog.Logger) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	s := &Server{cfg: cfg, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	lock, err := pebble.LockDirectory(cfg.DataDir, vfs.Default)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is in use by another process (is another grid storage running on it?): %w", cfg.DataDir, err)
+	}
+	s.lock = lock
+	if s.nodeID, err = loadNodeID(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+
+	opts := StoreOptions{Logger: logger.Named("pebble"), Now: cfg.Now}
+	if cfg.MemoryLimitMB > 0 {
+		limit := int64(cfg.MemoryLimitMB) << 20
+		debug.SetMemoryLimit(limit)
+		opts.CacheBytes = max(limit/4, 1<<20)
+		opts.MemTableBytes = uint64(min(max(limit/16, 4<<20), 64<<20))
+	}
+	if s.store, err = OpenStore(filepath.Join(cfg.DataDir, "store"), opts); err != nil {
+		return nil, err
+	}
+
+	addr := net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))
+	if s.lis, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+
+	s.grpc = grpc.NewServer(s.grpcOptions()...)
+	gridpb.RegisterStorageServer(s.grpc, &service{
+		store:     s.store,
+		v:         validator{maxContentBytes: cfg.MaxContentBytes, now: cfg.Now},
+		logger:    logger,
+		nodeID:    s.nodeID,
+		started:   cfg.Now(),
+		retention: cfg.Retention,
+	})
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(gridpb.Storage_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	ok = true
+	return s, nil
+}
+
+func (s *Server) grpcOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		// A batch may carry concepts up to MaxContentBytes each; leave room for many.
+		grpc.MaxRecvMsgSize(max(64<<20, s.cfg.MaxContentBytes+(1<<20))),
+		grpc.ChainUnaryInterceptor(s.unaryGuard),
+		grpc.ChainStreamInterceptor(s.streamGuard),
+	}
+	if s.cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))
+	}
+	return opts
+}
+
+// unaryGuard authorizes each call, and turns a panic into an Internal error, so that
+// no request can take the node down.
+func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("panic in RPC", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			resp, err = nil, status.Errorf(codes.Internal, "%s failed", info.FullMethod)
+		}
+	}()
+	if s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
+	}
+	return h(ctx, req)
+}
+
+func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("panic in RPC", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "%s failed", info.FullMethod)
+		}
+	}()
+	if s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(ss.Context(), info.FullMethod); err != nil {
+			return err
+		}
+	}
+	return h(srv, ss)
+}
+
+// Addr is the address the node listens on.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// NodeID is the node's ID.
+func (s *Server) NodeID() string { return s.nodeID }
+
+// Serve serves until ctx is done, then stops: it reports NOT_SERVING, lets RPCs in
+// flight finish (for up to shutdownGrace), and closes the store.
+func (s *Server) Serve(ctx context.Context) error {
+	s.logger.Info("storage node started", "address", s.lis.Addr().String(), "node_id", s.nodeID,
+		"data_dir", s.cfg.DataDir, "retention", s.cfg.Retention.String())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.grpc.Serve(s.lis) }()
+
+	retCtx, stopRetention := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if s.cfg.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.retentionLoop(retCtx)
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve gRPC: %w", err)
+	}
+	s.logger.Info("storage node stopping")
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownGrace):
+		s.logger.Warn("RPCs still running after grace period; stopping them")
+		s.grpc.Stop()
+		<-stopped
+	}
+	stopRetention()
+	wg.Wait()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		s.logger.Info("storage node stopped")
+	}
+	return err
+}
+
+// Close releases the store, the listener and the data dir lock. Serve calls it.
+func (s *Server) Close() error {
+	var errs []error
+	if s.grpc != nil {
+		s.grpc.Stop()
+	} else if s.lis != nil {
+		errs = append(errs, s.lis.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+		s.store = nil
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// retentionLoop removes expired concepts every RetentionInterval.
+func (s *Server) retentionLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		cutoff := s.cfg.Now().Add(-s.cfg.Retention).UnixNano()
+		n, err := s.store.ExpireBefore(ctx, cutoff)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.logger.Error("retention failed", "error", err)
+		case n > 0:
+			s.logger.Info("retention removed concepts", "count", n, "before", time.Unix(0, cutoff).UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
