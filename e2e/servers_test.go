@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// peer is one entry of `grid operator raft list-peers -json`.
+type peer struct {
+	Node    string `json:"node"`
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	State   string `json:"state"`
+	Voter   bool   `json:"voter"`
+}
+
+// serverCluster is three `grid server` processes on 127.0.0.11-13 with default ports.
+type serverCluster struct {
+	t     testing.TB
+	dir   string
+	procs map[string]*proc // by IP
+}
+
+var serverIPs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
+
+func (c *serverCluster) start(ip string) {
+	c.procs[ip] = start(c.t, "server "+ip, "server",
+		"-bind="+ip, "-name=server-"+ip,
+		"-data-dir="+filepath.Join(c.dir, ip),
+		"-bootstrap-expect=3", "-join=127.0.0.11", "-retry-interval=200ms",
+		"-log-level=debug")
+}
+
+func address(ip string) string { return "-address=http://" + ip + ":7000" }
+
+// stablePeers waits until the server at ip reports three voters, one of them the
+// leader (and not the one named by notLeader), and returns the list.
+func (c *serverCluster) stablePeers(ip, notLeader string, timeout time.Duration) []peer {
+	c.t.Helper()
+	var peers []peer
+	waitFor(c.t, timeout, "three voters and a leader on "+ip, func() error {
+		peers = nil
+		if err := gridJSON(&peers, "operator", "raft", "list-peers", address(ip)); err != nil {
+			return err
+		}
+		voters, leaders := 0, 0
+		for _, p := range peers {
+			if p.Voter {
+				voters++
+			}
+			if p.State == "leader" {
+				if p.ID == notLeader {
+					return fmt.Errorf("old leader %s still reported", p.ID)
+				}
+				leaders++
+			}
+		}
+		if voters != 3 || leaders != 1 {
+			return fmt.Errorf("%d voters and %d leaders: %+v", voters, leaders, peers)
+		}
+		return nil
+	})
+	return peers
+}
+
+func leaderOf(peers []peer) peer {
+	for _, p := range peers {
+		if p.State == "leader" {
+			return p
+		}
+	}
+	return peer{}
+}
+
+func TestThreeServersFailoverAndRejoin(t *testing.T) {
+	c := &serverCluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	// Reverse order: the server everyone joins comes up last.
+	for i := len(serverIPs) - 1; i >= 0; i-- {
+		c.start(serverIPs[i])
+	}
+	peers := c.stablePeers("127.0.0.12", "", 30*time.Second)
+	old := leaderOf(peers)
+	var oldIP string
+	for _, ip := range serverIPs {
+		if old.Address == ip+":7002" {
+			oldIP = ip
+		}
+	}
+	if oldIP == "" {
+		t.Fatalf("leader %+v is not one of ours", old)
+	}
+
+	// Members agree: three alive servers, one leader.
+	var members []struct {
+		Name, Status, Role string
+		Leader             bool
+	}
+	if err := gridJSON(&members, "members", address("127.0.0.13")); err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 3 {
+		t.Fatalf("members: %+v", members)
+	}
+
+	// kill -9 the leader: another server leads.
+	c.procs[oldIP].kill()
+	var other string
+	for _, ip := range serverIPs {
+		if ip != oldIP {
+			other = ip
+			break
+		}
+	}
+	var newLeader peer
+	waitFor(t, 30*time.Second, "a new leader", func() error {
+		var ps []peer
+		if err := gridJSON(&ps, "operator", "raft", "list-peers", address(other)); err != nil {
+			return err
+		}
+		newLeader = leaderOf(ps)
+		if newLeader.ID == "" || newLeader.ID == old.ID {
+			return fmt.Errorf("leader is %q", newLeader.ID)
+		}
+		return nil
+	})
+	t.Logf("leader moved from %s to %s", old.Node, newLeader.Node)
+
+	// Restart the killed server with its data dir: it is a voter again, sees the
+	// new leader, and the leader did not change because of it.
+	c.start(oldIP)
+	peers = c.stablePeers(oldIP, old.ID, 30*time.Second)
+	if l := leaderOf(peers); l.ID != newLeader.ID {
+		t.Errorf("after rejoin the leader is %s, want %s", l.Node, newLeader.Node)
+	}
+	out, _, code := grid("operator", "raft", "list-peers", address(oldIP))
+	if code != 0 {
+		t.Fatalf("list-peers exit %d", code)
+	}
+	t.Logf("list-peers after rejoin:\n%s", out)
+
+	// SIGTERM and SIGINT: each server leaves gracefully and exits 0.
+	for i, ip := range serverIPs {
+		sig := syscall.SIGTERM
+		if i%2 == 1 {
+			sig = syscall.SIGINT
+		}
+		if code := c.procs[ip].stop(t, sig, 30*time.Second); code != 0 {
+			t.Errorf("server %s exited %d after %v", ip, code, sig)
+		}
+	}
+}
+
+func TestClientErrorsAndExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no server", []string{"members", "-address=http://127.0.0.19:7000"}, "connection refused"},
+		{"bad address", []string{"operator", "raft", "list-peers", "-address=ftp://x"}, "scheme"},
+		{"bad flag", []string{"members", "-bogus"}, "bogus"},
+		{"remove-peer without a peer", []string{"operator", "raft", "remove-peer", "-address=http://127.0.0.19:7000"}, "peer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := grid(tc.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, want failure")
+			}
+			if !contains(stderr, tc.want) {
+				t.Fatalf("stderr %q does not mention %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
