@@ -179,4 +179,3 @@ func TestClientErrorsAndExitCodes(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

@@ -306,3 +306,40 @@ func BenchmarkTextSearch1M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreWrite is BenchmarkLearnBatch without gRPC: two writers calling
+// Store.Write with batches of 1,000 concepts.
+func BenchmarkStoreWrite(b *testing.B) {
+	s := openTestStore(b)
+	const size = 1000
+	type batch struct {
+		cs []Concept
+		as []Association
+	}
+	batches := make([]batch, b.N)
+	for i := range batches {
+		batches[i].cs, batches[i].as = eventBatch(i*size, size, time.Millisecond)
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) {
+					return
+				}
+				if _, err := s.Write(batches[i].cs, batches[i].as); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N*size)/time.Since(start).Seconds(), "concepts/s")
+}

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"os"
+	"strconv"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +59,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		o.CacheBytes = 64 << 20
 	}
 	if o.MemTableBytes == 0 {
-		o.MemTableBytes = 32 << 20
+		o.MemTableBytes = uint64(envInt("XMEM", 32)) << 20
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -79,7 +81,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		Cache:                       s.cache,
 		MemTableSize:                o.MemTableBytes,
 		MemTableStopWritesThreshold: memTables,
-		L0CompactionThreshold:       4,
+		L0CompactionThreshold:       envInt("XL0", 4),
 		L0StopWritesThreshold:       64,
 		LBaseMaxBytes:               256 << 20,
 		MaxConcurrentCompactions:    func() int { return 2 },
@@ -93,6 +95,9 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		// Bloom filters make the existence check of a new ID (a miss) cheap.
 		l.FilterPolicy = bloom.FilterPolicy(10)
 		l.TargetFileSize = 8 << 20
+		if os.Getenv("XCOMP") != "" {
+			l.Compression = pebble.NoCompression
+		}
 		if i > 0 {
 			l.TargetFileSize = opts.Levels[i-1].TargetFileSize * 2
 		}
@@ -202,3 +207,10 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 }
 
 var _ io.Closer = (*Store)(nil)
+
+func envInt(k string, d int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return d
+}
