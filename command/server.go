@@ -62,7 +62,8 @@ Server Options:
     The wait between join attempts. Default: 30s.
 
   -retry-max=N
-    How many join attempts before giving up; 0 retries forever. Default: 0.
+    How many join attempts before giving up and exiting with an error;
+    0 retries forever. Default: 0.
 
   -raft-multiplier=N
     Scales Raft's heartbeat, election and leader-lease timeouts (1-10) for slow
@@ -124,7 +125,13 @@ func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
 		ui.Error("Error: start server: " + err.Error())
 		return 1
 	}
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-srv.Fatal():
+		ui.Error("Error: " + err.Error())
+		code = 1
+	}
 	stop() // a second signal kills the process the default way
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown() }()
@@ -137,7 +144,7 @@ func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
 		ui.Error("Error: shutdown timed out")
 		return 1
 	}
-	return 0
+	return code
 }
 
 // newLogger returns the root logger of a long-running command.

@@ -179,3 +179,19 @@ func TestClientErrorsAndExitCodes(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestJoinGivesUpAfterRetryMax(t *testing.T) {
+	p := start(t, "lonely server", "server", "-bind=127.0.0.14", "-data-dir="+t.TempDir(),
+		"-join=127.0.0.15", "-retry-interval=50ms", "-retry-max=3")
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("server still running after exhausting -retry-max")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if out := p.out.String(); !strings.Contains(out, "after 3 attempts") {
+		t.Fatalf("output does not say why it stopped:\n%s", out)
+	}
+}

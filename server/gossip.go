@@ -277,6 +277,7 @@ func (s *Server) joinLoop() {
 		}
 		if s.config.RetryMax > 0 && attempt >= s.config.RetryMax {
 			log.Error("giving up joining the gossip pool", "attempts", attempt, "error", err)
+			s.fatal <- fmt.Errorf("could not join %v after %d attempts: %w", s.config.Join, attempt, err)
 			return
 		}
 		log.Warn("join failed, will retry", "attempt", attempt, "retry_in", s.config.RetryInterval, "error", err)

@@ -56,6 +56,10 @@ type Server struct {
 	httpLn net.Listener
 	conns  *connPool
 
+	// fatal receives an error that the server cannot run on with, such as giving up on
+	// -join; the process running the server should stop.
+	fatal chan error
+
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -80,6 +84,7 @@ func New(cfg *Config) (s *Server, err error) {
 		leaderCh: make(chan bool, 16),
 		members:  newMemberTable(),
 		conns:    newConnPool(c.TLS),
+		fatal:    make(chan error, 1),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -248,6 +253,10 @@ func syncRename(tmp, path string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Fatal returns a channel that receives an error when the server cannot go on, such
+// as when it gave up joining the gossip pool after RetryMax attempts.
+func (s *Server) Fatal() <-chan error { return s.fatal }
 
 // ID returns the server's Raft ID.
 func (s *Server) ID() string { return s.id }
