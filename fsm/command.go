@@ -20,16 +20,35 @@ const (
 	CmdDeregisterAgent CommandType = 2
 	// CmdSetAgentStatus records a change of an agent's health.
 	CmdSetAgentStatus CommandType = 3
+	// Storage-node commands; see node.go.
+	CmdSpawnNode      CommandType = 4
+	CmdNodeStarted    CommandType = 5
+	CmdNodeFailed     CommandType = 6
+	CmdNodeCrashed    CommandType = 7
+	CmdNodeRestarted  CommandType = 8
+	CmdStopNode       CommandType = 9
+	CmdNodeStopped    CommandType = 10
+	CmdNodeStopFailed CommandType = 11
 )
 
+// commandNames names every command type, for logs and errors.
+var commandNames = map[CommandType]string{
+	CmdRegisterAgent:   "register_agent",
+	CmdDeregisterAgent: "deregister_agent",
+	CmdSetAgentStatus:  "set_agent_status",
+	CmdSpawnNode:       "spawn_node",
+	CmdNodeStarted:     "node_started",
+	CmdNodeFailed:      "node_failed",
+	CmdNodeCrashed:     "node_crashed",
+	CmdNodeRestarted:   "node_restarted",
+	CmdStopNode:        "stop_node",
+	CmdNodeStopped:     "node_stopped",
+	CmdNodeStopFailed:  "node_stop_failed",
+}
+
 func (t CommandType) String() string {
-	switch t {
-	case CmdRegisterAgent:
-		return "register_agent"
-	case CmdDeregisterAgent:
-		return "deregister_agent"
-	case CmdSetAgentStatus:
-		return "set_agent_status"
+	if n, ok := commandNames[t]; ok {
+		return n
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -136,6 +155,22 @@ func newCommand(t CommandType) Command {
 		return &DeregisterAgent{}
 	case CmdSetAgentStatus:
 		return &SetAgentStatus{}
+	case CmdSpawnNode:
+		return &SpawnNode{}
+	case CmdNodeStarted:
+		return &NodeStarted{}
+	case CmdNodeFailed:
+		return &NodeFailed{}
+	case CmdNodeCrashed:
+		return &NodeCrashed{}
+	case CmdNodeRestarted:
+		return &NodeRestarted{}
+	case CmdStopNode:
+		return &StopNode{}
+	case CmdNodeStopped:
+		return &NodeStopped{}
+	case CmdNodeStopFailed:
+		return &NodeStopFailed{}
 	}
 	return nil
 }
@@ -148,6 +183,8 @@ type RegisterAgent struct {
 	Platform string `json:"platform"`
 	Version  string `json:"version"`
 	MaxNodes int    `json:"max_nodes"`
+	// StorageRoot is the directory inside which the agent's nodes keep their data.
+	StorageRoot string `json:"storage_root"`
 }
 
 func (*RegisterAgent) Type() CommandType { return CmdRegisterAgent }
@@ -159,7 +196,7 @@ func (c *RegisterAgent) Validate() error {
 	if c.MaxNodes < 0 {
 		return fmt.Errorf("max_nodes must not be negative, got %d", c.MaxNodes)
 	}
-	for field, v := range map[string]string{"address": c.Address, "hostname": c.Hostname, "platform": c.Platform, "version": c.Version} {
+	for field, v := range map[string]string{"address": c.Address, "hostname": c.Hostname, "platform": c.Platform, "version": c.Version, "storage_root": c.StorageRoot} {
 		if len(v) > maxFieldLen || !utf8.ValidString(v) {
 			return fmt.Errorf("%s must be valid UTF-8 of at most %d bytes", field, maxFieldLen)
 		}

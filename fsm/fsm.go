@@ -77,8 +77,11 @@ func apply(txn *memdb.Txn, index uint64, env Envelope) error {
 		return applyDeregisterAgent(txn, c)
 	case *SetAgentStatus:
 		return applySetAgentStatus(txn, index, env, c)
+	case *SpawnNode:
+		return applySpawnNode(txn, index, env, c)
+	default:
+		return applyNodeChange(txn, index, env)
 	}
-	return fmt.Errorf("no handler for %s", env.Command.Type())
 }
 
 // ErrNotFound is returned by commands that name an entity the state does not hold.
@@ -91,7 +94,7 @@ func applyRegisterAgent(txn *memdb.Txn, index uint64, env Envelope, c *RegisterA
 	}
 	a := &Agent{
 		Name: c.Name, Address: c.Address, Hostname: c.Hostname, Platform: c.Platform,
-		Version: c.Version, MaxNodes: c.MaxNodes, Status: AgentHealthy,
+		Version: c.Version, MaxNodes: c.MaxNodes, StorageRoot: c.StorageRoot, Status: AgentHealthy,
 		RegisteredAt: env.Time, StatusChangedAt: env.Time, CreateIndex: index, ModifyIndex: index,
 	}
 	if old, ok := raw.(*Agent); ok {

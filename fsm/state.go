@@ -30,6 +30,8 @@ type Agent struct {
 	Version  string      `json:"version"`
 	Status   AgentStatus `json:"status"`
 	MaxNodes int         `json:"max_nodes"`
+	// StorageRoot is the directory inside which the agent's nodes keep their data.
+	StorageRoot string `json:"storage_root"`
 	// RegisteredAt is when the agent first registered; a re-registration keeps it.
 	RegisteredAt time.Time `json:"registered_at"`
 	// StatusChangedAt is when Status last changed.
@@ -39,7 +41,10 @@ type Agent struct {
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
-const tableAgents = "agents"
+const (
+	tableAgents = "agents"
+	tableNodes  = "nodes"
+)
 
 // table describes one memdb table: its schema, and how to decode its rows from a
 // snapshot. Adding a table to the state is adding an entry here.
@@ -57,6 +62,16 @@ var tables = []table{
 			},
 		},
 		decode: decodeRow[Agent],
+	},
+	{
+		schema: &memdb.TableSchema{
+			Name: tableNodes,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":    {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"agent": {Name: "agent", Indexer: &memdb.StringFieldIndex{Field: "Agent"}},
+			},
+		},
+		decode: decodeRow[Node],
 	},
 }
 
@@ -106,4 +121,41 @@ func (s *State) Agent(name string) (*Agent, error) {
 		return nil, nil
 	}
 	return raw.(*Agent), nil
+}
+
+// Nodes returns every storage node, ordered by ID; with agent set, only its nodes.
+func (s *State) Nodes(agent string) ([]*Node, error) {
+	return nodes(s.txn, agent)
+}
+
+func nodes(txn *memdb.Txn, agent string) ([]*Node, error) {
+	var (
+		it  memdb.ResultIterator
+		err error
+	)
+	if agent == "" {
+		it, err = txn.Get(tableNodes, "id")
+	} else {
+		it, err = txn.Get(tableNodes, "agent", agent)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []*Node
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Node))
+	}
+	return out, nil
+}
+
+// Node returns the node with id, or nil if there is none.
+func (s *State) Node(id string) (*Node, error) {
+	raw, err := s.txn.First(tableNodes, "id", id)
+	if err != nil {
+		return nil, fmt.Errorf("get node %s: %w", id, err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*Node), nil
 }

@@ -66,6 +66,15 @@ type Config struct {
 	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
 	Authorizer Authorizer
 
+	// HeartbeatInterval is how often agents are told to heartbeat. Default: 5s.
+	HeartbeatInterval time.Duration
+	// AgentDegradedAfter is how long an agent may stay silent before the leader marks
+	// it degraded. Default: 15s.
+	AgentDegradedAfter time.Duration
+	// AgentOfflineAfter is how long an agent may stay silent before the leader marks
+	// it offline; its nodes then show as lost. Default: 30s.
+	AgentOfflineAfter time.Duration
+
 	// ApplyTimeout bounds how long a write waits to be committed. Default: 30s.
 	ApplyTimeout time.Duration
 
@@ -85,6 +94,10 @@ func DefaultConfig() *Config {
 		RetryInterval:  30 * time.Second,
 		RaftMultiplier: 1,
 		ApplyTimeout:   30 * time.Second,
+
+		HeartbeatInterval:  5 * time.Second,
+		AgentDegradedAfter: 15 * time.Second,
+		AgentOfflineAfter:  30 * time.Second,
 	}
 }
 
@@ -138,6 +151,18 @@ func (c *Config) validate() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.AgentDegradedAfter <= 0 {
+		c.AgentDegradedAfter = 15 * time.Second
+	}
+	if c.AgentOfflineAfter <= 0 {
+		c.AgentOfflineAfter = 30 * time.Second
+	}
+	if c.AgentOfflineAfter < c.AgentDegradedAfter {
+		return fmt.Errorf("agent-offline-after (%s) must not be shorter than agent-degraded-after (%s)", c.AgentOfflineAfter, c.AgentDegradedAfter)
 	}
 	if c.Authorizer == nil {
 		c.Authorizer = allowAll{}

@@ -35,6 +35,14 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/members", s.handleMembers)
 	handle("GET /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotSave))
 	handle("PUT /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotRestore))
+	// Agents: the leader alone knows when each last heartbeat came.
+	handle("GET /v1/agents", s.leaderOnly(s.handleAgents))
+	handle("GET /v1/agent/{name}", s.leaderOnly(s.handleAgent))
+	handle("GET /v1/nodes", s.handleNodes)
+	handle("GET /v1/node/{id}", s.handleNode)
+	handle("GET /v1/node/{id}/logs", s.handleNodeLogs)
+	handle("POST /v1/nodes", s.leaderOnly(s.handleSpawnNode))
+	handle("DELETE /v1/node/{id}", s.leaderOnly(s.handleStopNode))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -203,7 +211,7 @@ func writeError(w http.ResponseWriter, code int, err error) {
 // statusOf maps an error from Raft, the FSM or a forwarded RPC to an HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, fsm.ErrInvalidCommand):
+	case errors.Is(err, fsm.ErrInvalidCommand), errors.Is(err, fsm.ErrRejected):
 		return http.StatusBadRequest
 	case errors.Is(err, fsm.ErrNotFound):
 		return http.StatusNotFound
@@ -212,11 +220,11 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	switch status.Code(err) {
-	case codes.InvalidArgument:
+	case codes.InvalidArgument, codes.FailedPrecondition:
 		return http.StatusBadRequest
 	case codes.NotFound:
 		return http.StatusNotFound
-	case codes.FailedPrecondition, codes.Unavailable:
+	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

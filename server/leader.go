@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -67,6 +68,14 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchHeartbeats(ctx)
+	}()
+	s.resumeNodeOrders()
 	changed := s.members.subscribe()
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

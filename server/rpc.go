@@ -29,6 +29,7 @@ func (s *Server) startRPC() {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterInternalServer(s.grpc, &internalEndpoint{s: s})
+	gridpb.RegisterServersServer(s.grpc, &serversEndpoint{s: s})
 	ln := s.rpcLn
 	s.goRun(func() {
 		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -67,15 +68,7 @@ func (s *Server) applyOnce(ctx context.Context, buf []byte) (uint64, error) {
 	if s.raft.State() == raft.Leader {
 		return s.applyLocal(ctx, buf)
 	}
-	_, id := s.raft.LeaderWithID()
-	if id == "" {
-		return 0, ErrNoLeader
-	}
-	m, ok := s.members.serverByID(string(id))
-	if !ok {
-		return 0, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
-	}
-	conn, err := s.conns.get(m.hostPort(m.Tags.RPCPort))
+	conn, err := s.leaderConn()
 	if err != nil {
 		return 0, err
 	}
@@ -86,8 +79,21 @@ func (s *Server) applyOnce(ctx context.Context, buf []byte) (uint64, error) {
 	return resp.GetIndex(), nil
 }
 
+// leaderConn returns a connection to the leader's gRPC endpoint.
+func (s *Server) leaderConn() (*grpc.ClientConn, error) {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return nil, ErrNoLeader
+	}
+	m, ok := s.members.serverByID(string(id))
+	if !ok {
+		return nil, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
+	}
+	return s.conns.get(m.hostPort(m.Tags.RPCPort))
+}
+
 // retryable reports whether a write failed before any leader accepted it, so sending
-// it again cannot apply it twice.
+// it again cannot apply it twice. A server that is not the leader answers Aborted.
 func retryable(err error) bool {
 	if err == nil {
 		return false
@@ -95,7 +101,7 @@ func retryable(err error) bool {
 	if errors.Is(err, ErrNoLeader) || errors.Is(err, raft.ErrNotLeader) {
 		return true
 	}
-	return status.Code(err) == codes.FailedPrecondition
+	return status.Code(err) == codes.Aborted
 }
 
 // applyLocal stamps and proposes an encoded command on this server, the leader.
@@ -125,7 +131,7 @@ type internalEndpoint struct {
 
 func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) (*gridpb.ApplyResponse, error) {
 	if e.s.raft.State() != raft.Leader {
-		return nil, status.Error(codes.FailedPrecondition, "not the leader")
+		return nil, status.Error(codes.Aborted, "not the leader")
 	}
 	idx, err := e.s.applyLocal(ctx, req.GetCommand())
 	if err != nil {
@@ -154,11 +160,13 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, fsm.ErrInvalidCommand):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, fsm.ErrRejected):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, fsm.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrNoLeader):
+	case errors.Is(err, raft.ErrNotLeader):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrNoLeader):
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())

@@ -49,6 +49,8 @@ type Server struct {
 	gossip      *memberlist.Memberlist
 	gossipQueue *memberlist.TransmitLimitedQueue
 	members     *memberTable
+	// heartbeats is meaningful on the leader only.
+	heartbeats *heartbeats
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -79,14 +81,15 @@ func New(cfg *Config) (s *Server, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s = &Server{
-		config:   &c,
-		logger:   c.Logger,
-		leaderCh: make(chan bool, 16),
-		members:  newMemberTable(),
-		conns:    newConnPool(c.TLS),
-		fatal:    make(chan error, 1),
-		ctx:      ctx,
-		cancel:   cancel,
+		config:     &c,
+		logger:     c.Logger,
+		leaderCh:   make(chan bool, 16),
+		members:    newMemberTable(),
+		heartbeats: newHeartbeats(),
+		conns:      newConnPool(c.TLS),
+		fatal:      make(chan error, 1),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	defer func() {
 		if err != nil {

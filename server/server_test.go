@@ -201,8 +201,8 @@ func TestGarbageCommandsAreRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = gridpb.NewInternalClient(conn).Apply(context.Background(), &gridpb.ApplyRequest{Command: g})
-		if code := status.Code(err); code != codes.FailedPrecondition {
-			t.Errorf("follower endpoint: got %v, want FailedPrecondition (not the leader)", err)
+		if code := status.Code(err); code != codes.Aborted {
+			t.Errorf("follower endpoint: got %v, want Aborted (not the leader)", err)
 		}
 		_, err = leader.Apply(context.Background(), rawCommand(g))
 		if code := status.Code(err); code != codes.InvalidArgument && !errors.Is(err, fsm.ErrInvalidCommand) {

@@ -104,10 +104,19 @@ type testCluster struct {
 
 func newCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
+	return newClusterWith(t, n, nil)
+}
+
+// newClusterWith is newCluster with a hook that adjusts every server's config.
+func newClusterWith(t testing.TB, n int, adjust func(*Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		cfg := testConfig(t, fmt.Sprintf("s%d", i+1), dir, n)
+		if adjust != nil {
+			adjust(cfg)
+		}
 		if i > 0 {
 			cfg.Join = []string{c.servers[0].GossipAddr()}
 		}

@@ -1,0 +1,244 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// NodeStatus is a storage node's lifecycle status.
+type NodeStatus string
+
+const (
+	NodeStatusPending    NodeStatus = "pending"    // recorded; its agent is starting it
+	NodeStatusRunning    NodeStatus = "running"    // passed its health check
+	NodeStatusRestarting NodeStatus = "restarting" // crashed; its agent will restart it
+	NodeStatusStopping   NodeStatus = "stopping"   // a stop was requested
+	NodeStatusStopped    NodeStatus = "stopped"    // stopped on request
+	NodeStatusFailed     NodeStatus = "failed"     // did not start, or its restarts ran out
+)
+
+// Active reports whether a node in status s holds its port and counts towards its
+// agent's max nodes.
+func (s NodeStatus) Active() bool { return s != NodeStatusStopped && s != NodeStatusFailed }
+
+// RestartPolicy bounds how an agent restarts a crashed node.
+type RestartPolicy struct {
+	Attempts int           `json:"attempts"`
+	Interval time.Duration `json:"interval"`
+	Delay    time.Duration `json:"delay"`
+	MaxDelay time.Duration `json:"max_delay"`
+}
+
+// DefaultRestartPolicy: 3 attempts in 30m, 5s delay doubling up to 5m.
+var DefaultRestartPolicy = RestartPolicy{Attempts: 3, Interval: 30 * time.Minute, Delay: 5 * time.Second, MaxDelay: 5 * time.Minute}
+
+// WithDefaults fills zero fields from DefaultRestartPolicy.
+func (p RestartPolicy) WithDefaults() RestartPolicy {
+	d := DefaultRestartPolicy
+	if p.Attempts == 0 {
+		p.Attempts = d.Attempts
+	}
+	if p.Interval == 0 {
+		p.Interval = d.Interval
+	}
+	if p.Delay == 0 {
+		p.Delay = d.Delay
+	}
+	if p.MaxDelay == 0 {
+		p.MaxDelay = d.MaxDelay
+	}
+	return p
+}
+
+func (p RestartPolicy) validate() error {
+	if p.Attempts < 0 || p.Interval < 0 || p.Delay < 0 || p.MaxDelay < 0 {
+		return errors.New("restart policy values must not be negative")
+	}
+	if p.MaxDelay != 0 && p.Delay > p.MaxDelay {
+		return fmt.Errorf("restart delay %s exceeds max delay %s", p.Delay, p.MaxDelay)
+	}
+	return nil
+}
+
+// Node is a row of the nodes table.
+type Node struct {
+	ID            string        `json:"id"`
+	Agent         string        `json:"agent"`
+	Port          int           `json:"port"`
+	StoragePath   string        `json:"storage_path"`
+	MemoryLimitMB int           `json:"memory_limit_mb"`
+	Restart       RestartPolicy `json:"restart_policy"`
+	Status        NodeStatus    `json:"status"`
+	PID           int           `json:"pid"`
+	Restarts      int           `json:"restarts"`
+	// Endpoint is the node's gRPC address, host:port.
+	Endpoint string `json:"endpoint"`
+	// ExitCode is the last exit code (-1: by a signal or unknown); nil if it never exited.
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+	Error    string `json:"error,omitempty"`
+
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	CreateIndex uint64    `json:"create_index"`
+	ModifyIndex uint64    `json:"modify_index"`
+}
+
+// Storage-node limits the servers enforce.
+const (
+	DefaultMemoryLimitMB = 512
+	MaxMemoryLimitMB     = 1 << 20
+)
+
+// SpawnNode records a new storage node on an agent, status pending. The FSM checks it
+// against the state: the agent exists and is healthy, the port is free on that agent,
+// the agent has room, and the storage path lies inside the agent's storage root.
+type SpawnNode struct {
+	ID            string        `json:"id"`
+	Agent         string        `json:"agent"`
+	Port          int           `json:"port"`
+	StoragePath   string        `json:"storage_path"`
+	MemoryLimitMB int           `json:"memory_limit_mb"`
+	Restart       RestartPolicy `json:"restart_policy"`
+}
+
+func (*SpawnNode) Type() CommandType { return CmdSpawnNode }
+
+func (c *SpawnNode) Validate() error {
+	if err := validName("id", c.ID); err != nil {
+		return err
+	}
+	if err := validName("agent", c.Agent); err != nil {
+		return err
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return fmt.Errorf("port %d is out of range 1-65535", c.Port)
+	}
+	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > MaxMemoryLimitMB {
+		return fmt.Errorf("memory_limit_mb %d is out of range 0-%d", c.MemoryLimitMB, MaxMemoryLimitMB)
+	}
+	if len(c.StoragePath) > maxFieldLen {
+		return fmt.Errorf("storage_path is longer than %d bytes", maxFieldLen)
+	}
+	return c.Restart.validate()
+}
+
+// NodeStarted records that a pending node passed its health check.
+type NodeStarted struct {
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	Endpoint string `json:"endpoint"`
+}
+
+func (*NodeStarted) Type() CommandType { return CmdNodeStarted }
+func (c *NodeStarted) Validate() error { return validPID(c.ID, c.PID) }
+
+// NodeFailed records that a node did not start, or that its agent gave up
+// restarting it.
+type NodeFailed struct {
+	ID       string `json:"id"`
+	Error    string `json:"error"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+}
+
+func (*NodeFailed) Type() CommandType { return CmdNodeFailed }
+func (c *NodeFailed) Validate() error { return validName("id", c.ID) }
+
+// NodeCrashed records an unexpected exit of a running node.
+type NodeCrashed struct {
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	// Restarting is true when the agent will restart the node.
+	Restarting bool `json:"restarting"`
+}
+
+func (*NodeCrashed) Type() CommandType { return CmdNodeCrashed }
+func (c *NodeCrashed) Validate() error { return validName("id", c.ID) }
+
+// NodeRestarted records a restart after a crash.
+type NodeRestarted struct {
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	Restarts int    `json:"restarts"`
+}
+
+func (*NodeRestarted) Type() CommandType { return CmdNodeRestarted }
+func (c *NodeRestarted) Validate() error {
+	if c.Restarts < 0 {
+		return fmt.Errorf("restarts must not be negative")
+	}
+	return validPID(c.ID, c.PID)
+}
+
+// StopNode records an operator's request to stop a node.
+type StopNode struct {
+	ID string `json:"id"`
+}
+
+func (*StopNode) Type() CommandType { return CmdStopNode }
+func (c *StopNode) Validate() error { return validName("id", c.ID) }
+
+// NodeStopped records that a node stopped on request.
+type NodeStopped struct {
+	ID       string `json:"id"`
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+}
+
+func (*NodeStopped) Type() CommandType { return CmdNodeStopped }
+func (c *NodeStopped) Validate() error { return validName("id", c.ID) }
+
+// NodeStopFailed records that an agent could not stop a node.
+type NodeStopFailed struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+func (*NodeStopFailed) Type() CommandType { return CmdNodeStopFailed }
+func (c *NodeStopFailed) Validate() error { return validName("id", c.ID) }
+
+func validPID(id string, pid int) error {
+	if err := validName("id", id); err != nil {
+		return err
+	}
+	if pid <= 0 {
+		return fmt.Errorf("pid must be positive, got %d", pid)
+	}
+	return nil
+}
+
+// ErrRejected wraps the reason a well-formed command does not fit the current state:
+// an unknown or unhealthy agent, a taken port, a full agent, a path outside the root.
+var ErrRejected = errors.New("rejected")
+
+func rejected(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// ResolveStoragePath returns the absolute storage path of a node: path as given, or
+// relative to root, or root/ID when path is empty. It fails when the result is not
+// inside root, so no `..` can escape it.
+func ResolveStoragePath(root, id, path string) (string, error) {
+	if root == "" {
+		return "", errors.New("the agent has no storage root")
+	}
+	root = filepath.Clean(root)
+	if path == "" {
+		path = id
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	path = filepath.Clean(path)
+	rel, err := filepath.Rel(root, path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("storage path %s is not inside the agent's storage root %s", path, root)
+	}
+	return path, nil
+}

@@ -1,0 +1,182 @@
+package fsm
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// applySpawnNode checks a spawn against the state and records the node as pending.
+// The checks live here, not in the server, so that two spawns racing for one port are
+// ordered by the log and the second is rejected on every server alike.
+func applySpawnNode(txn *memdb.Txn, index uint64, env Envelope, c *SpawnNode) error {
+	if raw, err := txn.First(tableNodes, "id", c.ID); err != nil {
+		return err
+	} else if raw != nil {
+		return rejected("node %s already exists", c.ID)
+	}
+	raw, err := txn.First(tableAgents, "id", c.Agent)
+	if err != nil {
+		return err
+	}
+	agent, ok := raw.(*Agent)
+	if !ok {
+		return rejected("unknown agent %q", c.Agent)
+	}
+	if agent.Status != AgentHealthy {
+		return rejected("agent %s is %s; nodes are spawned only on healthy agents", c.Agent, agent.Status)
+	}
+	path, err := ResolveStoragePath(agent.StorageRoot, c.ID, c.StoragePath)
+	if err != nil {
+		return rejected("%v", err)
+	}
+	siblings, err := nodes(txn, c.Agent)
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, n := range siblings {
+		if !n.Status.Active() {
+			continue
+		}
+		active++
+		if n.Port == c.Port {
+			return rejected("port %d is already taken on agent %s by node %s", c.Port, c.Agent, n.ID)
+		}
+		if n.StoragePath == path {
+			return rejected("storage path %s is already used by node %s", path, n.ID)
+		}
+	}
+	if agent.MaxNodes > 0 && active >= agent.MaxNodes {
+		return rejected("agent %s already runs its maximum of %d nodes", c.Agent, agent.MaxNodes)
+	}
+	mem := c.MemoryLimitMB
+	if mem == 0 {
+		mem = DefaultMemoryLimitMB
+	}
+	host, _, err := net.SplitHostPort(agent.Address)
+	if err != nil {
+		host = agent.Address
+	}
+	return txn.Insert(tableNodes, &Node{
+		ID: c.ID, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
+		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
+		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
+		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
+	})
+}
+
+// nodeID returns the node a node command concerns.
+func nodeID(cmd Command) string {
+	switch c := cmd.(type) {
+	case *NodeStarted:
+		return c.ID
+	case *NodeFailed:
+		return c.ID
+	case *NodeCrashed:
+		return c.ID
+	case *NodeRestarted:
+		return c.ID
+	case *StopNode:
+		return c.ID
+	case *NodeStopped:
+		return c.ID
+	case *NodeStopFailed:
+		return c.ID
+	}
+	return ""
+}
+
+// applyNodeChange applies a report about an existing node. Reports can arrive late or
+// twice (an agent retries, a new leader re-sends a start): each transition applies only
+// from the statuses where it makes sense and is otherwise a no-op, never an error.
+func applyNodeChange(txn *memdb.Txn, index uint64, env Envelope) error {
+	id := nodeID(env.Command)
+	if id == "" {
+		return fmt.Errorf("no handler for %s", env.Command.Type())
+	}
+	raw, err := txn.First(tableNodes, "id", id)
+	if err != nil {
+		return err
+	}
+	old, ok := raw.(*Node)
+	if !ok {
+		return fmt.Errorf("node %s: %w", id, ErrNotFound)
+	}
+	n := *old
+	changed, err := transition(&n, env.Command)
+	if err != nil || !changed {
+		return err
+	}
+	n.UpdatedAt, n.ModifyIndex = env.Time, index
+	return txn.Insert(tableNodes, &n)
+}
+
+// transition mutates n for cmd and reports whether anything changed.
+func transition(n *Node, cmd Command) (bool, error) {
+	switch c := cmd.(type) {
+	case *NodeStarted:
+		switch n.Status {
+		case NodeStatusPending, NodeStatusRestarting, NodeStatusRunning:
+			n.Status, n.Error = NodeStatusRunning, ""
+		case NodeStatusStopping:
+			// A start that completes after a stop request: keep stopping, but learn the
+			// pid so that the stop reaches the process.
+		default:
+			return false, nil
+		}
+		n.PID = c.PID
+		if c.Endpoint != "" {
+			n.Endpoint = c.Endpoint
+		}
+	case *NodeFailed:
+		if n.Status == NodeStatusStopped || n.Status == NodeStatusFailed {
+			return false, nil
+		}
+		n.Status, n.Error, n.PID = NodeStatusFailed, c.Error, 0
+		n.ExitCode, n.Signal = c.ExitCode, c.Signal
+	case *NodeCrashed:
+		if n.Status != NodeStatusRunning && n.Status != NodeStatusPending && n.Status != NodeStatusRestarting {
+			return false, nil // an exit while stopping is the stop, not a crash
+		}
+		code := c.ExitCode
+		n.ExitCode, n.Signal, n.PID = &code, c.Signal, 0
+		n.Status = NodeStatusRestarting
+		if !c.Restarting {
+			n.Status = NodeStatusFailed
+			n.Error = "crashed; restart policy exhausted"
+		}
+	case *NodeRestarted:
+		if n.Status != NodeStatusRestarting && n.Status != NodeStatusRunning && n.Status != NodeStatusPending {
+			return false, nil
+		}
+		n.Status, n.PID, n.Restarts, n.Error = NodeStatusRunning, c.PID, c.Restarts, ""
+	case *StopNode:
+		switch n.Status {
+		case NodeStatusStopped:
+			return false, rejected("node %s is already stopped", n.ID)
+		case NodeStatusStopping:
+			return false, nil
+		case NodeStatusFailed:
+			n.Status = NodeStatusStopped // nothing runs: the stop is immediate
+		default:
+			n.Status = NodeStatusStopping
+		}
+	case *NodeStopped:
+		if n.Status == NodeStatusStopped {
+			return false, nil
+		}
+		code := c.ExitCode
+		n.Status, n.PID, n.ExitCode, n.Signal, n.Error = NodeStatusStopped, 0, &code, c.Signal, ""
+	case *NodeStopFailed:
+		if n.Status != NodeStatusStopping {
+			return false, nil
+		}
+		n.Status, n.Error = NodeStatusRunning, "stop failed: "+c.Error
+	default:
+		return false, fmt.Errorf("no handler for %s", cmd.Type())
+	}
+	return true, nil
+}

@@ -1,0 +1,187 @@
+package fsm
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeFixture is an FSM with one healthy agent, "a1", max 2 nodes, root /data/a1.
+func nodeFixture(t *testing.T) (*FSM, *uint64) {
+	t.Helper()
+	f := newFSM(t)
+	idx := uint64(1)
+	if resp := applyCmd(t, f, idx, time.Now(), &RegisterAgent{Name: "a1", Address: "127.0.0.21:8001", MaxNodes: 2, StorageRoot: "/data/a1"}); resp != nil {
+		t.Fatal(resp)
+	}
+	return f, &idx
+}
+
+func applyStep(t *testing.T, f *FSM, idx *uint64, cmd Command) error {
+	t.Helper()
+	*idx++
+	err, _ := applyCmd(t, f, *idx, time.Now(), cmd).(error)
+	return err
+}
+
+func TestSpawnNodeChecks(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup []Command
+		spawn SpawnNode
+		want  string // "" for success
+	}{
+		{"ok with defaults", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, ""},
+		{"unknown agent", nil, SpawnNode{ID: "n1", Agent: "zz", Port: 50061}, "unknown agent"},
+		{"degraded agent", []Command{&SetAgentStatus{Name: "a1", Status: AgentDegraded}}, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, "is degraded"},
+		{"port taken", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 50061}}, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, "port 50061 is already taken"},
+		{"port freed by stop", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 50061}, &StopNode{ID: "n0"}, &NodeStopped{ID: "n0"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, ""},
+		{"agent full", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1}, &SpawnNode{ID: "n2", Agent: "a1", Port: 2}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3}, "maximum of 2"},
+		{"path escape", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "../etc"}, "not inside"},
+		{"absolute path outside", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/etc/x"}, "not inside"},
+		{"the root itself", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1"}, "not inside"},
+		{"path in use", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1/x"}, "already used"},
+		{"duplicate id", []Command{&SpawnNode{ID: "n1", Agent: "a1", Port: 1}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3}, "already exists"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, idx := nodeFixture(t)
+			for _, c := range tc.setup {
+				if err := applyStep(t, f, idx, c); err != nil {
+					t.Fatalf("setup %s: %v", c.Type(), err)
+				}
+			}
+			err := applyStep(t, f, idx, &tc.spawn)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("spawn: %v", err)
+				}
+				n, _ := f.State().Node(tc.spawn.ID)
+				if n == nil || n.Status != NodeStatusPending || n.MemoryLimitMB != DefaultMemoryLimitMB ||
+					n.Restart != DefaultRestartPolicy || n.Endpoint != "127.0.0.21:"+strconv.Itoa(tc.spawn.Port) || !strings.HasPrefix(n.StoragePath, "/data/a1/") {
+					t.Fatalf("recorded node: %+v", n)
+				}
+				return
+			}
+			if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want rejection mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNodeTransitions(t *testing.T) {
+	type step struct {
+		cmd        Command
+		wantStatus NodeStatus
+		wantErr    error
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		check func(t *testing.T, n *Node)
+	}{
+		{"spawn, start, crash, restart", []step{
+			{&NodeStarted{ID: "n1", PID: 100, Endpoint: "h:1"}, NodeStatusRunning, nil},
+			{&NodeCrashed{ID: "n1", PID: 100, ExitCode: -1, Signal: "SIGKILL", Restarting: true}, NodeStatusRestarting, nil},
+			{&NodeRestarted{ID: "n1", PID: 101, Restarts: 1}, NodeStatusRunning, nil},
+		}, func(t *testing.T, n *Node) {
+			if n.PID != 101 || n.Restarts != 1 || n.Signal != "SIGKILL" || n.ExitCode == nil || *n.ExitCode != -1 {
+				t.Errorf("node %+v", n)
+			}
+		}},
+		{"restart policy exhausted", []step{
+			{&NodeStarted{ID: "n1", PID: 100}, NodeStatusRunning, nil},
+			{&NodeCrashed{ID: "n1", ExitCode: 2, Restarting: false}, NodeStatusFailed, nil},
+			{&NodeFailed{ID: "n1", Error: "gave up"}, NodeStatusFailed, nil},
+		}, nil},
+		{"start fails", []step{
+			{&NodeFailed{ID: "n1", Error: "port in use"}, NodeStatusFailed, nil},
+			{&NodeStarted{ID: "n1", PID: 5}, NodeStatusFailed, nil}, // late start is ignored
+		}, func(t *testing.T, n *Node) {
+			if n.Error != "port in use" || n.PID != 0 {
+				t.Errorf("node %+v", n)
+			}
+		}},
+		{"stop", []step{
+			{&NodeStarted{ID: "n1", PID: 100}, NodeStatusRunning, nil},
+			{&StopNode{ID: "n1"}, NodeStatusStopping, nil},
+			{&NodeCrashed{ID: "n1", ExitCode: 0, Restarting: true}, NodeStatusStopping, nil}, // the exit is the stop
+			{&NodeStopped{ID: "n1", ExitCode: 0}, NodeStatusStopped, nil},
+			{&NodeStopped{ID: "n1", ExitCode: 0}, NodeStatusStopped, nil},
+			{&StopNode{ID: "n1"}, NodeStatusStopped, ErrRejected},
+		}, nil},
+		{"stop fails", []step{
+			{&NodeStarted{ID: "n1", PID: 100}, NodeStatusRunning, nil},
+			{&StopNode{ID: "n1"}, NodeStatusStopping, nil},
+			{&NodeStopFailed{ID: "n1", Error: "agent unreachable"}, NodeStatusRunning, nil},
+		}, func(t *testing.T, n *Node) {
+			if !strings.Contains(n.Error, "agent unreachable") {
+				t.Errorf("node %+v", n)
+			}
+		}},
+		{"stop a failed node", []step{
+			{&NodeFailed{ID: "n1", Error: "x"}, NodeStatusFailed, nil},
+			{&StopNode{ID: "n1"}, NodeStatusStopped, nil},
+		}, nil},
+		{"start during stop keeps stopping", []step{
+			{&StopNode{ID: "n1"}, NodeStatusStopping, nil},
+			{&NodeStarted{ID: "n1", PID: 7}, NodeStatusStopping, nil},
+		}, func(t *testing.T, n *Node) {
+			if n.PID != 7 {
+				t.Errorf("pid %d, want 7", n.PID)
+			}
+		}},
+		{"unknown node", []step{
+			{&NodeStarted{ID: "nope", PID: 1}, NodeStatusPending, ErrNotFound},
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, idx := nodeFixture(t)
+			if err := applyStep(t, f, idx, &SpawnNode{ID: "n1", Agent: "a1", Port: 50061}); err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range tc.steps {
+				err := applyStep(t, f, idx, st.cmd)
+				if !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+					t.Fatalf("step %d %s: got %v, want %v", i, st.cmd.Type(), err, st.wantErr)
+				}
+				n, _ := f.State().Node("n1")
+				if n.Status != st.wantStatus {
+					t.Fatalf("step %d %s: status %s, want %s", i, st.cmd.Type(), n.Status, st.wantStatus)
+				}
+			}
+			if tc.check != nil {
+				n, _ := f.State().Node("n1")
+				tc.check(t, n)
+			}
+		})
+	}
+}
+
+func TestResolveStoragePath(t *testing.T) {
+	cases := []struct{ root, id, path, want, err string }{
+		{"/r", "n1", "", "/r/n1", ""},
+		{"/r", "n1", "x/y", "/r/x/y", ""},
+		{"/r/", "n1", "/r/x/../y", "/r/y", ""},
+		{"/r", "n1", "../x", "", "not inside"},
+		{"/r", "n1", "/rx", "", "not inside"},
+		{"/r", "n1", "x/../../y", "", "not inside"},
+		{"", "n1", "x", "", "no storage root"},
+	}
+	for _, tc := range cases {
+		got, err := ResolveStoragePath(tc.root, tc.id, tc.path)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q in %q: got %q, %v; want error %q", tc.path, tc.root, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q in %q: got %q, %v; want %q", tc.path, tc.root, got, err, tc.want)
+		}
+	}
+}

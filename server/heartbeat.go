@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sutragrid/grid/fsm"
+)
+
+// heartbeats holds, on the leader only, when each agent was last heard from. It lives
+// in memory, not in Raft: a heartbeat changes nothing replicated unless it changes an
+// agent's status, and that alone goes through Raft.
+type heartbeats struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func newHeartbeats() *heartbeats { return &heartbeats{last: map[string]time.Time{}} }
+
+func (h *heartbeats) touch(name string, at time.Time) {
+	h.mu.Lock()
+	h.last[name] = at
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) get(name string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.last[name]
+	return t, ok
+}
+
+func (h *heartbeats) forget(name string) {
+	h.mu.Lock()
+	delete(h.last, name)
+	h.mu.Unlock()
+}
+
+// reset forgets every agent, so that each gets a full grace period from the next check:
+// a new leader does not know when the old one last heard from them.
+func (h *heartbeats) reset() {
+	h.mu.Lock()
+	h.last = map[string]time.Time{}
+	h.mu.Unlock()
+}
+
+// watchHeartbeats runs on the leader: it marks silent agents degraded, then offline.
+// Recovery is applied by the heartbeat itself (see serversEndpoint.Heartbeat).
+func (s *Server) watchHeartbeats(ctx context.Context) {
+	s.heartbeats.reset()
+	every := s.config.AgentDegradedAfter / 5
+	if every > time.Second {
+		every = time.Second
+	}
+	if every < 10*time.Millisecond {
+		every = 10 * time.Millisecond
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.checkHeartbeats(ctx, time.Now())
+		}
+	}
+}
+
+// checkHeartbeats applies the status every agent should have by the time it was
+// last heard from.
+func (s *Server) checkHeartbeats(ctx context.Context, now time.Time) {
+	agents, err := s.fsm.State().Agents()
+	if err != nil {
+		s.logger.Error("list agents", "error", err)
+		return
+	}
+	for _, a := range agents {
+		last, ok := s.heartbeats.get(a.Name)
+		if !ok {
+			s.heartbeats.touch(a.Name, now) // grace period starts now
+			continue
+		}
+		var want fsm.AgentStatus
+		switch silent := now.Sub(last); {
+		case silent >= s.config.AgentOfflineAfter:
+			want = fsm.AgentOffline
+		case silent >= s.config.AgentDegradedAfter:
+			want = fsm.AgentDegraded
+		default:
+			continue
+		}
+		if a.Status == want || (a.Status == fsm.AgentOffline && want == fsm.AgentDegraded) {
+			continue
+		}
+		s.logger.Named("heartbeat").Warn("agent missed its heartbeats", "agent", a.Name, "status", want, "last_heartbeat", last)
+		if _, err := s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: want}); err != nil && ctx.Err() == nil {
+			s.logger.Error("record agent status", "agent", a.Name, "status", want, "error", err)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/fsm"
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// Timeouts of the leader's orders to agents.
+const (
+	startNodeTimeout   = 2 * time.Minute
+	defaultKillTimeout = 5 * time.Second
+)
+
+// handleSpawnNode records a node (the FSM checks the request against the state) and
+// has its agent start it. It answers at once with the pending node; the outcome is
+// recorded when the agent answers.
+func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
+	var req api.SpawnRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode spawn request: %w", err))
+		return
+	}
+	cmd := &fsm.SpawnNode{
+		ID: newNodeID(), Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
+		MemoryLimitMB: req.MemoryLimitMB,
+		Restart: fsm.RestartPolicy{
+			Attempts: req.Restart.Attempts, Interval: time.Duration(req.Restart.Interval),
+			Delay: time.Duration(req.Restart.Delay), MaxDelay: time.Duration(req.Restart.MaxDelay),
+		},
+	}
+	if _, err := s.Apply(r.Context(), cmd); err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("spawn node on %s: %w", req.Agent, err))
+		return
+	}
+	n, err := s.fsm.State().Node(cmd.ID)
+	if err != nil || n == nil {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("node %s vanished after it was recorded: %v", cmd.ID, err))
+		return
+	}
+	s.goRun(func() { s.startNode(n) })
+	writeJSON(w, http.StatusCreated, s.apiNode(n))
+}
+
+// startNode orders the node's agent to start it and records the outcome.
+func (s *Server) startNode(n *fsm.Node) {
+	log := s.logger.Named("nodes")
+	ctx, cancel := context.WithTimeout(s.ctx, startNodeTimeout)
+	defer cancel()
+	var outcome fsm.Command
+	client, err := s.agentClient(n.Agent)
+	if err == nil {
+		var resp *gridpb.StartNodeResponse
+		resp, err = client.StartNode(ctx, &gridpb.StartNodeRequest{
+			NodeId: n.ID, Port: int32(n.Port), StoragePath: n.StoragePath, MemoryLimitMb: int32(n.MemoryLimitMB),
+			Restart: &gridpb.RestartPolicy{
+				Attempts: int32(n.Restart.Attempts), IntervalMs: n.Restart.Interval.Milliseconds(),
+				DelayMs: n.Restart.Delay.Milliseconds(), MaxDelayMs: n.Restart.MaxDelay.Milliseconds(),
+			},
+		})
+		if err == nil {
+			outcome = &fsm.NodeStarted{ID: n.ID, PID: int(resp.GetPid()), Endpoint: resp.GetEndpoint()}
+			log.Info("node started", "node", n.ID, "agent", n.Agent, "pid", resp.GetPid())
+		}
+	}
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return // shutting down: the next leader resumes the order
+		}
+		log.Warn("node failed to start", "node", n.ID, "agent", n.Agent, "error", err)
+		outcome = &fsm.NodeFailed{ID: n.ID, Error: rpcMessage(err)}
+	}
+	s.record(outcome)
+}
+
+// stopNode orders the node's agent to stop it and records the outcome.
+func (s *Server) stopNode(n *fsm.Node, killTimeout time.Duration) {
+	ctx, cancel := context.WithTimeout(s.ctx, killTimeout+time.Minute)
+	defer cancel()
+	var outcome fsm.Command
+	client, err := s.agentClient(n.Agent)
+	if err == nil {
+		var resp *gridpb.StopNodeResponse
+		resp, err = client.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: n.ID, KillTimeoutMs: killTimeout.Milliseconds()})
+		switch {
+		case err == nil:
+			outcome = &fsm.NodeStopped{ID: n.ID, ExitCode: int(resp.GetExitCode()), Signal: resp.GetSignal()}
+		case status.Code(err) == codes.NotFound:
+			// The agent does not run it (it never started, or the agent lost it): stopped.
+			outcome, err = &fsm.NodeStopped{ID: n.ID, ExitCode: -1}, nil
+		}
+	}
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return
+		}
+		outcome = &fsm.NodeStopFailed{ID: n.ID, Error: rpcMessage(err)}
+	}
+	s.record(outcome)
+}
+
+// record applies the outcome of an order, retrying through a leader change.
+func (s *Server) record(cmd fsm.Command) {
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	if _, err := s.Apply(ctx, cmd); err != nil && s.ctx.Err() == nil {
+		s.logger.Named("nodes").Error("record node outcome", "command", cmd.Type(), "error", err)
+	}
+}
+
+// resumeNodeOrders re-issues, on a new leader, the orders the old one may not have
+// finished: agents start and stop idempotently, so sending one twice is harmless.
+func (s *Server) resumeNodeOrders() {
+	nodes, err := s.fsm.State().Nodes("")
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		switch n.Status {
+		case fsm.NodeStatusPending:
+			s.goRun(func() { s.startNode(n) })
+		case fsm.NodeStatusStopping:
+			s.goRun(func() { s.stopNode(n, defaultKillTimeout) })
+		}
+	}
+}
+
+func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	killTimeout := defaultKillTimeout
+	if v := r.URL.Query().Get("kill_timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("kill_timeout %q must be a duration between 0 and 10m", v))
+			return
+		}
+		killTimeout = d
+	}
+	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id}); err != nil {
+		code := statusOf(err)
+		if errors.Is(err, fsm.ErrRejected) {
+			code = http.StatusConflict
+		}
+		writeError(w, code, fmt.Errorf("stop node %s: %w", id, err))
+		return
+	}
+	n, err := s.fsm.State().Node(id)
+	if err != nil || n == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("node %s not found", id))
+		return
+	}
+	if n.Status == fsm.NodeStatusStopping {
+		s.goRun(func() { s.stopNode(n, killTimeout) })
+	}
+	writeJSON(w, http.StatusOK, s.apiNode(n))
+}
+
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := s.fsm.State().Nodes(r.URL.Query().Get("agent"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]api.Node, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, s.apiNode(n))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleNode(w http.ResponseWriter, r *http.Request) {
+	n, err := s.fsm.State().Node(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if n == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("node %q not found", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.apiNode(n))
+}
+
+func (s *Server) handleNodeLogs(w http.ResponseWriter, r *http.Request) {
+	n, err := s.fsm.State().Node(r.PathValue("id"))
+	if err != nil || n == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("node %q not found", r.PathValue("id")))
+		return
+	}
+	lines := 0
+	if v := r.URL.Query().Get("lines"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &lines); err != nil || lines < 0 || lines > 100000 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("lines %q must be a number from 0 to 100000", v))
+			return
+		}
+	}
+	client, err := s.agentClient(n.Agent)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	resp, err := client.NodeLogs(r.Context(), &gridpb.NodeLogsRequest{NodeId: n.ID, Lines: int32(lines)})
+	if err != nil {
+		writeError(w, http.StatusBadGateway, fmt.Errorf("read logs from agent %s: %s", n.Agent, rpcMessage(err)))
+		return
+	}
+	writeJSON(w, http.StatusOK, api.NodeLogs{Stdout: string(resp.GetStdout()), Stderr: string(resp.GetStderr())})
+}
+
+func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request) {
+	agents, err := s.fsm.State().Agents()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]api.Agent, 0, len(agents))
+	for _, a := range agents {
+		out = append(out, s.apiAgent(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	a, err := s.fsm.State().Agent(r.PathValue("name"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if a == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("agent %q not found", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.apiAgent(a))
+}
+
+func (s *Server) apiAgent(a *fsm.Agent) api.Agent {
+	out := api.Agent{
+		Name: a.Name, Address: a.Address, Hostname: a.Hostname, Platform: a.Platform,
+		Version: a.Version, Status: string(a.Status), MaxNodes: a.MaxNodes, StorageRoot: a.StorageRoot,
+		RegisteredAt: a.RegisteredAt, StatusChangedAt: a.StatusChangedAt,
+	}
+	out.LastHeartbeat, _ = s.heartbeats.get(a.Name)
+	if nodes, err := s.fsm.State().Nodes(a.Name); err == nil {
+		for _, n := range nodes {
+			if n.Status == fsm.NodeStatusRunning {
+				out.Nodes++
+			}
+		}
+	}
+	return out
+}
+
+// apiNode renders a node; one whose agent is offline or gone shows as lost.
+func (s *Server) apiNode(n *fsm.Node) api.Node {
+	out := api.Node{
+		ID: n.ID, Agent: n.Agent, Port: n.Port, StoragePath: n.StoragePath, MemoryLimitMB: n.MemoryLimitMB,
+		Restart: api.RestartPolicy{
+			Attempts: n.Restart.Attempts, Interval: api.Duration(n.Restart.Interval),
+			Delay: api.Duration(n.Restart.Delay), MaxDelay: api.Duration(n.Restart.MaxDelay),
+		},
+		Status: string(n.Status), PID: n.PID, Restarts: n.Restarts, Endpoint: n.Endpoint,
+		ExitCode: n.ExitCode, Signal: n.Signal, Error: n.Error, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt,
+	}
+	if n.Status.Active() {
+		if a, err := s.fsm.State().Agent(n.Agent); err == nil && (a == nil || a.Status == fsm.AgentOffline) {
+			out.Status = api.NodeLost
+		}
+	}
+	return out
+}
+
+// newNodeID returns a short random node ID, easy to type and to read in logs.
+func newNodeID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "node-" + hex.EncodeToString(b)
+}
+
+// rpcMessage is the message of a gRPC error without its code prefix.
+func rpcMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
+}
