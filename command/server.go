@@ -69,6 +69,16 @@ Server Options:
     Scales Raft's heartbeat, election and leader-lease timeouts (1-10) for slow
     machines. Default: 1.
 
+  -heartbeat-interval=DURATION
+    How often agents are asked to heartbeat. Default: 5s.
+
+  -agent-degraded-after=DURATION
+    How long an agent may stay silent before it is marked degraded. Default: 15s.
+
+  -agent-offline-after=DURATION
+    How long an agent may stay silent before it is marked offline; its nodes then
+    show as lost until it returns. Default: 30s.
+
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
 
@@ -100,6 +110,9 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
+	fs.DurationVar(&cfg.AgentDegradedAfter, "agent-degraded-after", cfg.AgentDegradedAfter, "")
+	fs.DurationVar(&cfg.AgentOfflineAfter, "agent-offline-after", cfg.AgentOfflineAfter, "")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
