@@ -102,7 +102,13 @@ type errorBody struct {
 // returns a *StatusError. The caller closes the body.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
 	u := *c.base
-	u.Path = strings.TrimRight(u.Path, "/") + path
+	// path arrives escaped (names in it went through url.PathEscape): keep it as is.
+	escaped := strings.TrimRight(u.EscapedPath(), "/") + path
+	unescaped, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, fmt.Errorf("invalid path %q: %w", path, err)
+	}
+	u.Path, u.RawPath = unescaped, escaped
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

@@ -179,3 +179,22 @@ func TestClientErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPathSegmentsAreEscapedOnce(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.EscapedPath()
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c, err := NewClient(&Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Agent(context.Background(), "a b/c"); err != nil {
+		t.Fatal(err)
+	}
+	if got != "/v1/agent/a%20b%2Fc" {
+		t.Fatalf("path %q, want /v1/agent/a%%20b%%2Fc", got)
+	}
+}

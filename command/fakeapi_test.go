@@ -2,11 +2,13 @@ package command
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/cli"
 
@@ -105,6 +107,7 @@ func runCommand(t *testing.T, name string, args ...string) result {
 	if err != nil {
 		t.Fatalf("command %q: %v", name, err)
 	}
+	useTestClock(cmd)
 	code := cmd.Run(args)
 	return result{code: code, stdout: ui.OutputWriter.String(), stderr: ui.ErrorWriter.String()}
 }
@@ -299,4 +302,213 @@ func substAddr(args []string, f *fakeAPI) []string {
 		out[i] = strings.ReplaceAll(a, "HOSTPORT", strings.TrimPrefix(f.URL, "http://"))
 	}
 	return out
+}
+
+// testNow is the time on the clock of the commands that show ages, in tests.
+var testNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// setClock replaces the clock of a command that embeds one.
+func (c *clock) setClock(k clock) { *c = k }
+
+// useTestClock sets the clock of cmd, if it has one, to testNow, and its poll
+// interval to a millisecond so that commands that wait for a node do not slow the
+// tests down.
+func useTestClock(cmd cli.Command) {
+	if c, ok := cmd.(interface{ setClock(clock) }); ok {
+		c.setClock(clock{nowFunc: func() time.Time { return testNow }, interval: time.Millisecond})
+	}
+}
+
+// sequence answers the n-th request with the n-th handler, and every request after
+// the last handler with the last one: a node whose status changes as it is polled.
+func sequence(handlers ...http.HandlerFunc) http.HandlerFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := handlers[min(n, len(handlers)-1)]
+		n++
+		mu.Unlock()
+		h(w, r)
+	}
+}
+
+// statusReply answers with code and body as it is.
+func statusReply(code int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// bodyRecorder keeps the bodies of the requests a handler got.
+type bodyRecorder struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+// wrap records each request's body, then answers with h.
+func (b *bodyRecorder) wrap(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.bodies = append(b.bodies, string(raw))
+		b.mu.Unlock()
+		h(w, r)
+	}
+}
+
+// bodyIs expects exactly one recorded request, whose body is JSON equal to want.
+func (b *bodyRecorder) bodyIs(want string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		b.mu.Lock()
+		bodies := append([]string(nil), b.bodies...)
+		b.mu.Unlock()
+		if len(bodies) != 1 {
+			t.Fatalf("got %d request bodies, want 1: %q", len(bodies), bodies)
+		}
+		if g, e := normalizeJSON(t, bodies[0]), normalizeJSON(t, want); g != e {
+			t.Errorf("request body = %s, want %s", g, e)
+		}
+	}
+}
+
+// normalizeJSON decodes and re-encodes s, so that two JSON texts compare equal when
+// their values do.
+func normalizeJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// stderrHas expects every substring in stderr.
+func stderrHas(subs ...string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		for _, s := range subs {
+			if !strings.Contains(r.stderr, s) {
+				t.Errorf("stderr %q does not contain %q", r.stderr, s)
+			}
+		}
+	}
+}
+
+// stderrLacks expects none of the substrings in stderr.
+func stderrLacks(subs ...string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		for _, s := range subs {
+			if strings.Contains(r.stderr, s) {
+				t.Errorf("stderr %q contains %q", r.stderr, s)
+			}
+		}
+	}
+}
+
+// progressThenFails expects exit code 1 and on stderr progress lines ("==> ...")
+// followed by exactly one error line, "Error: ...", containing every substring.
+// Stdout is not checked: with -json it holds the node as last seen.
+func progressThenFails(subs ...string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		exitCode(1)(t, r)
+		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+		last := lines[len(lines)-1]
+		for _, l := range lines[:len(lines)-1] {
+			if !strings.HasPrefix(l, "==> ") {
+				t.Errorf("stderr line %q is neither progress nor the final error:\n%s", l, r.stderr)
+			}
+		}
+		if !strings.HasPrefix(last, "Error: ") || !strings.HasSuffix(r.stderr, "\n") {
+			t.Errorf("stderr = %q, want it to end with one line starting with \"Error: \"", r.stderr)
+		}
+		for _, s := range subs {
+			if !strings.Contains(last, s) {
+				t.Errorf("error line %q does not contain %q", last, s)
+			}
+		}
+	}
+}
+
+// progressOnly expects every stderr line to be a progress line, "==> ...".
+func progressOnly() check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		for _, l := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+			if l != "" && !strings.HasPrefix(l, "==> ") {
+				t.Errorf("stderr line %q is not a progress line:\n%s", l, r.stderr)
+			}
+		}
+	}
+}
+
+// Agents as GET /v1/agents returns them: healthy, degraded and offline (the leader
+// has not heard from it since it became leader).
+const (
+	agent001 = `{"name":"agent-001","address":"127.0.0.21:8001","hostname":"host-a","platform":"linux/amd64","version":"0.1.0-dev","status":"healthy","nodes":2,"max_nodes":10,"storage_root":"/var/lib/grid","last_heartbeat":"2024-05-01T11:59:57Z","registered_at":"2024-05-01T09:00:00Z","status_changed_at":"2024-05-01T09:00:00Z"}`
+	agent002 = `{"name":"agent-002","address":"127.0.0.22:8001","hostname":"host-b","platform":"linux/arm64","version":"0.1.0-dev","status":"degraded","nodes":0,"max_nodes":4,"storage_root":"/srv/grid","last_heartbeat":"2024-05-01T11:58:50Z","registered_at":"2024-04-30T08:00:00Z","status_changed_at":"2024-05-01T11:59:20Z"}`
+	agent003 = `{"name":"agent-003","address":"127.0.0.23:8001","hostname":"host-c","platform":"linux/amd64","version":"0.0.9","status":"offline","nodes":0,"max_nodes":0,"storage_root":"/var/lib/grid","last_heartbeat":"0001-01-01T00:00:00Z","registered_at":"2024-04-28T08:00:00Z","status_changed_at":"2024-04-29T10:00:00Z"}`
+)
+
+// testNodeID is the ID of the node in the node fixtures.
+const testNodeID = "9b1d2c3e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+
+// nodeJSON is a node as GET /v1/node/ID returns it: running on agent-001, changed by
+// each edit in turn.
+func nodeJSON(t *testing.T, edits ...func(n *api.Node)) string {
+	t.Helper()
+	n := api.Node{
+		ID:            testNodeID,
+		Agent:         "agent-001",
+		Port:          50100,
+		StoragePath:   "/var/lib/grid/nodes/" + testNodeID,
+		MemoryLimitMB: 512,
+		Restart: api.RestartPolicy{Attempts: 3, Interval: api.Duration(30 * time.Minute),
+			Delay: api.Duration(5 * time.Second), MaxDelay: api.Duration(5 * time.Minute)},
+		Status:    api.NodeRunning,
+		PID:       4242,
+		Endpoint:  "127.0.0.21:50100",
+		CreatedAt: time.Date(2024, 5, 1, 11, 57, 0, 0, time.UTC),
+		UpdatedAt: time.Date(2024, 5, 1, 11, 59, 30, 0, time.UTC),
+	}
+	for _, e := range edits {
+		e(&n)
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// status edits a node fixture's status; pending, stopped and failed nodes have no
+// process and no endpoint.
+func status(s string) func(n *api.Node) {
+	return func(n *api.Node) {
+		n.Status = s
+		if s == api.NodePending || s == api.NodeStopped || s == api.NodeFailed {
+			n.PID, n.Endpoint = 0, ""
+		}
+	}
+}
+
+// exited edits a node fixture's last exit.
+func exited(code int, signal string) func(n *api.Node) {
+	return func(n *api.Node) { n.ExitCode, n.Signal = &code, signal }
+}
+
+// stderrIs expects stderr to be exactly these lines.
+func stderrIs(lines ...string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		if want := strings.Join(lines, "\n") + "\n"; r.stderr != want {
+			t.Errorf("stderr = %q, want %q", r.stderr, want)
+		}
+	}
 }

@@ -10,6 +10,11 @@ import (
 // clientCommands are the commands that talk to a server's HTTP API.
 var clientCommands = []string{
 	"members",
+	"agent status",
+	"node spawn",
+	"node stop",
+	"node status",
+	"node logs",
 	"operator raft list-peers",
 	"operator raft remove-peer",
 	"operator snapshot save",
@@ -18,7 +23,7 @@ var clientCommands = []string{
 
 func TestHelpOfEveryCommand(t *testing.T) {
 	isolateEnv(t)
-	names := append([]string{"version", "operator", "operator raft", "operator snapshot"}, clientCommands...)
+	names := append([]string{"version", "operator", "operator raft", "operator snapshot", "node"}, clientCommands...)
 	for _, name := range names {
 		for _, flag := range []string{"-help", "-h", "--help"} {
 			t.Run(name+" "+flag, func(t *testing.T) {
@@ -47,6 +52,7 @@ func TestParentCommands(t *testing.T) {
 		{"operator", []string{"raft", "snapshot"}},
 		{"operator raft", []string{"list-peers", "remove-peer"}},
 		{"operator snapshot", []string{"save", "restore"}},
+		{"node", []string{"spawn", "stop", "status", "logs"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +108,9 @@ func TestCLIRunsNestedCommands(t *testing.T) {
 		{[]string{"operator", "raft", "list-peers", "-address=" + f.URL}, "list Raft peers:"},
 		{[]string{"operator", "raft", "remove-peer", "-address=" + f.URL, "-peer-id=x"}, `remove Raft peer with ID "x":`},
 		{[]string{"operator", "snapshot", "save", "-address=" + f.URL, t.TempDir() + "/s.snap"}, "save snapshot:"},
+		{[]string{"agent", "status", "-address=" + f.URL}, "list agents:"},
+		{[]string{"node", "spawn", "-address=" + f.URL, "-agent=a", "-port=1"}, "spawn node on a:"},
+		{[]string{"node", "status", "-address=" + f.URL}, "list nodes:"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {

@@ -110,7 +110,16 @@ func grid(args ...string) (string, string, int) {
 
 // gridJSON runs a client command with -json and decodes its output into out.
 func gridJSON(out any, args ...string) error {
-	stdout, stderr, code := grid(append(args, "-json")...)
+	// -json goes before the first flag, so that it precedes any positional argument.
+	at := len(args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") {
+			at = i
+			break
+		}
+	}
+	withJSON := append(append(append([]string{}, args[:at]...), "-json"), args[at:]...)
+	stdout, stderr, code := grid(withJSON...)
 	if code != 0 {
 		return fmt.Errorf("grid %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr))
 	}

@@ -132,9 +132,11 @@ func transition(n *Node, cmd Command) (bool, error) {
 			n.Endpoint = c.Endpoint
 		}
 	case *NodeFailed:
-		if n.Status == NodeStatusStopped || n.Status == NodeStatusFailed {
+		if n.Status == NodeStatusStopped || (n.Status == NodeStatusFailed && (c.Error == "" || c.Error == n.Error)) {
 			return false, nil
 		}
+		// An agent that gives up reports the crash, then the failure with its reason:
+		// the second refines the first.
 		n.Status, n.Error, n.PID = NodeStatusFailed, c.Error, 0
 		n.ExitCode, n.Signal = c.ExitCode, c.Signal
 	case *NodeCrashed:

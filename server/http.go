@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,10 +19,6 @@ import (
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
 )
-
-// forwardedHeader marks a request one server forwarded to the leader, so that it is
-// never forwarded twice.
-const forwardedHeader = "X-Grid-Forwarded-For"
 
 // startHTTP serves the HTTP API on the HTTP listener.
 func (s *Server) startHTTP() {
@@ -59,22 +57,27 @@ func (s *Server) startHTTP() {
 	})
 }
 
-// leaderOnly runs h on the leader: a follower proxies the request to the leader's
-// HTTP API and relays its answer.
+// leaderOnly runs h on the leader: any other server proxies the request to the server
+// it believes leads. During an election that belief can be stale, so a request may
+// hop a few times; each hop first waits (briefly) until some leader is known.
 func (s *Server) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.raft.State() == raft.Leader {
 			h(w, r)
 			return
 		}
-		if r.Header.Get(forwardedHeader) != "" {
-			writeError(w, http.StatusServiceUnavailable, errors.New("not the leader (leadership changed while forwarding)"))
+		hops, _ := strconv.Atoi(r.Header.Get(forwardHopsHeader))
+		if hops >= maxForwardHops {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: leadership kept changing while the request was forwarded", ErrNoLeader))
 			return
 		}
-		_, id := s.raft.LeaderWithID()
-		m, ok := s.members.serverByID(string(id))
-		if id == "" || !ok {
-			writeError(w, http.StatusServiceUnavailable, ErrNoLeader)
+		m, err := s.waitForLeader(r.Context(), leaderWait)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		if m.Tags.ID == s.id {
+			h(w, r) // we won the election while waiting
 			return
 		}
 		scheme := "http"
@@ -86,8 +89,42 @@ func (s *Server) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 			writeError(w, http.StatusBadGateway, fmt.Errorf("forward to leader %s: %w", m.Name, err))
 		}
-		r.Header.Set(forwardedHeader, s.config.NodeName)
+		r.Header.Set(forwardHopsHeader, strconv.Itoa(hops+1))
 		proxy.ServeHTTP(w, r)
+	}
+}
+
+const (
+	// forwardHopsHeader counts how often a request was forwarded towards the leader.
+	forwardHopsHeader = "X-Grid-Forward-Hops"
+	maxForwardHops    = 3
+	// leaderWait bounds how long a request waits for an election to end.
+	leaderWait = 5 * time.Second
+)
+
+// waitForLeader returns the gossip member of the leader, waiting up to timeout for
+// one to be elected and known to gossip.
+func (s *Server) waitForLeader(ctx context.Context, timeout time.Duration) (member, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if s.raft.State() == raft.Leader {
+			if m, ok := s.members.serverByID(s.id); ok {
+				return m, nil
+			}
+		}
+		if _, id := s.raft.LeaderWithID(); id != "" {
+			if m, ok := s.members.serverByID(string(id)); ok {
+				return m, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return member{}, ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return member{}, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
 	}
 }
 

@@ -149,6 +149,18 @@ func (s *Store) Aggregate(spec AggregateSpec) (res AggregateResult, err error) {
 		res.Groups = res.Groups[:spec.MaxGroups]
 		res.Truncated = true
 	}
+	// Long attribute values could make even max_groups groups too big to send.
+	size := 0
+	for i, g := range res.Groups {
+		size += 24
+		for _, v := range g.Values {
+			size += len(v) + 2
+		}
+		if size > maxPageBytes {
+			res.Groups, res.Truncated = res.Groups[:i], true
+			break
+		}
+	}
 	return res, nil
 }
 

@@ -22,7 +22,7 @@ type Config struct {
 	NodeID string
 	// MemoryLimitMB, if not zero, is set as the Go runtime's soft memory limit, and
 	// sizes pebble's cache (a quarter of it) and memtables (a sixteenth each).
-	// Default 0: no limit, a 64 MiB cache and 32 MiB memtables.
+	// Default 0: no limit, a 64 MiB cache and 64 MiB memtables.
 	MemoryLimitMB int
 	// Retention, if not zero, removes concepts older than it in the background.
 	// Default 0: keep everything.

@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -257,4 +258,37 @@ func verifyAfterRestart(t *testing.T, client gridpb.StorageClient, acked map[str
 	if byWriter != uint64(len(found)) {
 		t.Fatalf("attribute index holds %d concepts, time index %d", byWriter, len(found))
 	}
+}
+
+// TestSecondProcessOnDataDirFails: a second node on a data dir in use exits 1 with a
+// clear error, and the first keeps serving.
+func TestSecondProcessOnDataDirFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the grid binary")
+	}
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	out, err := exec.Command(gridBinary(t), "storage", "-data-dir="+dir, "-port=0").CombinedOutput()
+	if code := exitCode(err); code != 1 || !regexp.MustCompile(`in use by another process`).Match(out) {
+		t.Fatalf("second node: exit %d, output:\n%s", code, out)
+	}
+	if _, err := n.client(t).Stats(context.Background(), &gridpb.StatsRequest{}); err != nil {
+		t.Fatalf("first node: %v", err)
+	}
+	// Bad flags are refused before anything starts.
+	out, err = exec.Command(gridBinary(t), "storage", "-port=0").CombinedOutput()
+	if code := exitCode(err); code != 1 || !regexp.MustCompile(`-data-dir is required`).Match(out) {
+		t.Fatalf("no -data-dir: exit %d, output:\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

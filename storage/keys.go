@@ -17,9 +17,10 @@ import (
 //	a <esc name> <esc value> <time> <id>        -> empty (one per attribute)
 //	o <esc source> <esc type> <target>          -> association value
 //	i <esc target> <esc type> <source>          -> association value
-//	x <esc term> <segment>                      -> postings (text.go)
+//	x <bucket> <segment>                        -> postings (text.go)
 //	d <segment>                                 -> concepts of a postings segment
-//	s <time> <segment>                          -> terms of a postings segment
+//	p <segment>                                 -> postings of a small write, to merge
+//	s <time> <segment>                          -> buckets of a postings segment
 //	m <name>                                    -> counter (merge operator)
 //
 // A (time, id) pair, the tail of t and a keys, is a "position": positions of different
@@ -34,6 +35,7 @@ const (
 	tagPostings = 'x'
 	tagSegment  = 's'
 	tagDocs     = 'd'
+	tagPending  = 'p'
 	tagCounter  = 'm'
 )
 
@@ -177,13 +179,13 @@ func decodeEdgeKey(k []byte) (tag byte, id, typ, other string, err error) {
 	return tag, id, typ, string(rest), nil
 }
 
-func postingsPrefix(dst []byte, term string) []byte {
+func postingsPrefix(dst []byte, bucket uint16) []byte {
 	dst = append(dst, tagPostings)
-	return appendEscaped(dst, term)
+	return binary.BigEndian.AppendUint16(dst, bucket)
 }
 
-func postingsKey(dst []byte, term string, segment uint64) []byte {
-	return binary.BigEndian.AppendUint64(postingsPrefix(dst, term), segment)
+func postingsKey(dst []byte, bucket uint16, segment uint64) []byte {
+	return binary.BigEndian.AppendUint64(postingsPrefix(dst, bucket), segment)
 }
 
 func segmentKey(dst []byte, maxTime int64, segment uint64) []byte {
@@ -194,6 +196,11 @@ func segmentKey(dst []byte, maxTime int64, segment uint64) []byte {
 
 func docsKey(dst []byte, segment uint64) []byte {
 	dst = append(dst, tagDocs)
+	return binary.BigEndian.AppendUint64(dst, segment)
+}
+
+func pendingKey(dst []byte, segment uint64) []byte {
+	dst = append(dst, tagPending)
 	return binary.BigEndian.AppendUint64(dst, segment)
 }
 

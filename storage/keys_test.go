@@ -147,7 +147,8 @@ func FuzzKeyEncoding(f *testing.F) {
 		decodeEscaped([]byte(a))
 		decodeEdgeKey([]byte(a))
 		decodeConceptRecord("x", []byte(a))
-		decodePostings([]byte(a), func(uint32, uint32, uint32) {})
+		decodePostings([]byte(a), 3, func(uint32, uint32, uint32) {})
+		findPostings([]byte(a), b)
 		decodeStrings([]byte(a))
 	})
 }

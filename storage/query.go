@@ -101,9 +101,24 @@ func (s *Store) plan(spec QuerySpec, after []byte) (stream, error) {
 	return &intersectStream{s: streams, desc: desc}, nil
 }
 
-// Query returns up to limit concepts that match spec, continuing after the position
-// after when it is not nil. next is the position to continue from, or nil when no
-// more concepts match.
+// maxPageBytes bounds the size of the concepts one Query or TextSearch returns, so that
+// a response stays within gRPC's default 4 MiB message limit, and a node never builds
+// a huge one: a page ends early once it holds this much (but always holds at least one
+// concept).
+const maxPageBytes = 3 << 20
+
+// conceptSize approximates the encoded size of c.
+func conceptSize(c *Concept) int {
+	n := len(c.ID) + len(c.Content) + 48
+	for k, v := range c.Attributes {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// Query returns up to limit concepts that match spec (fewer if they would exceed
+// maxPageBytes), continuing after the position after when it is not nil. next is the
+// position to continue from, or nil when no more concepts match.
 func (s *Store) Query(spec QuerySpec, after []byte, limit int) (out []*Concept, next []byte, err error) {
 	st, err := s.plan(spec, after)
 	if err != nil {
@@ -115,6 +130,7 @@ func (s *Store) Query(spec QuerySpec, after []byte, limit int) (out []*Concept, 
 		}
 	}()
 	var last []byte
+	size := 0
 	ok := st.first()
 	for ; ok && len(out) < limit; ok = st.next() {
 		pos := st.pos()
@@ -131,6 +147,10 @@ func (s *Store) Query(spec QuerySpec, after []byte, limit int) (out []*Concept, 
 		}
 		out = append(out, c)
 		last = append(last[:0], pos...)
+		if size += conceptSize(c); size >= maxPageBytes {
+			ok = st.next()
+			break
+		}
 	}
 	if err := st.err(); err != nil {
 		return nil, nil, err

@@ -137,14 +137,16 @@ func (s *Store) expireSegments(ctx context.Context, cutoff int64) error {
 				continue
 			}
 			segment := binary.BigEndian.Uint64(k[9:])
-			terms, err := decodeStrings(it.Value())
-			if err != nil {
+			used := it.Value()
+			if len(used) != textBuckets/8 {
 				it.Close()
 				b.Close()
-				return err
+				return errBadRecord
 			}
-			for _, term := range terms {
-				_ = b.Delete(postingsKey(nil, term, segment), nil)
+			for bucket := 0; bucket < textBuckets; bucket++ {
+				if used[bucket/8]&(1<<(bucket%8)) != 0 {
+					_ = b.Delete(postingsKey(nil, uint16(bucket), segment), nil)
+				}
 			}
 			_ = b.Delete(k, nil)
 			_ = b.Delete(docsKey(nil, segment), nil)

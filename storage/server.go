@@ -220,8 +220,12 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.grpc != nil {
 		s.grpc.Stop()
-	} else if s.lis != nil {
-		errs = append(errs, s.lis.Close())
+	}
+	if s.lis != nil {
+		// Serve's listener is closed by Stop already; one never served is not.
+		if err := s.lis.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

@@ -367,3 +367,43 @@ func TestAuthorizeHook(t *testing.T) {
 		t.Fatalf("Stats: %v", err)
 	}
 }
+
+func TestLargePagesEndEarly(t *testing.T) {
+	// Ten concepts of 1 MiB: a page of 100 would not fit gRPC's default 4 MiB, so
+	// pages end early, and paging still returns everything.
+	client, _ := startTestServer(t, nil)
+	ctx := context.Background()
+	big := make([]byte, DefaultMaxContentBytes)
+	for i := range big {
+		big[i] = 'a' + byte(i%26)
+	}
+	for i := 0; i < 10; i++ {
+		_, err := client.LearnConcept(ctx, &gridpb.LearnConceptRequest{Id: eventID(i), Content: big, Timestamp: ts(epoch + int64(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := &gridpb.QueryRequest{Limit: 100}
+	var got, pages int
+	for {
+		resp, err := client.Query(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Concepts) == 0 || len(resp.Concepts) > 3 {
+			t.Fatalf("page of %d concepts", len(resp.Concepts))
+		}
+		got += len(resp.Concepts)
+		pages++
+		if resp.NextPageToken == "" {
+			break
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if got != 10 || pages != 4 {
+		t.Fatalf("%d concepts in %d pages", got, pages)
+	}
+	if _, err := client.TextSearch(ctx, &gridpb.TextSearchRequest{Query: "abcdefghijklmnopqrstuvwxyzabcdef", Limit: 100}); err != nil {
+		t.Fatalf("TextSearch of large concepts: %v", err)
+	}
+}

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"os"
-	"strconv"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +21,7 @@ type StoreOptions struct {
 	// CacheBytes is pebble's block cache. Default 64 MiB.
 	CacheBytes int64
 	// MemTableBytes is the size of one memtable; up to four may be in memory, in
-	// addition to the cache. Default 32 MiB.
+	// addition to the cache. Default 64 MiB.
 	MemTableBytes uint64
 	Logger        hclog.Logger
 	// Now is the clock, for tests. Default time.Now.
@@ -49,6 +47,9 @@ type Store struct {
 	stripes [numStripes]sync.Mutex
 
 	lastSegment atomic.Uint64
+	segments    sync.Pool // of *textSegment, reused by writes
+	mergeStop   chan struct{}
+	mergeDone   chan struct{}
 	closeOnce   sync.Once
 }
 
@@ -59,7 +60,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		o.CacheBytes = 64 << 20
 	}
 	if o.MemTableBytes == 0 {
-		o.MemTableBytes = uint64(envInt("XMEM", 32)) << 20
+		o.MemTableBytes = 64 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -81,12 +82,13 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		Cache:                       s.cache,
 		MemTableSize:                o.MemTableBytes,
 		MemTableStopWritesThreshold: memTables,
-		L0CompactionThreshold:       envInt("XL0", 4),
-		L0StopWritesThreshold:       64,
-		LBaseMaxBytes:               256 << 20,
-		MaxConcurrentCompactions:    func() int { return 2 },
-		Merger:                      counterMerger,
-		Logger:                      pebbleLogger{o.Logger},
+		// Fewer, larger compactions: ingest is mostly compaction work.
+		L0CompactionThreshold:    8,
+		L0StopWritesThreshold:    64,
+		LBaseMaxBytes:            256 << 20,
+		MaxConcurrentCompactions: func() int { return 2 },
+		Merger:                   counterMerger,
+		Logger:                   pebbleLogger{o.Logger},
 	}
 	opts.Levels = make([]pebble.LevelOptions, 7)
 	for i := range opts.Levels {
@@ -95,9 +97,6 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		// Bloom filters make the existence check of a new ID (a miss) cheap.
 		l.FilterPolicy = bloom.FilterPolicy(10)
 		l.TargetFileSize = 8 << 20
-		if os.Getenv("XCOMP") != "" {
-			l.Compression = pebble.NoCompression
-		}
 		if i > 0 {
 			l.TargetFileSize = opts.Levels[i-1].TargetFileSize * 2
 		}
@@ -110,7 +109,10 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
 	s.db = db
+	s.segments.New = func() any { return new(textSegment) }
 	s.lastSegment.Store(uint64(s.now().UnixNano()))
+	s.mergeStop, s.mergeDone = make(chan struct{}), make(chan struct{})
+	go s.mergeLoop()
 	return s, nil
 }
 
@@ -119,6 +121,8 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		close(s.mergeStop)
+		<-s.mergeDone
 		err = s.db.Close()
 		s.cache.Unref()
 	})
@@ -207,10 +211,3 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 }
 
 var _ io.Closer = (*Store)(nil)
-
-func envInt(k string, d int) int {
-	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return v
-	}
-	return d
-}

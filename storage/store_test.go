@@ -235,20 +235,33 @@ func TestTextSearch(t *testing.T) {
 		{"nothing", 10, nil},
 		{"!!", 10, nil},
 	}
-	for _, c := range cases {
-		rs, err := s.Search(c.query, c.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := ids(rs); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("Search(%q) = %v, want %v", c.query, got, c.want)
-		}
-		for i := 1; i < len(rs); i++ {
-			if rs[i].Score > rs[i-1].Score {
-				t.Errorf("Search(%q) not ranked: %v", c.query, rs)
+	check := func(stage string) {
+		t.Helper()
+		for _, c := range cases {
+			rs, err := s.Search(c.query, c.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(rs); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s: Search(%q) = %v, want %v", stage, c.query, got, c.want)
+			}
+			for i := 1; i < len(rs); i++ {
+				if rs[i].Score > rs[i-1].Score {
+					t.Errorf("%s: Search(%q) not ranked: %v", stage, c.query, rs)
+				}
 			}
 		}
 	}
+	// Small writes are pending a merge at first (unless the merger was quick), then
+	// merged into one bucketed segment; search answers the same either way.
+	check("before merge")
+	if _, err := s.mergePending(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, s, tagPending); n != 0 {
+		t.Fatalf("%d pending segments after a merge", n)
+	}
+	check("after merge")
 }
 
 func TestTokenize(t *testing.T) {

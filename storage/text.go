@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -11,31 +12,42 @@ import (
 	"github.com/cockroachdb/pebble"
 )
 
-// Full-text index. Content is split into words (runs of letters and digits, lowercased);
-// each write stores one postings list per distinct word of all the concepts it creates,
-// a "segment", rather than one key per word and concept: an event-shaped batch of 1,000
-// concepts shares most of its words (JSON field names, event types, agent IDs), so this
-// writes a few thousand keys instead of tens of thousands. Postings name a concept by
-// its ordinal in the segment's table of concepts, so an ID is stored once, not once per
-// word.
+// Full-text index. Content is split into words (runs of letters and digits,
+// lowercased). Each write indexes the concepts it creates as one "segment": a table of
+// their IDs, and their postings grouped into at most textBuckets values by a hash of
+// the word. Keys per segment are then bounded by the buckets rather than by the
+// distinct words, which matters for event-shaped content: every event brings a few
+// words of its own (sequence numbers, timestamps, pids), and one key per word and
+// write would be most of the keys a batch writes. Postings name a concept by its
+// ordinal in the segment's table, so an ID is stored once, not once per word.
 //
-//	x <esc term> <segment> -> uvarint count, then per concept in ordinal order:
-//	                           uvarint ordinal delta, uvarint term frequency,
-//	                           uvarint words in the content
+//	x <bucket> <segment>   -> uvarint words, then per word, sorted:
+//	                            uvarint len, word, uvarint postings, then per posting
+//	                            in ordinal order: uvarint ordinal delta,
+//	                            uvarint frequency, uvarint words in the content
 //	d <segment>            -> uvarint count, then per concept: uvarint len, id
-//	s <max time> <segment> -> uvarint count, then per term: uvarint len, term
+//	s <max time> <segment> -> bitmap of the buckets the segment wrote
 //
-// The s key lists a segment's terms under the newest time of its concepts, so that
-// retention can drop a segment once all its concepts are gone. Until then, postings of
-// deleted concepts remain and TextSearch skips them.
+// The s key lists a segment's buckets under the newest time of its concepts, so that
+// retention can drop a segment once all its concepts are gone. Until then, postings
+// of deleted concepts remain and TextSearch skips them.
+//
+// A small write (fewer than pendingMaxDocs concepts: a single LearnConcept) would
+// still write a key per bucket its words fall in, some thirty for one event. It
+// writes one key instead, its whole segment, which a background merger (textmerge.go)
+// soon folds, with the other small writes, into one bucketed segment:
+//
+//	p <segment>            -> newest time (8), then the words as in an x value
 const (
+	textBuckets    = 256
+	pendingMaxDocs = 32
 	minTermBytes   = 2
 	maxTermBytes   = 64
 	maxTermsPerDoc = 1024
 	// maxQueryTerms bounds the words of one TextSearch.
 	maxQueryTerms = 32
-	// maxPostingsScanned bounds the work of one TextSearch; beyond it, a term's
-	// remaining postings are not scored.
+	// maxPostingsScanned bounds the work of one TextSearch; beyond it, the remaining
+	// postings are not scored.
 	maxPostingsScanned = 2_000_000
 )
 
@@ -44,6 +56,15 @@ const (
 	bm25K1 = 1.2
 	bm25B  = 0.75
 )
+
+func termBucket(term string) uint16 {
+	h := uint32(2166136261)
+	for i := 0; i < len(term); i++ {
+		h ^= uint32(term[i])
+		h *= 16777619
+	}
+	return uint16(h % textBuckets)
+}
 
 // tokenize calls fn with each word of b, lowercased, in buf's memory (fn must copy
 // what it keeps). It returns buf for reuse.
@@ -81,24 +102,44 @@ func tokenize(b []byte, buf []byte, fn func(term []byte)) []byte {
 	return buf
 }
 
+// posting is one concept's use of one word. A word's postings are chained through
+// next, in one slice for the whole segment, so that building a segment allocates
+// little however many words it has.
 type posting struct {
 	ord    uint32
 	tf     uint32
 	length uint32
+	next   int32
 }
 
-// textSegment collects the postings of the concepts one write creates.
-type textSegment struct {
-	terms   map[string][]posting
-	ids     []string
-	tokens  int64
-	maxTime int64
+type segmentWord struct {
+	word        string
+	bucket      uint16
+	first, last int32
+	count       uint32
+}
 
-	// scratch, per concept
-	index  map[string]int
-	counts []uint32
-	words  []string
-	buf    []byte
+// textSegment collects the postings of the concepts one write creates. Segments are
+// reused (see Store.segments): reset clears one for the next write.
+type textSegment struct {
+	terms    map[string]int32 // word -> index in words
+	words    []segmentWord
+	postings []posting
+	ids      []string
+	tokens   int64
+	maxTime  int64
+
+	// scratch
+	touched []int32 // postings of the concept being added
+	buf     []byte
+	sorted  []*segmentWord
+	val     []byte
+}
+
+func (t *textSegment) reset() {
+	clear(t.terms)
+	t.words, t.postings, t.ids = t.words[:0], t.postings[:0], t.ids[:0]
+	t.tokens, t.maxTime = 0, 0
 }
 
 func (t *textSegment) docs() int { return len(t.ids) }
@@ -108,32 +149,48 @@ func (t *textSegment) add(c *Concept) {
 		return
 	}
 	if t.terms == nil {
-		t.terms = make(map[string][]posting)
-		t.index = make(map[string]int)
+		t.terms = make(map[string]int32)
 	}
-	clear(t.index)
-	t.counts, t.words = t.counts[:0], t.words[:0]
+	ord := uint32(len(t.ids))
+	t.touched = t.touched[:0]
 	var length uint32
 	t.buf = tokenize(c.Content, t.buf, func(term []byte) {
 		length++
-		if i, ok := t.index[string(term)]; ok {
-			t.counts[i]++
+		i, ok := t.terms[string(term)]
+		if !ok {
+			if len(t.touched) >= maxTermsPerDoc {
+				return
+			}
+			i = int32(len(t.words))
+			w := string(term)
+			t.terms[w] = i
+			t.words = append(t.words, segmentWord{word: w, bucket: termBucket(w)})
+		}
+		w := &t.words[i]
+		// A word seen before in this concept has this concept's posting last.
+		if w.count > 0 && t.postings[w.last].ord == ord {
+			t.postings[w.last].tf++
 			return
 		}
-		if len(t.words) >= maxTermsPerDoc {
+		if len(t.touched) >= maxTermsPerDoc {
 			return
 		}
-		w := string(term)
-		t.index[w] = len(t.words)
-		t.words = append(t.words, w)
-		t.counts = append(t.counts, 1)
+		p := int32(len(t.postings))
+		t.postings = append(t.postings, posting{ord: ord, tf: 1, next: -1})
+		if w.count == 0 {
+			w.first = p
+		} else {
+			t.postings[w.last].next = p
+		}
+		w.last = p
+		w.count++
+		t.touched = append(t.touched, p)
 	})
-	if len(t.words) == 0 {
+	if len(t.touched) == 0 {
 		return
 	}
-	ord := uint32(len(t.ids))
-	for i, w := range t.words {
-		t.terms[w] = append(t.terms[w], posting{ord: ord, tf: t.counts[i], length: length})
+	for _, p := range t.touched {
+		t.postings[p].length = length
 	}
 	if len(t.ids) == 0 || c.Time > t.maxTime {
 		t.maxTime = c.Time
@@ -142,37 +199,159 @@ func (t *textSegment) add(c *Concept) {
 	t.tokens += int64(length)
 }
 
-// write adds the segment's keys to b.
+// write adds the segment's keys to b: bucketed if it is large enough, else pending a
+// merge.
 func (t *textSegment) write(b *pebble.Batch, segment uint64) {
-	var key, val, terms []byte
-	terms = binary.AppendUvarint(terms, uint64(len(t.terms)))
-	for term, ps := range t.terms {
-		val = binary.AppendUvarint(val[:0], uint64(len(ps)))
-		prev := uint32(0)
-		for _, p := range ps {
-			val = binary.AppendUvarint(val, uint64(p.ord-prev))
-			val = binary.AppendUvarint(val, uint64(p.tf))
-			val = binary.AppendUvarint(val, uint64(p.length))
-			prev = p.ord
-		}
-		key = postingsKey(key[:0], term, segment)
-		_ = b.Set(key, val, nil)
-		terms = binary.AppendUvarint(terms, uint64(len(term)))
-		terms = append(terms, term...)
+	if t.docs() < pendingMaxDocs {
+		t.writePending(b, segment)
+	} else {
+		t.writeBuckets(b, segment)
 	}
-	_ = b.Set(segmentKey(nil, t.maxTime, segment), terms, nil)
+}
+
+// sortWords orders the segment's words by bucket (if byBucket), then by word.
+func (t *textSegment) sortWords(byBucket bool) {
+	t.sorted = t.sorted[:0]
+	for i := range t.words {
+		t.sorted = append(t.sorted, &t.words[i])
+	}
+	sort.Slice(t.sorted, func(i, j int) bool {
+		a, b := t.sorted[i], t.sorted[j]
+		if byBucket && a.bucket != b.bucket {
+			return a.bucket < b.bucket
+		}
+		return a.word < b.word
+	})
+}
+
+// appendWords appends the encoding of words and their postings (an x value).
+func (t *textSegment) appendWords(dst []byte, words []*segmentWord) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(words)))
+	for _, w := range words {
+		dst = binary.AppendUvarint(dst, uint64(len(w.word)))
+		dst = append(dst, w.word...)
+		dst = binary.AppendUvarint(dst, uint64(w.count))
+		prev := uint32(0)
+		for p := w.first; p >= 0; p = t.postings[p].next {
+			ps := &t.postings[p]
+			dst = binary.AppendUvarint(dst, uint64(ps.ord-prev))
+			dst = binary.AppendUvarint(dst, uint64(ps.tf))
+			dst = binary.AppendUvarint(dst, uint64(ps.length))
+			prev = ps.ord
+		}
+	}
+	return dst
+}
+
+func (t *textSegment) writeBuckets(b *pebble.Batch, segment uint64) {
+	t.sortWords(true)
+	var used [textBuckets / 8]byte
+	var key []byte
+	for start := 0; start < len(t.sorted); {
+		k := t.sorted[start].bucket
+		end := start + 1
+		for end < len(t.sorted) && t.sorted[end].bucket == k {
+			end++
+		}
+		used[k/8] |= 1 << (k % 8)
+		t.val = t.appendWords(t.val[:0], t.sorted[start:end])
+		key = postingsKey(key[:0], k, segment)
+		_ = b.Set(key, t.val, nil)
+		start = end
+	}
+	_ = b.Set(segmentKey(nil, t.maxTime, segment), used[:], nil)
 	_ = b.Set(docsKey(nil, segment), encodeStrings(t.ids), nil)
 }
 
-// decodePostings calls fn for each posting of a postings value.
-func decodePostings(v []byte, fn func(ord, tf, length uint32)) error {
+func (t *textSegment) writePending(b *pebble.Batch, segment uint64) {
+	t.sortWords(false)
+	t.val = binary.BigEndian.AppendUint64(t.val[:0], uint64(t.maxTime))
+	t.val = t.appendWords(t.val, t.sorted)
+	_ = b.Set(pendingKey(nil, segment), t.val, nil)
+	_ = b.Set(docsKey(nil, segment), encodeStrings(t.ids), nil)
+}
+
+// addPosting adds a posting of word to the segment, for the merger: postings of a
+// word must come in increasing ord.
+func (t *textSegment) addPosting(word []byte, ord, tf, length uint32) {
+	if t.terms == nil {
+		t.terms = make(map[string]int32)
+	}
+	i, ok := t.terms[string(word)]
+	if !ok {
+		i = int32(len(t.words))
+		w := string(word)
+		t.terms[w] = i
+		t.words = append(t.words, segmentWord{word: w, bucket: termBucket(w)})
+	}
+	w := &t.words[i]
+	p := int32(len(t.postings))
+	t.postings = append(t.postings, posting{ord: ord, tf: tf, length: length, next: -1})
+	if w.count == 0 {
+		w.first = p
+	} else {
+		t.postings[w.last].next = p
+	}
+	w.last = p
+	w.count++
+}
+
+// walkWords calls fn for each word of an x value (or the words of a p value), with
+// its postings' count and encoding.
+func walkWords(v []byte, fn func(word []byte, count uint64, enc []byte) error) error {
 	n, k := binary.Uvarint(v)
 	if k <= 0 {
 		return errBadRecord
 	}
 	v = v[k:]
-	ord := uint64(0)
 	for ; n > 0; n-- {
+		l, k := binary.Uvarint(v)
+		if k <= 0 || l > uint64(len(v)-k) {
+			return errBadRecord
+		}
+		w := v[k : k+int(l)]
+		v = v[k+int(l):]
+		count, k := binary.Uvarint(v)
+		if k <= 0 {
+			return errBadRecord
+		}
+		v = v[k:]
+		end := 0
+		for i := uint64(0); i < 3*count; i++ {
+			_, k := binary.Uvarint(v[end:])
+			if k <= 0 {
+				return errBadRecord
+			}
+			end += k
+		}
+		if err := fn(w, count, v[:end]); err != nil {
+			return err
+		}
+		v = v[end:]
+	}
+	return nil
+}
+
+// findPostings returns the postings of term in an x value: how many, and their
+// encoding.
+func findPostings(v []byte, term string) (count uint64, enc []byte, err error) {
+	err = walkWords(v, func(w []byte, c uint64, e []byte) error {
+		if string(w) == term {
+			count, enc = c, e
+			return errStopScan
+		}
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		err = nil
+	}
+	return count, enc, err
+}
+
+// decodePostings calls fn for each of count postings encoded in v.
+func decodePostings(v []byte, count uint64, fn func(ord, tf, length uint32)) error {
+	ord := uint64(0)
+	for ; count > 0; count-- {
 		var f [3]uint64
 		for i := range f {
 			x, k := binary.Uvarint(v)
@@ -190,14 +369,6 @@ func decodePostings(v []byte, fn func(ord, tf, length uint32)) error {
 	return nil
 }
 
-func postingsCount(v []byte) uint64 {
-	n, k := binary.Uvarint(v)
-	if k <= 0 {
-		return 0
-	}
-	return n
-}
-
 // encodeStrings encodes a list of strings: uvarint count, then uvarint len and bytes
 // of each.
 func encodeStrings(ss []string) []byte {
@@ -213,8 +384,7 @@ func encodeStrings(ss []string) []byte {
 	return b
 }
 
-// decodeStrings decodes what encodeStrings encoded: the terms of an s value, the
-// concepts of a d value.
+// decodeStrings decodes what encodeStrings encoded.
 func decodeStrings(v []byte) ([]string, error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n > uint64(len(v)) {
@@ -258,8 +428,15 @@ type docRef struct {
 	ord     uint32
 }
 
+// termPostings are the postings of one word in one segment.
+type termPostings struct {
+	segment uint64
+	count   uint64
+	enc     []byte
+}
+
 // Search ranks the concepts whose content contains any word of query by BM25 and
-// returns the best limit of them.
+// returns the best limit of them (fewer if they would exceed maxPageBytes).
 func (s *Store) Search(query string, limit int) ([]SearchResult, error) {
 	terms := queryTerms(query)
 	if len(terms) == 0 || limit <= 0 {
@@ -276,41 +453,61 @@ func (s *Store) Search(query string, limit int) ([]SearchResult, error) {
 	n := float64(max(docs, 1))
 	avgLen := math.Max(float64(tokens)/n, 1)
 
-	// Document frequencies first: a word in most concepts says little, and scoring
-	// it would cost a scan of most of the index. Such words are dropped unless every
-	// word of the query is one.
+	// Gather each word's postings and document frequency, from its bucket and from
+	// the small writes not merged yet, in one snapshot so that a merge cannot make a
+	// concept count twice or not at all.
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	postings := make([][]termPostings, len(terms))
 	df := make([]uint64, len(terms))
+	gathered := uint64(0)
 	for i, term := range terms {
-		if df[i], err = s.scanPostings(term, func(uint64, []byte) error { return nil }); err != nil {
+		gather := func(segment uint64, v []byte) error {
+			count, enc, err := findPostings(v, term)
+			if err != nil || count == 0 {
+				return err
+			}
+			df[i] += count
+			if gathered += count; gathered > maxPostingsScanned {
+				return errStopScan
+			}
+			postings[i] = append(postings[i], termPostings{segment, count, bytes.Clone(enc)})
+			return nil
+		}
+		err := scanSegments(snap, postingsPrefix(nil, termBucket(term)), 0, gather)
+		if err == nil {
+			err = scanSegments(snap, []byte{tagPending}, 8, gather)
+		}
+		if errors.Is(err, errStopScan) {
+			break
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
+
+	// A word in most concepts says little, and scoring it would cost a pass over most
+	// of the index: such words are dropped unless every word of the query is one.
 	common := func(i int) bool { return float64(df[i]) > n/2 }
 	allCommon := true
 	for i := range terms {
 		allCommon = allCommon && common(i)
 	}
-
 	scores := make(map[docRef]float64)
-	scanned := 0
-	for i, term := range terms {
+	for i := range terms {
 		if df[i] == 0 || (common(i) && !allCommon) {
 			continue
 		}
 		idf := math.Log(1 + (n-float64(df[i])+0.5)/(float64(df[i])+0.5))
-		_, err := s.scanPostings(term, func(segment uint64, v []byte) error {
-			if scanned >= maxPostingsScanned {
-				return errStopScan
-			}
-			return decodePostings(v, func(ord, tf, length uint32) {
-				scanned++
+		for _, tp := range postings[i] {
+			err := decodePostings(tp.enc, tp.count, func(ord, tf, length uint32) {
 				f := float64(tf)
-				scores[docRef{segment, ord}] += idf * f * (bm25K1 + 1) /
+				scores[docRef{tp.segment, ord}] += idf * f * (bm25K1 + 1) /
 					(f + bm25K1*(1-bm25B+bm25B*float64(length)/avgLen))
 			})
-		})
-		if err != nil && !errors.Is(err, errStopScan) {
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -334,13 +531,14 @@ func (s *Store) Search(query string, limit int) ([]SearchResult, error) {
 	tables := map[uint64][]string{}
 	seen := map[string]bool{}
 	out := make([]SearchResult, 0, min(limit, len(ranked)))
+	size := 0
 	for _, r := range ranked {
-		if len(out) == limit {
+		if len(out) == limit || size >= maxPageBytes {
 			break
 		}
 		ids, ok := tables[r.ref.segment]
 		if !ok {
-			if ids, err = s.segmentDocs(r.ref.segment); err != nil {
+			if ids, err = segmentDocs(snap, r.ref.segment); err != nil {
 				return nil, err
 			}
 			tables[r.ref.segment] = ids
@@ -358,13 +556,14 @@ func (s *Store) Search(query string, limit int) ([]SearchResult, error) {
 			return nil, err
 		}
 		out = append(out, SearchResult{Concept: c, Score: r.score})
+		size += conceptSize(c)
 	}
 	return out, nil
 }
 
 // segmentDocs returns the concept IDs of a segment, by ordinal.
-func (s *Store) segmentDocs(segment uint64) ([]string, error) {
-	v, closer, err := s.db.Get(docsKey(nil, segment))
+func segmentDocs(r pebble.Reader, segment uint64) ([]string, error) {
+	v, closer, err := r.Get(docsKey(nil, segment))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -377,25 +576,23 @@ func (s *Store) segmentDocs(segment uint64) ([]string, error) {
 
 var errStopScan = errors.New("stop scan")
 
-// scanPostings calls fn with the segment and value of each postings list of term and
-// returns how many postings there are.
-func (s *Store) scanPostings(term string, fn func(segment uint64, v []byte) error) (uint64, error) {
-	p := postingsPrefix(nil, term)
-	it, err := s.iter(p, prefixEnd(p))
+// scanSegments calls fn with the segment and value of each key under prefix, a bucket
+// of x keys or the p keys, whose segment follows the prefix; skip bytes at the start
+// of each value are not passed on.
+func scanSegments(r pebble.Reader, prefix []byte, skip int, fn func(segment uint64, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer it.Close()
-	var n uint64
 	for ok := it.First(); ok; ok = it.Next() {
 		k, v := it.Key(), it.Value()
-		if len(k) != len(p)+8 {
-			return n, errBadKey
+		if len(k) != len(prefix)+8 || len(v) < skip {
+			return errBadKey
 		}
-		n += postingsCount(v)
-		if err := fn(binary.BigEndian.Uint64(k[len(p):]), v); err != nil {
-			return n, err
+		if err := fn(binary.BigEndian.Uint64(k[len(prefix):]), v[skip:]); err != nil {
+			return err
 		}
 	}
-	return n, it.Error()
+	return it.Error()
 }

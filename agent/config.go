@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+)
+
+// Default ports of an agent's listeners, both bound to Config.BindAddr.
+const (
+	DefaultRPCPort    = 8001
+	DefaultGossipPort = 7946
+)
+
+// Config configures an Agent. Start from DefaultConfig; a zero port asks the kernel for
+// a free one (tests use that), so read the bound addresses back from the Agent.
+type Config struct {
+	// Name is the agent's unique name, in gossip and to the servers.
+	// Default: the hostname, with the bind IP appended when BindAddr is one address.
+	Name string
+	// DataDir holds the agent's state (the nodes it runs) and each node's log files.
+	// Required.
+	DataDir string
+	// BindAddr is the one IP every listener binds to, storage nodes' included.
+	// Default: 127.0.0.1.
+	BindAddr string
+
+	RPCPort    int // gRPC, for the leader. Default: 8001.
+	GossipPort int // memberlist, TCP and UDP. Default: 7946.
+
+	// Join lists gossip addresses (host or host:port) to join at start.
+	Join []string
+	// RetryInterval is the wait between join attempts. Default: 30s.
+	RetryInterval time.Duration
+	// RetryMax bounds join attempts; 0 retries forever. Default: 0.
+	RetryMax int
+
+	// MaxNodes is how many storage nodes the agent runs at most. Default: 10.
+	MaxNodes int
+	// HeartbeatInterval is how often the agent heartbeats; the servers may ask for
+	// more often when it registers. Default: 5s.
+	HeartbeatInterval time.Duration
+
+	// StorageRoot is the directory inside which every node's storage path must lie.
+	// Default: DataDir.
+	StorageRoot string
+	// StorageBinary is the grid binary run as `StorageBinary storage ...` for each
+	// node. Default: this process's own executable.
+	StorageBinary string
+	// StartTimeout bounds how long a node may take to pass its health check after it
+	// was started. Default: 30s.
+	StartTimeout time.Duration
+
+	// GossipConfig, if set, is the base memberlist configuration; tests use it for
+	// fast failure detection. Its name, addresses and delegates are overwritten.
+	GossipConfig *memberlist.Config
+	// TLS, when set, secures the gRPC listener and every dialer (to servers and to
+	// storage nodes' health checks). Default: nil (plaintext).
+	TLS *tls.Config
+	// Authorize, if set, is called before every gRPC request to the agent with its
+	// full method name; an error refuses the call (PermissionDenied).
+	Authorize func(ctx context.Context, fullMethod string) error
+
+	// Logger is the agent's logger; components log to named sub-loggers
+	// ("agent.gossip", "agent.client", "agent.supervisor").
+	// Default: an hclog logger named "agent" at info level on stderr.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in except DataDir.
+func DefaultConfig() *Config {
+	return &Config{
+		BindAddr:          "127.0.0.1",
+		RPCPort:           DefaultRPCPort,
+		GossipPort:        DefaultGossipPort,
+		RetryInterval:     30 * time.Second,
+		MaxNodes:          10,
+		HeartbeatInterval: 5 * time.Second,
+		StartTimeout:      30 * time.Second,
+	}
+}
+
+// DefaultName is the hostname, with the bind IP appended when the agent binds to one
+// specific address, so that agents sharing a machine get distinct names.
+func DefaultName(bindAddr string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "grid"
+	}
+	if ip := net.ParseIP(bindAddr); ip != nil && !ip.IsUnspecified() {
+		return host + "-" + bindAddr
+	}
+	return host
+}
+
+// validate checks the configuration and fills in defaults and what is derived.
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("a data directory is required (-data-dir)")
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = "127.0.0.1"
+	}
+	if ip := net.ParseIP(c.BindAddr); ip == nil {
+		return fmt.Errorf("bind address %q is not an IP address", c.BindAddr)
+	}
+	if c.Name == "" {
+		c.Name = DefaultName(c.BindAddr)
+	}
+	if strings.ContainsAny(c.Name, " \t\n") {
+		return fmt.Errorf("agent name %q must not contain white space", c.Name)
+	}
+	for name, p := range map[string]int{"rpc": c.RPCPort, "gossip": c.GossipPort} {
+		if p < 0 || p > 65535 {
+			return fmt.Errorf("%s port %d is out of range", name, p)
+		}
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 30 * time.Second
+	}
+	if c.RetryMax < 0 {
+		return fmt.Errorf("retry-max must be 0 or more, got %d", c.RetryMax)
+	}
+	if c.MaxNodes == 0 {
+		c.MaxNodes = 10
+	}
+	if c.MaxNodes < 0 {
+		return fmt.Errorf("max-nodes must be positive, got %d", c.MaxNodes)
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 30 * time.Second
+	}
+	var err error
+	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if c.StorageRoot == "" {
+		c.StorageRoot = c.DataDir
+	}
+	if c.StorageRoot, err = filepath.Abs(c.StorageRoot); err != nil {
+		return fmt.Errorf("storage root: %w", err)
+	}
+	if c.StorageBinary == "" {
+		if c.StorageBinary, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the grid binary to run storage nodes with: %w", err)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "agent", Level: hclog.Info})
+	}
+	return nil
+}

@@ -1,0 +1,367 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// gridBinary is the real grid binary, built once for the package's tests: nodes run
+// as `grid storage`, exactly as in production.
+var gridBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "grid-agent-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gridBinary = filepath.Join(dir, "grid")
+	build := exec.Command("go", "build", "-o", gridBinary, "github.com/sutragrid/grid/cmd/grid")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build grid:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fakeServers is a test double of the servers' side of the contract: it records
+// every call, knows the agents that registered, and can be told to forget them or to
+// refuse reports for a while.
+type fakeServers struct {
+	gridpb.UnimplementedServersServer
+
+	mu           sync.Mutex
+	known        map[string]bool
+	registers    []*gridpb.RegisterRequest
+	heartbeats   int
+	reports      []*gridpb.NodeReport
+	refused      int // reports refused while refuseReports
+	unregisters  []string
+	refuseReport bool
+}
+
+func (f *fakeServers) Register(_ context.Context, req *gridpb.RegisterRequest) (*gridpb.RegisterResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.known[req.GetName()] = true
+	f.registers = append(f.registers, req)
+	return &gridpb.RegisterResponse{HeartbeatIntervalMs: 10_000}, nil
+}
+
+func (f *fakeServers) Heartbeat(_ context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.known[req.GetName()] {
+		return nil, status.Errorf(codes.NotFound, "agent %s is not registered", req.GetName())
+	}
+	f.heartbeats++
+	return &gridpb.HeartbeatResponse{}, nil
+}
+
+func (f *fakeServers) ReportNode(_ context.Context, r *gridpb.NodeReport) (*gridpb.ReportNodeResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuseReport {
+		f.refused++
+		return nil, status.Error(codes.Unavailable, "no leader")
+	}
+	if !f.known[r.GetAgent()] {
+		return nil, status.Errorf(codes.NotFound, "agent %s is not registered", r.GetAgent())
+	}
+	if r.GetNodeId() == "not-yours" {
+		return nil, status.Errorf(codes.PermissionDenied, "node %s belongs to another agent", r.GetNodeId())
+	}
+	f.reports = append(f.reports, r)
+	return &gridpb.ReportNodeResponse{}, nil
+}
+
+func (f *fakeServers) Unregister(_ context.Context, req *gridpb.UnregisterRequest) (*gridpb.UnregisterResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.known, req.GetName())
+	f.unregisters = append(f.unregisters, req.GetName())
+	return &gridpb.UnregisterResponse{}, nil
+}
+
+func (f *fakeServers) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.known = map[string]bool{}
+}
+
+func (f *fakeServers) setRefuse(v bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuseReport = v
+}
+
+func (f *fakeServers) snapshot() (regs []*gridpb.RegisterRequest, heartbeats int, reports []*gridpb.NodeReport, unregs []string, refused int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*gridpb.RegisterRequest(nil), f.registers...), f.heartbeats,
+		append([]*gridpb.NodeReport(nil), f.reports...), append([]string(nil), f.unregisters...), f.refused
+}
+
+// reportsOf returns the reports about one node, in the order received.
+func (f *fakeServers) reportsOf(nodeID string) []*gridpb.NodeReport {
+	_, _, all, _, _ := f.snapshot()
+	var out []*gridpb.NodeReport
+	for _, r := range all {
+		if r.GetNodeId() == nodeID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// testServer is a fake server: the Servers double on a gRPC port, and a gossip
+// member that advertises it with the servers' tags.
+type testServer struct {
+	*fakeServers
+	gossipAddr string
+	grpc       *grpc.Server
+	gossip     *memberlist.Memberlist
+}
+
+var testServerCount atomic.Int64
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	n := testServerCount.Add(1)
+	fake := &fakeServers{known: map[string]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	gridpb.RegisterServersServer(g, fake)
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+
+	meta, _ := json.Marshal(map[string]any{"role": "server", "id": fmt.Sprintf("server-id-%d", n), "ver": "test", "rpc": ln.Addr().(*net.TCPAddr).Port})
+	mc := fastGossip()
+	mc.Name = fmt.Sprintf("server-%d", n)
+	mc.BindAddr = "127.0.0.1"
+	mc.BindPort = 0
+	mc.Delegate = metaDelegate(meta)
+	mc.Logger = testLogger(t, "fake-gossip").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ml.Shutdown() })
+	ln0 := ml.LocalNode()
+	return &testServer{fakeServers: fake, grpc: g, gossip: ml, gossipAddr: net.JoinHostPort(ln0.Addr.String(), strconv.Itoa(int(ln0.Port)))}
+}
+
+// join puts s in other's gossip pool.
+func (s *testServer) join(t *testing.T, other *testServer) {
+	t.Helper()
+	if _, err := s.gossip.Join([]string{other.gossipAddr}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type metaDelegate []byte
+
+func (m metaDelegate) NodeMeta(int) []byte             { return m }
+func (m metaDelegate) NotifyMsg([]byte)                {}
+func (m metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (m metaDelegate) LocalState(bool) []byte          { return nil }
+func (m metaDelegate) MergeRemoteState([]byte, bool)   {}
+
+func fastGossip() *memberlist.Config {
+	mc := memberlist.DefaultLocalConfig()
+	mc.GossipInterval = 20 * time.Millisecond
+	mc.ProbeInterval = 200 * time.Millisecond
+	mc.ProbeTimeout = 100 * time.Millisecond
+	mc.SuspicionMult = 2
+	mc.PushPullInterval = 0
+	return mc
+}
+
+// testConfig returns the config of an agent joined to srv, with kernel-chosen ports.
+func testConfig(t *testing.T, name, dataDir string, srv *testServer) *Config {
+	cfg := DefaultConfig()
+	cfg.Name = name
+	cfg.DataDir = dataDir
+	cfg.RPCPort, cfg.GossipPort = 0, 0
+	cfg.Join = []string{srv.gossipAddr}
+	cfg.RetryInterval = 100 * time.Millisecond
+	cfg.HeartbeatInterval = 200 * time.Millisecond
+	cfg.StorageBinary = gridBinary
+	cfg.StartTimeout = 30 * time.Second
+	cfg.GossipConfig = fastGossip()
+	cfg.Logger = testLogger(t, name)
+	return cfg
+}
+
+// startAgent starts an agent and shuts it down when the test ends; the nodes it
+// leaves running are killed after that.
+func startAgent(t *testing.T, cfg *Config) *Agent {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatalf("start agent: %v", err)
+	}
+	t.Cleanup(func() { killRecordedNodes(t, cfg.DataDir) })
+	t.Cleanup(func() { a.Shutdown() })
+	return a
+}
+
+// killRecordedNodes kills the nodes in an agent's state file, so that no storage
+// process outlives the test.
+func killRecordedNodes(t *testing.T, dataDir string) {
+	st, err := loadState(dataDir)
+	if err != nil {
+		t.Logf("read agent state: %v", err)
+		return
+	}
+	for _, n := range st.Nodes {
+		if checkNodeProcess(n.PID, n.StartTime, n.NodeID) == nil {
+			syscall.Kill(n.PID, syscall.SIGKILL)
+		}
+	}
+}
+
+func agentClient(t *testing.T, a *Agent) gridpb.AgentClient {
+	t.Helper()
+	return gridpb.NewAgentClient(dial(t, a.RPCAddr()))
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// fastPolicy restarts quickly, for tests.
+func fastPolicy(attempts int) *gridpb.RestartPolicy {
+	return &gridpb.RestartPolicy{Attempts: int32(attempts), IntervalMs: 60_000, DelayMs: 50, MaxDelayMs: 200}
+}
+
+// startNode starts a node through the agent's gRPC endpoint.
+func startNode(t *testing.T, c gridpb.AgentClient, id string, port int, policy *gridpb.RestartPolicy) *gridpb.StartNodeResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := c.StartNode(ctx, &gridpb.StartNodeRequest{NodeId: id, Port: int32(port), StoragePath: "nodes-data/" + id, MemoryLimitMb: 64, Restart: policy})
+	if err != nil {
+		t.Fatalf("start node %s: %v", id, err)
+	}
+	return resp
+}
+
+// healthy reports whether a storage node serves its health check at addr.
+func healthy(addr string) bool {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+}
+
+func alive(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.state != 'Z'
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// events renders reports compactly for comparisons and failure messages.
+func events(rs []*gridpb.NodeReport) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.GetEvent().String()
+	}
+	return out
+}
+
+// testLogger writes to a buffer that is printed only when the test fails (or always
+// with GRID_TEST_LOG=1).
+func testLogger(t *testing.T, name string) hclog.Logger {
+	var out io.Writer = os.Stderr
+	if os.Getenv("GRID_TEST_LOG") == "" {
+		buf := &syncBuffer{}
+		out = buf
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("log of %s:\n%s", name, buf.String())
+			}
+		})
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: out})
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,158 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sutragrid/grid/agent"
+)
+
+// AgentCommand runs a Grid agent until SIGINT (leave) or SIGTERM (restart).
+type AgentCommand struct {
+	Meta
+}
+
+func (c *AgentCommand) Synopsis() string { return "Run a Grid agent" }
+
+func (c *AgentCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: grid agent -data-dir=DIR -join=ADDR [options]
+
+  Runs a Grid agent: it joins the servers' gossip pool, registers with the leader,
+  heartbeats, and runs the storage nodes the leader orders, restarting them when
+  they crash under each node's restart policy and reporting what happens.
+
+    grid agent -bind=127.0.0.21 -name=agent-001 -data-dir=/var/grid/a1 -join=127.0.0.11
+
+  SIGINT (Ctrl-C) makes the agent leave: it stops its storage nodes, unregisters and
+  leaves gossip, then exits 0. SIGTERM makes it exit 0 and leave its storage nodes
+  running: an agent started again on the same -data-dir adopts the nodes still alive
+  and restarts the ones that died. A second signal kills the agent at once.
+
+Agent Options:
+
+  -data-dir=DIR
+    Where the agent keeps its state and its nodes' log files. Required.
+
+  -bind=IP
+    The IP the agent's listeners and its storage nodes bind to. Default: 127.0.0.1.
+
+  -name=NAME
+    The agent's unique name. Default: the hostname, with the bind IP appended when
+    -bind is a specific address.
+
+  -join=ADDR
+    The gossip address (host or host:port) of a server or agent to join. May be
+    given several times. Default port: 7946.
+
+  -retry-interval=DURATION
+    The wait between join attempts. Default: 30s.
+
+  -retry-max=N
+    How many join attempts before giving up and exiting with an error;
+    0 retries forever. Default: 0.
+
+  -max-nodes=N
+    How many storage nodes the agent runs at most. Default: 10.
+
+  -heartbeat-interval=DURATION
+    How often the agent heartbeats to the servers. Default: 5s.
+
+  -storage-root=DIR
+    The directory inside which every node's storage path must lie.
+    Default: the data dir.
+
+  -rpc-port, -gossip-port
+    The ports of the agent's gRPC endpoint (8001) and gossip (7946).
+
+  -log-level=LEVEL
+    trace, debug, info, warn or error. Default: info.
+`)
+}
+
+func (c *AgentCommand) Run(args []string) int {
+	cfg := agent.DefaultConfig()
+	var join stringList
+	var logLevel string
+	fs := c.flagSet("agent")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
+	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
+	fs.StringVar(&cfg.Name, "name", "", "")
+	fs.Var(&join, "join", "")
+	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
+	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
+	fs.IntVar(&cfg.MaxNodes, "max-nodes", cfg.MaxNodes, "")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
+	fs.StringVar(&cfg.StorageRoot, "storage-root", "", "")
+	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
+	fs.StringVar(&logLevel, "log-level", "info", "")
+	if code, ok := c.parseFlags(fs, "agent", args); !ok {
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c.usageError("agent", argsError(fs.Args()))
+	case cfg.DataDir == "":
+		return c.usageError("agent", fmt.Errorf("-data-dir is required"))
+	case cfg.MaxNodes < 1:
+		return c.usageError("agent", fmt.Errorf("-max-nodes must be at least 1"))
+	case cfg.HeartbeatInterval <= 0:
+		return c.usageError("agent", fmt.Errorf("-heartbeat-interval must be positive"))
+	case cfg.RetryInterval <= 0:
+		return c.usageError("agent", fmt.Errorf("-retry-interval must be positive"))
+	}
+	cfg.Join = join
+	logger, err := newLogger("agent", logLevel)
+	if err != nil {
+		return c.usageError("agent", err)
+	}
+	cfg.Logger = logger
+	return runAgent(c.Ui, cfg)
+}
+
+// runAgent starts an agent and runs it until a signal: SIGINT leaves for good,
+// SIGTERM (or a fatal error) shuts down and leaves the storage nodes running.
+func runAgent(ui interface{ Error(string) }, cfg *agent.Config) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	a, err := agent.New(cfg)
+	if err != nil {
+		ui.Error("Error: start agent: " + err.Error())
+		return 1
+	}
+	code, leave := 0, false
+	select {
+	case sig := <-sigs:
+		leave = sig == os.Interrupt
+		cfg.Logger.Info("caught signal", "signal", sig.String(), "leave", leave)
+	case err := <-a.Fatal():
+		ui.Error("Error: " + err.Error())
+		code = 1
+	}
+	signal.Stop(sigs) // a second signal kills the process the default way
+	stop, timeout := a.Shutdown, 30*time.Second
+	if leave {
+		stop, timeout = a.Leave, 90*time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			cfg.Logger.Warn("stopped with errors", "error", err)
+		}
+	case <-ctx.Done():
+		ui.Error("Error: agent shutdown timed out")
+		return 1
+	}
+	return code
+}
