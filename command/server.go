@@ -79,6 +79,15 @@ Server Options:
     How long an agent may stay silent before it is marked offline; its nodes then
     show as lost until it returns. Default: 30s.
 
+  -event-store=HOST:PORT
+    The gRPC address of the event store (a grid storage node) that the leader
+    ships events to. Overrides GRID_EVENT_STORE. Without one, events wait in the
+    replicated outbox.
+
+  -heartbeat-event-interval=DURATION
+    Record an agent_heartbeat event at most this often per agent. 0 (the
+    default) records none.
+
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
 
@@ -113,6 +122,8 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.DurationVar(&cfg.AgentDegradedAfter, "agent-degraded-after", cfg.AgentDegradedAfter, "")
 	fs.DurationVar(&cfg.AgentOfflineAfter, "agent-offline-after", cfg.AgentOfflineAfter, "")
+	fs.StringVar(&cfg.EventStore, "event-store", os.Getenv("GRID_EVENT_STORE"), "")
+	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)

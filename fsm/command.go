@@ -29,6 +29,10 @@ const (
 	CmdStopNode       CommandType = 9
 	CmdNodeStopped    CommandType = 10
 	CmdNodeStopFailed CommandType = 11
+	// CmdEventsShipped acknowledges events stored in the event store.
+	CmdEventsShipped CommandType = 12
+	// CmdSampleHeartbeat records a sampled agent_heartbeat event.
+	CmdSampleHeartbeat CommandType = 13
 )
 
 // commandNames names every command type, for logs and errors.
@@ -44,6 +48,8 @@ var commandNames = map[CommandType]string{
 	CmdStopNode:        "stop_node",
 	CmdNodeStopped:     "node_stopped",
 	CmdNodeStopFailed:  "node_stop_failed",
+	CmdEventsShipped:   "events_shipped",
+	CmdSampleHeartbeat: "sample_heartbeat",
 }
 
 func (t CommandType) String() string {
@@ -171,6 +177,10 @@ func newCommand(t CommandType) Command {
 		return &NodeStopped{}
 	case CmdNodeStopFailed:
 		return &NodeStopFailed{}
+	case CmdEventsShipped:
+		return &EventsShipped{}
+	case CmdSampleHeartbeat:
+		return &SampleHeartbeat{}
 	}
 	return nil
 }
@@ -217,6 +227,8 @@ func (c *DeregisterAgent) Validate() error { return validName("name", c.Name) }
 type SetAgentStatus struct {
 	Name   string      `json:"name"`
 	Status AgentStatus `json:"status"`
+	// LastSeen is when the leader last heard from the agent (zero if unknown).
+	LastSeen time.Time `json:"last_seen,omitempty"`
 }
 
 func (*SetAgentStatus) Type() CommandType { return CmdSetAgentStatus }
@@ -253,3 +265,27 @@ func validName(field, s string) error {
 	}
 	return nil
 }
+
+// EventsShipped acknowledges that the event store holds every event up to UpTo, so
+// the outbox can let go of them.
+type EventsShipped struct {
+	UpTo uint64 `json:"up_to"`
+}
+
+func (*EventsShipped) Type() CommandType { return CmdEventsShipped }
+
+func (c *EventsShipped) Validate() error {
+	if c.UpTo == 0 {
+		return errors.New("up_to must be positive")
+	}
+	return nil
+}
+
+// SampleHeartbeat records one sampled agent_heartbeat event.
+type SampleHeartbeat struct {
+	Name     string    `json:"name"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+func (*SampleHeartbeat) Type() CommandType { return CmdSampleHeartbeat }
+func (c *SampleHeartbeat) Validate() error { return validName("name", c.Name) }

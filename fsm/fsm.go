@@ -15,13 +15,16 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+
+	"github.com/sutragrid/grid/events"
 )
 
 // FSM implements raft.FSM over a go-memdb store.
 type FSM struct {
 	logger hclog.Logger
 	// db is swapped whole by Restore, so readers take it once per view.
-	db atomic.Pointer[memdb.MemDB]
+	db        atomic.Pointer[memdb.MemDB]
+	eventHook atomic.Pointer[func([]*events.Event)]
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -59,80 +62,33 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	txn := f.db.Load().Txn(true)
 	defer txn.Abort()
-	if err := apply(txn, l.Index, env); err != nil {
+	x, err := newApplyCtx(txn, l.Index, env)
+	if err == nil {
+		err = x.apply()
+	}
+	if err == nil {
+		err = x.finish()
+	}
+	if err != nil {
 		f.logger.Warn("command failed", "index", l.Index, "command", env.Command.Type(), "error", err)
 		return err
 	}
 	txn.Commit()
+	if hook := f.eventHook.Load(); hook != nil && len(x.emitted) > 0 {
+		(*hook)(x.emitted)
+	}
 	return nil
 }
 
-// apply dispatches a decoded command. Each case validates everything it needs before
-// its first write, so an error never leaves a partial change behind.
-func apply(txn *memdb.Txn, index uint64, env Envelope) error {
-	switch c := env.Command.(type) {
-	case *RegisterAgent:
-		return applyRegisterAgent(txn, index, env, c)
-	case *DeregisterAgent:
-		return applyDeregisterAgent(txn, c)
-	case *SetAgentStatus:
-		return applySetAgentStatus(txn, index, env, c)
-	case *SpawnNode:
-		return applySpawnNode(txn, index, env, c)
-	default:
-		return applyNodeChange(txn, index, env)
-	}
+// SetEventHook registers a function that receives the events each applied command
+// derived, after they are committed, on every server alike. It runs inside Apply, so
+// it must not block; the server uses it to wake event streams and the shipper.
+func (f *FSM) SetEventHook(h func([]*events.Event)) {
+	f.eventHook.Store(&h)
 }
 
 // ErrNotFound is returned by commands that name an entity the state does not hold.
 var ErrNotFound = errors.New("not found")
-
-func applyRegisterAgent(txn *memdb.Txn, index uint64, env Envelope, c *RegisterAgent) error {
-	raw, err := txn.First(tableAgents, "id", c.Name)
-	if err != nil {
-		return err
-	}
-	a := &Agent{
-		Name: c.Name, Address: c.Address, Hostname: c.Hostname, Platform: c.Platform,
-		Version: c.Version, MaxNodes: c.MaxNodes, StorageRoot: c.StorageRoot, Status: AgentHealthy,
-		RegisteredAt: env.Time, StatusChangedAt: env.Time, CreateIndex: index, ModifyIndex: index,
-	}
-	if old, ok := raw.(*Agent); ok {
-		a.RegisteredAt, a.CreateIndex = old.RegisteredAt, old.CreateIndex
-		if old.Status == AgentHealthy {
-			a.StatusChangedAt = old.StatusChangedAt
-		}
-	}
-	return txn.Insert(tableAgents, a)
-}
-
-func applyDeregisterAgent(txn *memdb.Txn, c *DeregisterAgent) error {
-	n, err := txn.DeleteAll(tableAgents, "id", c.Name)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("agent %s: %w", c.Name, ErrNotFound)
-	}
-	return nil
-}
-
-func applySetAgentStatus(txn *memdb.Txn, index uint64, env Envelope, c *SetAgentStatus) error {
-	raw, err := txn.First(tableAgents, "id", c.Name)
-	if err != nil {
-		return err
-	}
-	old, ok := raw.(*Agent)
-	if !ok {
-		return fmt.Errorf("agent %s: %w", c.Name, ErrNotFound)
-	}
-	if old.Status == c.Status {
-		return nil
-	}
-	a := *old
-	a.Status, a.StatusChangedAt, a.ModifyIndex = c.Status, env.Time, index
-	return txn.Insert(tableAgents, &a)
-}
 
 // snapshotVersion is the format version of a snapshot stream.
 const snapshotVersion = 1

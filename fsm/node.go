@@ -85,6 +85,11 @@ type Node struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 	CreateIndex uint64    `json:"create_index"`
 	ModifyIndex uint64    `json:"modify_index"`
+
+	// RequestSeq is the seq of the last spawn_requested or stop_requested event, and
+	// CrashSeq of the last node_crashed: the causes of the events that follow them.
+	RequestSeq uint64 `json:"request_seq,omitempty"`
+	CrashSeq   uint64 `json:"crash_seq,omitempty"`
 }
 
 // Storage-node limits the servers enforce.

@@ -5,13 +5,14 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/hashicorp/go-memdb"
+	"github.com/sutragrid/grid/events"
 )
 
 // applySpawnNode checks a spawn against the state and records the node as pending.
 // The checks live here, not in the server, so that two spawns racing for one port are
 // ordered by the log and the second is rejected on every server alike.
-func applySpawnNode(txn *memdb.Txn, index uint64, env Envelope, c *SpawnNode) error {
+func (x *applyCtx) spawnNode(c *SpawnNode) error {
+	txn, index, env := x.txn, x.index, x.env
 	if raw, err := txn.First(tableNodes, "id", c.ID); err != nil {
 		return err
 	} else if raw != nil {
@@ -60,11 +61,14 @@ func applySpawnNode(txn *memdb.Txn, index uint64, env Envelope, c *SpawnNode) er
 	if err != nil {
 		host = agent.Address
 	}
+	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, Port: c.Port,
+		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname})
 	return txn.Insert(tableNodes, &Node{
 		ID: c.ID, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
 		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
 		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
+		RequestSeq: seq,
 	})
 }
 
@@ -92,7 +96,8 @@ func nodeID(cmd Command) string {
 // applyNodeChange applies a report about an existing node. Reports can arrive late or
 // twice (an agent retries, a new leader re-sends a start): each transition applies only
 // from the statuses where it makes sense and is otherwise a no-op, never an error.
-func applyNodeChange(txn *memdb.Txn, index uint64, env Envelope) error {
+func (x *applyCtx) nodeChange() error {
+	txn, index, env := x.txn, x.index, x.env
 	id := nodeID(env.Command)
 	if id == "" {
 		return fmt.Errorf("no handler for %s", env.Command.Type())
@@ -106,7 +111,7 @@ func applyNodeChange(txn *memdb.Txn, index uint64, env Envelope) error {
 		return fmt.Errorf("node %s: %w", id, ErrNotFound)
 	}
 	n := *old
-	changed, err := transition(&n, env.Command)
+	changed, err := x.transition(&n, env.Command)
 	if err != nil || !changed {
 		return err
 	}
@@ -114,12 +119,23 @@ func applyNodeChange(txn *memdb.Txn, index uint64, env Envelope) error {
 	return txn.Insert(tableNodes, &n)
 }
 
-// transition mutates n for cmd and reports whether anything changed.
-func transition(n *Node, cmd Command) (bool, error) {
+// transition mutates n for cmd, emits the events it makes, and reports whether
+// anything changed.
+func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
+	ev := func(t events.Type) *events.Event {
+		return &events.Event{Type: t, AgentID: n.Agent, NodeID: n.ID, Port: n.Port}
+	}
 	switch c := cmd.(type) {
 	case *NodeStarted:
 		switch n.Status {
-		case NodeStatusPending, NodeStatusRestarting, NodeStatusRunning:
+		case NodeStatusPending:
+			e := ev(events.SpawnSucceeded)
+			e.PID, e.CausedBy = c.PID, n.RequestSeq
+			x.emit(e)
+			n.Status, n.Error = NodeStatusRunning, ""
+		case NodeStatusRestarting, NodeStatusRunning:
+			// The agent re-registered with the node running (it re-adopted it): the
+			// crash and restart, if any, were reported on their own.
 			n.Status, n.Error = NodeStatusRunning, ""
 		case NodeStatusStopping:
 			// A start that completes after a stop request: keep stopping, but learn the
@@ -135,8 +151,13 @@ func transition(n *Node, cmd Command) (bool, error) {
 		if n.Status == NodeStatusStopped || (n.Status == NodeStatusFailed && (c.Error == "" || c.Error == n.Error)) {
 			return false, nil
 		}
-		// An agent that gives up reports the crash, then the failure with its reason:
-		// the second refines the first.
+		if n.Status == NodeStatusPending {
+			e := ev(events.SpawnFailed)
+			e.Error, e.ExitCode, e.Signal, e.CausedBy = c.Error, c.ExitCode, c.Signal, n.RequestSeq
+			x.emit(e)
+		}
+		// Otherwise the agent gave up after a crash, which node_crashed reported; this
+		// only refines the reason.
 		n.Status, n.Error, n.PID = NodeStatusFailed, c.Error, 0
 		n.ExitCode, n.Signal = c.ExitCode, c.Signal
 	case *NodeCrashed:
@@ -144,16 +165,24 @@ func transition(n *Node, cmd Command) (bool, error) {
 			return false, nil // an exit while stopping is the stop, not a crash
 		}
 		code := c.ExitCode
+		e := ev(events.NodeCrashed)
+		e.PID, e.ExitCode, e.Signal, e.RestartCount = c.PID, &code, c.Signal, n.Restarts
+		e.Reason = "the agent will restart it"
 		n.ExitCode, n.Signal, n.PID = &code, c.Signal, 0
 		n.Status = NodeStatusRestarting
 		if !c.Restarting {
 			n.Status = NodeStatusFailed
 			n.Error = "crashed; restart policy exhausted"
+			e.Reason = "restart policy exhausted; the node is failed"
 		}
+		n.CrashSeq = x.emit(e)
 	case *NodeRestarted:
 		if n.Status != NodeStatusRestarting && n.Status != NodeStatusRunning && n.Status != NodeStatusPending {
 			return false, nil
 		}
+		e := ev(events.NodeRestarted)
+		e.NewPID, e.PID, e.RestartCount, e.CausedBy = c.PID, c.PID, c.Restarts, n.CrashSeq
+		x.emit(e)
 		n.Status, n.PID, n.Restarts, n.Error = NodeStatusRunning, c.PID, c.Restarts, ""
 	case *StopNode:
 		switch n.Status {
@@ -161,21 +190,38 @@ func transition(n *Node, cmd Command) (bool, error) {
 			return false, rejected("node %s is already stopped", n.ID)
 		case NodeStatusStopping:
 			return false, nil
-		case NodeStatusFailed:
-			n.Status = NodeStatusStopped // nothing runs: the stop is immediate
-		default:
-			n.Status = NodeStatusStopping
+		}
+		wasFailed := n.Status == NodeStatusFailed
+		n.RequestSeq = x.emit(ev(events.StopRequested))
+		n.Status = NodeStatusStopping
+		if wasFailed {
+			// Nothing runs: the stop is done at once.
+			e := ev(events.StopSucceeded)
+			e.CausedBy = n.RequestSeq
+			x.emit(e)
+			n.Status = NodeStatusStopped
 		}
 	case *NodeStopped:
 		if n.Status == NodeStatusStopped {
 			return false, nil
 		}
 		code := c.ExitCode
+		e := ev(events.StopSucceeded)
+		e.ExitCode, e.Signal, e.PID = &code, c.Signal, n.PID
+		if n.Status == NodeStatusStopping {
+			e.CausedBy = n.RequestSeq
+		} else {
+			e.Reason = "stopped by its agent"
+		}
+		x.emit(e)
 		n.Status, n.PID, n.ExitCode, n.Signal, n.Error = NodeStatusStopped, 0, &code, c.Signal, ""
 	case *NodeStopFailed:
 		if n.Status != NodeStatusStopping {
 			return false, nil
 		}
+		e := ev(events.StopFailed)
+		e.Error, e.CausedBy = c.Error, n.RequestSeq
+		x.emit(e)
 		n.Status, n.Error = NodeStatusRunning, "stop failed: "+c.Error
 	default:
 		return false, fmt.Errorf("no handler for %s", cmd.Type())

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+
+	"github.com/sutragrid/grid/events"
 )
 
 // AgentStatus is an agent's health as the leader last recorded it.
@@ -44,7 +46,24 @@ type Agent struct {
 const (
 	tableAgents = "agents"
 	tableNodes  = "nodes"
+	// tableOutbox holds derived events until the event store has them.
+	tableOutbox = "outbox"
+	// tableMeta holds singleton rows, keyed by name.
+	tableMeta  = "meta"
+	metaEvents = "events"
 )
+
+// EventMeta is the event pipeline's replicated counters.
+type EventMeta struct {
+	ID string `json:"id"`
+	// LastSeq is the seq of the last event derived; the next is LastSeq+1.
+	LastSeq uint64 `json:"last_seq"`
+	// ShippedSeq is the last seq the event store acknowledged; events after it wait
+	// in the outbox.
+	ShippedSeq uint64 `json:"shipped_seq"`
+	// ClusterHealth is the type of the last cluster event ("" before the first).
+	ClusterHealth string `json:"cluster_health"`
+}
 
 // table describes one memdb table: its schema, and how to decode its rows from a
 // snapshot. Adding a table to the state is adding an entry here.
@@ -72,6 +91,24 @@ var tables = []table{
 			},
 		},
 		decode: decodeRow[Node],
+	},
+	{
+		schema: &memdb.TableSchema{
+			Name: tableOutbox,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+			},
+		},
+		decode: decodeRow[events.Event],
+	},
+	{
+		schema: &memdb.TableSchema{
+			Name: tableMeta,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			},
+		},
+		decode: decodeRow[EventMeta],
 	},
 }
 
@@ -158,4 +195,39 @@ func (s *State) Node(id string) (*Node, error) {
 		return nil, nil
 	}
 	return raw.(*Node), nil
+}
+
+// EventMeta returns the event pipeline's counters.
+func (s *State) EventMeta() (EventMeta, error) {
+	raw, err := s.txn.First(tableMeta, "id", metaEvents)
+	if err != nil {
+		return EventMeta{}, err
+	}
+	if m, ok := raw.(*EventMeta); ok {
+		return *m, nil
+	}
+	return EventMeta{ID: metaEvents}, nil
+}
+
+// Outbox returns up to limit events waiting for the event store, with seq > after,
+// in seq order. Events are shared with the store: callers must not modify them.
+func (s *State) Outbox(after uint64, limit int) ([]*events.Event, error) {
+	it, err := s.txn.LowerBound(tableOutbox, "id", after+1)
+	if err != nil {
+		return nil, err
+	}
+	var out []*events.Event
+	for raw := it.Next(); raw != nil && len(out) < limit; raw = it.Next() {
+		out = append(out, raw.(*events.Event))
+	}
+	return out, nil
+}
+
+// OutboxEvent returns the waiting event with seq, or nil.
+func (s *State) OutboxEvent(seq uint64) (*events.Event, error) {
+	raw, err := s.txn.First(tableOutbox, "id", seq)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return raw.(*events.Event), nil
 }

@@ -78,7 +78,13 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 	if a == nil {
 		return nil, status.Errorf(codes.NotFound, "agent %q is not registered", req.GetName())
 	}
-	e.s.heartbeats.touch(a.Name, time.Now())
+	now := time.Now()
+	e.s.heartbeats.touch(a.Name, now)
+	if e.s.heartbeats.sample(a.Name, now, e.s.config.HeartbeatEventInterval) {
+		if _, err := e.s.Apply(ctx, &fsm.SampleHeartbeat{Name: a.Name, LastSeen: now}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	if a.Status != fsm.AgentHealthy {
 		e.s.logger.Named("heartbeat").Info("agent is back", "agent", a.Name, "was", a.Status)
 		if _, err := e.s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: fsm.AgentHealthy}); err != nil {

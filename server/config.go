@@ -75,6 +75,13 @@ type Config struct {
 	// it offline; its nodes then show as lost. Default: 30s.
 	AgentOfflineAfter time.Duration
 
+	// EventStore is the gRPC address (host:port) of the event store, the storage node
+	// that the leader ships events to. "" keeps events in the outbox. Default: "".
+	EventStore string
+	// HeartbeatEventInterval samples agent_heartbeat events: at most one per agent per
+	// interval. 0 records none. Default: 0.
+	HeartbeatEventInterval time.Duration
+
 	// ApplyTimeout bounds how long a write waits to be committed. Default: 30s.
 	ApplyTimeout time.Duration
 

@@ -14,9 +14,28 @@ import (
 type heartbeats struct {
 	mu   sync.Mutex
 	last map[string]time.Time
+	// sampled is when each agent's last agent_heartbeat event was recorded.
+	sampled map[string]time.Time
 }
 
-func newHeartbeats() *heartbeats { return &heartbeats{last: map[string]time.Time{}} }
+func newHeartbeats() *heartbeats {
+	return &heartbeats{last: map[string]time.Time{}, sampled: map[string]time.Time{}}
+}
+
+// sample reports whether a heartbeat at now should become an agent_heartbeat event,
+// at most one per agent per interval, and if so notes it.
+func (h *heartbeats) sample(name string, now time.Time, interval time.Duration) bool {
+	if interval <= 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Sub(h.sampled[name]) < interval {
+		return false
+	}
+	h.sampled[name] = now
+	return true
+}
 
 func (h *heartbeats) touch(name string, at time.Time) {
 	h.mu.Lock()
@@ -34,6 +53,7 @@ func (h *heartbeats) get(name string) (time.Time, bool) {
 func (h *heartbeats) forget(name string) {
 	h.mu.Lock()
 	delete(h.last, name)
+	delete(h.sampled, name)
 	h.mu.Unlock()
 }
 
@@ -95,7 +115,7 @@ func (s *Server) checkHeartbeats(ctx context.Context, now time.Time) {
 			continue
 		}
 		s.logger.Named("heartbeat").Warn("agent missed its heartbeats", "agent", a.Name, "status", want, "last_heartbeat", last)
-		if _, err := s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: want}); err != nil && ctx.Err() == nil {
+		if _, err := s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: want, LastSeen: last}); err != nil && ctx.Err() == nil {
 			s.logger.Error("record agent status", "agent", a.Name, "status", want, "error", err)
 		}
 	}

@@ -70,10 +70,14 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.watchHeartbeats(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runShipper(ctx)
 	}()
 	s.resumeNodeOrders()
 	changed := s.members.subscribe()

@@ -51,6 +51,9 @@ type Server struct {
 	members     *memberTable
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
+	// feed holds recent events and wakes their readers; shipper reports the pipeline.
+	feed    *eventFeed
+	shipper shipperState
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -86,6 +89,7 @@ func New(cfg *Config) (s *Server, err error) {
 		leaderCh:   make(chan bool, 16),
 		members:    newMemberTable(),
 		heartbeats: newHeartbeats(),
+		feed:       newEventFeed(),
 		conns:      newConnPool(c.TLS),
 		fatal:      make(chan error, 1),
 		ctx:        ctx,
@@ -105,6 +109,7 @@ func New(cfg *Config) (s *Server, err error) {
 	if s.fsm, err = fsm.New(s.logger.Named("fsm")); err != nil {
 		return nil, err
 	}
+	s.fsm.SetEventHook(s.feed.publish)
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)

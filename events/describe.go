@@ -1,0 +1,66 @@
+package events
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Describe returns the one-line, human description of e.
+func Describe(e *Event) string {
+	switch e.Type {
+	case AgentRegistered:
+		return fmt.Sprintf("Agent %s registered from %s%s", e.AgentID, e.Address, onHost(e.Hostname))
+	case AgentHeartbeat:
+		return fmt.Sprintf("Agent %s is alive", e.AgentID)
+	case AgentDegraded:
+		return fmt.Sprintf("Agent %s is degraded: no heartbeat for %.0fs", e.AgentID, e.SecondsSinceHeartbeat)
+	case AgentOffline:
+		return fmt.Sprintf("Agent %s is offline: no heartbeat for %.0fs", e.AgentID, e.SecondsSinceHeartbeat)
+	case AgentRecovered:
+		return fmt.Sprintf("Agent %s recovered after %.0fs", e.AgentID, e.DowntimeSeconds)
+	case AgentUnregistered:
+		return fmt.Sprintf("Agent %s unregistered", e.AgentID)
+	case SpawnRequested:
+		return fmt.Sprintf("Spawn of node %s requested on %s, port %d", e.NodeID, e.AgentID, e.Port)
+	case SpawnSucceeded:
+		return fmt.Sprintf("Node %s started on %s (pid %d)", e.NodeID, e.AgentID, e.PID)
+	case SpawnFailed:
+		return fmt.Sprintf("Node %s failed to start on %s: %s", e.NodeID, e.AgentID, e.Error)
+	case StopRequested:
+		return fmt.Sprintf("Stop of node %s on %s requested", e.NodeID, e.AgentID)
+	case StopSucceeded:
+		return fmt.Sprintf("Node %s on %s stopped%s", e.NodeID, e.AgentID, exit(e))
+	case StopFailed:
+		return fmt.Sprintf("Node %s on %s failed to stop: %s", e.NodeID, e.AgentID, e.Error)
+	case NodeCrashed:
+		s := fmt.Sprintf("Node %s on %s crashed%s", e.NodeID, e.AgentID, exit(e))
+		if e.Reason != "" {
+			s += "; " + e.Reason
+		}
+		return s
+	case NodeRestarted:
+		return fmt.Sprintf("Node %s on %s restarted (pid %d, restart %d)", e.NodeID, e.AgentID, e.NewPID, e.RestartCount)
+	case ClusterHealthy, ClusterDegraded, ClusterCritical:
+		state := strings.TrimPrefix(string(e.Type), "cluster_")
+		return fmt.Sprintf("Cluster is %s: %d of %d agents healthy (%s)", state, e.HealthyAgents, e.TotalAgents, e.Reason)
+	}
+	return string(e.Type)
+}
+
+func onHost(h string) string {
+	if h == "" {
+		return ""
+	}
+	return " on host " + h
+}
+
+// exit renders how a process ended: " (exit code 2)", " (signal SIGKILL)".
+func exit(e *Event) string {
+	switch {
+	case e.Signal != "":
+		return " (signal " + e.Signal + ")"
+	case e.ExitCode != nil && *e.ExitCode >= 0:
+		return fmt.Sprintf(" (exit code %d)", *e.ExitCode)
+	}
+	return ""
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/sutragrid/grid/events"
+)
+
+// eventFeed keeps the events this server's FSM derived most recently, and wakes those
+// who wait for new ones: the shipper on the leader, and event streams on any server.
+// It is a cache: the outbox (replicated) and the event store hold the truth.
+type eventFeed struct {
+	mu      sync.Mutex
+	ring    []*events.Event // the last len(ring) events, by seq modulo len(ring)
+	lastSeq uint64
+	changed chan struct{} // closed and replaced on every publish
+}
+
+const feedSize = 8192
+
+func newEventFeed() *eventFeed {
+	return &eventFeed{ring: make([]*events.Event, feedSize), changed: make(chan struct{})}
+}
+
+// publish is the FSM's event hook: it runs inside Apply and must not block.
+func (f *eventFeed) publish(evs []*events.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range evs {
+		f.ring[e.Seq%feedSize] = e
+		if e.Seq > f.lastSeq {
+			f.lastSeq = e.Seq
+		}
+	}
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// reset forgets everything, after a snapshot restore replaced the history.
+func (f *eventFeed) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ring = make([]*events.Event, feedSize)
+	f.lastSeq = 0
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// get returns the event with seq if the feed still holds it.
+func (f *eventFeed) get(seq uint64) *events.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e := f.ring[seq%feedSize]; e != nil && e.Seq == seq {
+		return e
+	}
+	return nil
+}
+
+// wait blocks until an event after seq was published or ctx ends. It returns the
+// feed's last seq.
+func (f *eventFeed) wait(ctx context.Context, seq uint64) (uint64, error) {
+	for {
+		f.mu.Lock()
+		last, ch := f.lastSeq, f.changed
+		f.mu.Unlock()
+		if last > seq {
+			return last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// notify returns a channel that is closed at the next publish.
+func (f *eventFeed) notify() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
