@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/sutragrid/grid/events"
@@ -80,4 +82,20 @@ func (f *eventFeed) notify() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.changed
+}
+
+// handleDerivedEvents lists the events this server's own FSM derived that its feed
+// still holds, with seq > after: an operator's (and the tests') way to compare what
+// each server derived with what the event store holds.
+func (s *Server) handleDerivedEvents(w http.ResponseWriter, r *http.Request) {
+	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	out := []*events.Event{}
+	s.feed.mu.Lock()
+	for seq := after + 1; seq <= s.feed.lastSeq; seq++ {
+		if e := s.feed.ring[seq%feedSize]; e != nil && e.Seq == seq {
+			out = append(out, e)
+		}
+	}
+	s.feed.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
 }

@@ -41,6 +41,7 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/node/{id}/logs", s.handleNodeLogs)
 	handle("POST /v1/nodes", s.leaderOnly(s.handleSpawnNode))
 	handle("DELETE /v1/node/{id}", s.leaderOnly(s.handleStopNode))
+	handle("GET /v1/operator/events/derived", s.handleDerivedEvents)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
