@@ -1,0 +1,236 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sutragrid/grid/events"
+)
+
+// derived applies cmds in order (at one-second steps) and returns every event the FSM
+// derived, as the event hook saw them.
+func derived(t *testing.T, cmds ...Command) (*FSM, []*events.Event) {
+	t.Helper()
+	f := newFSM(t)
+	var got []*events.Event
+	f.SetEventHook(func(evs []*events.Event) { got = append(got, evs...) })
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for i, c := range cmds {
+		if err, _ := applyCmd(t, f, uint64(i+1), t0.Add(time.Duration(i)*time.Second), c).(error); err != nil {
+			t.Fatalf("command %d (%s): %v", i, c.Type(), err)
+		}
+	}
+	return f, got
+}
+
+// summary renders events as "seq:type" (with "<-cause" when there is one).
+func summary(evs []*events.Event) string {
+	var parts []string
+	for _, e := range evs {
+		s := fmt.Sprintf("%d:%s", e.Seq, e.Type)
+		if e.CausedBy != 0 {
+			s += fmt.Sprintf("<-%d", e.CausedBy)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+var reg = &RegisterAgent{Name: "a1", Address: "127.0.0.21:8001", Hostname: "h1", MaxNodes: 4, StorageRoot: "/data"}
+
+func TestEventDerivation(t *testing.T) {
+	cases := []struct {
+		name string
+		cmds []Command
+		want string
+	}{
+		{"agent registered, cluster healthy", []Command{reg},
+			"1:agent_registered 2:cluster_healthy"},
+		{"a healthy agent registering again is quiet", []Command{reg, reg},
+			"1:agent_registered 2:cluster_healthy"},
+		{"degraded, offline, recovered", []Command{reg,
+			&SetAgentStatus{Name: "a1", Status: AgentDegraded},
+			&SetAgentStatus{Name: "a1", Status: AgentOffline},
+			&SetAgentStatus{Name: "a1", Status: AgentHealthy}},
+			"1:agent_registered 2:cluster_healthy 3:agent_degraded 4:cluster_critical 5:agent_offline 6:agent_recovered 7:cluster_healthy"},
+		{"re-registering while offline is a recovery", []Command{reg,
+			&SetAgentStatus{Name: "a1", Status: AgentOffline}, reg},
+			"1:agent_registered 2:cluster_healthy 3:agent_offline 4:cluster_critical 5:agent_recovered 6:cluster_healthy"},
+		{"two agents, one degraded", []Command{reg,
+			&RegisterAgent{Name: "a2", Address: "x:1"},
+			&SetAgentStatus{Name: "a2", Status: AgentDegraded},
+			&DeregisterAgent{Name: "a2"}},
+			"1:agent_registered 2:cluster_healthy 3:agent_registered 4:agent_degraded 5:cluster_degraded 6:agent_unregistered 7:cluster_healthy"},
+		{"spawn succeeded", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3"},
+		{"spawn failed", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeFailed{ID: "n1", Error: "port in use"}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_failed<-3"},
+		{"crash and restart", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Signal: "SIGKILL", Restarting: true},
+			&NodeRestarted{ID: "n1", PID: 43, Restarts: 1}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:node_crashed 6:node_restarted<-5"},
+		{"give up after crashes", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&NodeCrashed{ID: "n1", PID: 42, ExitCode: 3, Restarting: false},
+			&NodeFailed{ID: "n1", Error: "gave up after 3 restarts"}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:node_crashed"},
+		{"stop succeeded", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&StopNode{ID: "n1"},
+			&NodeStopped{ID: "n1", ExitCode: 0}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:stop_requested 6:stop_succeeded<-5"},
+		{"stop failed", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&StopNode{ID: "n1"},
+			&NodeStopFailed{ID: "n1", Error: "agent unreachable"}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:stop_requested 6:stop_failed<-5"},
+		{"stopping a failed node", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeFailed{ID: "n1", Error: "x"},
+			&StopNode{ID: "n1"}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_failed<-3 5:stop_requested 6:stop_succeeded<-5"},
+		{"an agent that leaves stops its nodes", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&NodeStopped{ID: "n1", ExitCode: 0},
+			&DeregisterAgent{Name: "a1"}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:stop_succeeded 6:agent_unregistered"},
+		{"sampled heartbeat", []Command{reg, &SampleHeartbeat{Name: "a1", LastSeen: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}},
+			"1:agent_registered 2:cluster_healthy 3:agent_heartbeat"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, got := derived(t, tc.cmds...)
+			if s := summary(got); s != tc.want {
+				t.Fatalf("derived\n  %s\nwant\n  %s", s, tc.want)
+			}
+			// The outbox holds exactly what was derived, and the counters agree.
+			out, err := f.State().Outbox(0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if summary(out) != tc.want {
+				t.Fatalf("outbox %s, want %s", summary(out), tc.want)
+			}
+			meta, _ := f.State().EventMeta()
+			if meta.LastSeq != uint64(len(got)) {
+				t.Fatalf("last seq %d, want %d", meta.LastSeq, len(got))
+			}
+			for _, e := range got {
+				if e.Description == "" || e.Timestamp.IsZero() || !e.Type.Valid() {
+					t.Errorf("event %+v lacks a description, time or valid type", e)
+				}
+			}
+		})
+	}
+}
+
+func TestEventFields(t *testing.T) {
+	_, got := derived(t, reg,
+		&SpawnNode{ID: "n1", Agent: "a1", Port: 50061, MemoryLimitMB: 256},
+		&NodeStarted{ID: "n1", PID: 42},
+		&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Signal: "SIGKILL", Restarting: true},
+		&NodeRestarted{ID: "n1", PID: 43, Restarts: 1},
+		&SetAgentStatus{Name: "a1", Status: AgentOffline, LastSeen: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)},
+	)
+	byType := map[events.Type]*events.Event{}
+	for _, e := range got {
+		byType[e.Type] = e
+	}
+	spawn := byType[events.SpawnRequested]
+	if spawn.NodeID != "n1" || spawn.AgentID != "a1" || spawn.Port != 50061 || spawn.MemoryLimitMB != 256 || spawn.StoragePath != "/data/n1" {
+		t.Errorf("spawn_requested %+v", spawn)
+	}
+	crash := byType[events.NodeCrashed]
+	if crash.PID != 42 || crash.ExitCode == nil || *crash.ExitCode != -1 || crash.Signal != "SIGKILL" || !strings.Contains(crash.Description, "SIGKILL") {
+		t.Errorf("node_crashed %+v", crash)
+	}
+	restart := byType[events.NodeRestarted]
+	if restart.NewPID != 43 || restart.RestartCount != 1 || restart.CausedBy != crash.Seq {
+		t.Errorf("node_restarted %+v", restart)
+	}
+	off := byType[events.AgentOffline]
+	if off.SecondsSinceHeartbeat != 5 || off.LastSeen == nil {
+		t.Errorf("agent_offline %+v (want 5s since the heartbeat at 10:00:00)", off)
+	}
+	crit := byType[events.ClusterCritical]
+	if crit.TotalAgents != 1 || crit.OfflineAgents != 1 || crit.HealthyAgents != 0 || !strings.Contains(crit.Reason, "a1") {
+		t.Errorf("cluster_critical %+v", crit)
+	}
+}
+
+func TestRejectedCommandsDeriveNothing(t *testing.T) {
+	f, got := derived(t, reg)
+	before := len(got)
+	buf, _ := Encode(&SpawnNode{ID: "n1", Agent: "nobody", Port: 1})
+	if err, _ := f.Apply(&raft.Log{Index: 10, Type: raft.LogCommand, Data: buf}).(error); !errors.Is(err, ErrRejected) {
+		t.Fatalf("spawn on unknown agent: %v", err)
+	}
+	meta, _ := f.State().EventMeta()
+	if meta.LastSeq != uint64(before) {
+		t.Fatalf("a rejected command moved the seq to %d", meta.LastSeq)
+	}
+}
+
+func TestEventsShippedTrimsOutbox(t *testing.T) {
+	f, got := derived(t, reg, &RegisterAgent{Name: "a2", Address: "x:1"}) // 3 events
+	if len(got) != 3 {
+		t.Fatalf("got %s", summary(got))
+	}
+	ship := func(upTo uint64) error {
+		err, _ := applyCmd(t, f, 100+upTo, time.Now(), &EventsShipped{UpTo: upTo}).(error)
+		return err
+	}
+	if err := ship(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := ship(1); err != nil { // late, repeated acknowledgement: a no-op
+		t.Fatal(err)
+	}
+	if err := ship(9); !errors.Is(err, ErrRejected) {
+		t.Fatalf("acknowledging the future: %v", err)
+	}
+	out, _ := f.State().Outbox(0, 10)
+	meta, _ := f.State().EventMeta()
+	if summary(out) != "3:agent_registered" || meta.ShippedSeq != 2 || meta.LastSeq != 3 {
+		t.Fatalf("outbox %s, meta %+v", summary(out), meta)
+	}
+	// Snapshots carry the outbox and the counters: a restored server goes on with seq 4.
+	snap, _ := f.Snapshot()
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	out2, _ := g.State().Outbox(0, 10)
+	meta2, _ := g.State().EventMeta()
+	if !reflect.DeepEqual(meta, meta2) || summary(out2) != summary(out) {
+		t.Fatalf("restored outbox %s meta %+v; want %s %+v", summary(out2), meta2, summary(out), meta)
+	}
+	var next []*events.Event
+	g.SetEventHook(func(evs []*events.Event) { next = append(next, evs...) })
+	applyCmd(t, g, 200, time.Now(), &DeregisterAgent{Name: "a2"})
+	if summary(next) != "4:agent_unregistered" {
+		t.Fatalf("after restore: %s", summary(next))
+	}
+}
