@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sutragrid/grid/events"
+	"github.com/sutragrid/grid/fsm"
+	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/storage"
+)
+
+// benchStore starts a real storage node in-process as the event store.
+func benchStore(b *testing.B) (string, gridpb.StorageClient) {
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.Bind = "127.0.0.1"
+	cfg.Port = 0
+	srv, err := storage.NewServer(cfg, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = srv.Serve(ctx) }()
+	b.Cleanup(func() { cancel(); _ = srv.Close() })
+	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	return srv.Addr().String(), gridpb.NewStorageClient(conn)
+}
+
+// fillOutbox derives n events (sampled heartbeats of 100 agents) through Raft.
+func fillOutbox(b *testing.B, s *Server, n int) {
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%03d", i), Address: "127.0.0.1:8001"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				cmd := &fsm.SampleHeartbeat{Name: fmt.Sprintf("agent-%03d", i%100), LastSeen: time.Now()}
+				if _, err := s.Apply(ctx, cmd); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkShipEvents measures events shipped from the outbox to durable in the event
+// store: a real one-server Raft cluster with an outbox of b.N events (derived through
+// Raft beforehand, not timed), drained by the shipper's own batches (LearnBatch of
+// 1,000 to a real storage node, then an acknowledgement through Raft).
+func BenchmarkShipEvents(b *testing.B) {
+	_, store := benchStore(b)
+	cfg := testConfig(b, "ship", b.TempDir(), 1)
+	cfg.Logger = hclog.NewNullLogger()
+	s := startServer(b, cfg) // no EventStore: the shipper does not run, the outbox fills
+	(&testCluster{t: b, servers: []*Server{s}}).leader()
+	fillOutbox(b, s, b.N)
+	meta, _ := s.State().EventMeta()
+	b.ResetTimer()
+	start := time.Now()
+	shipped := 0
+	for shipped < int(meta.LastSeq) {
+		n, err := s.shipOnce(context.Background(), store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		shipped += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(shipped)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkCommitToQueryable measures, under a steady light load (one writer, one
+// command at a time), the time from a command's commit until its event can be read
+// from the event store, with the shipper running as in production.
+func BenchmarkCommitToQueryable(b *testing.B) {
+	addr, store := benchStore(b)
+	cfg := testConfig(b, "ship", b.TempDir(), 1)
+	cfg.Logger = hclog.NewNullLogger()
+	cfg.EventStore = addr
+	s := startServer(b, cfg)
+	(&testCluster{t: b, servers: []*Server{s}}).leader()
+	ctx := context.Background()
+	if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: "a1", Address: "127.0.0.1:8001"}); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Apply(ctx, &fsm.SampleHeartbeat{Name: "a1", LastSeen: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		meta, _ := s.State().EventMeta()
+		id := events.EventID(meta.LastSeq)
+		for {
+			if _, err := store.GetConcept(ctx, &gridpb.GetConceptRequest{Id: id}); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
