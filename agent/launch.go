@@ -165,7 +165,7 @@ func (s *supervisor) healthy(ctx context.Context, health healthpb.HealthClient, 
 func (s *supervisor) exitError(n *node, p *proc, when string) error {
 	msg := fmt.Sprintf("node %s %s %s", n.spec.ID, p.exit, when)
 	b, err := tailFileFrom(filepath.Join(n.logDir, stderrLog), p.stderrFrom, 5, 2048)
-	if tail := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\n", " | ")), " "); err == nil && tail != "" {
+	if tail := strings.TrimSuffix(strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\n", " | ")), " "), " |"); err == nil && tail != "" {
 		msg += ": " + tail
 	}
 	return errors.New(msg)

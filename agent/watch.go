@@ -70,7 +70,7 @@ func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, imme
 		s.send(&gridpb.NodeReport{NodeId: n.spec.ID, Event: gridpb.NodeEvent_NODE_EVENT_CRASHED, Pid: int32(pid),
 			ExitCode: int32(exit.Code), Signal: exit.Signal, Restarts: int32(restarts), Restarting: ok, Error: msg})
 		if !ok {
-			reason := fmt.Sprintf("node %s gave up after %d restarts within %s; last exit: %s", n.spec.ID, recent, n.spec.Policy.Interval, exit)
+			reason := fmt.Sprintf("gave up restarting node %s: %d restart(s) within %s already; last exit: %s", n.spec.ID, recent, n.spec.Policy.Interval, exit)
 			s.logger.Error("node failed", "node_id", n.spec.ID, "restarts", restarts, "reason", reason)
 			n.stopped = exit
 			s.remove(n)

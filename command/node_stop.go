@@ -108,7 +108,8 @@ func (c *NodeStopCommand) Run(args []string) int {
 
 	c.progress(fmt.Sprintf("Stop of node %s recorded; waiting for %s to stop it", shortID(node.ID), node.Agent))
 	node, err = waitNode(ctx, client, node, c.clock, timeout,
-		[]string{api.NodeStopped, api.NodeFailed}, c.progress)
+		// A node back to running after "stopping" is one whose agent failed to stop it.
+		[]string{api.NodeStopped, api.NodeFailed, api.NodeRunning}, c.progress)
 	if c.json {
 		if code := c.printJSON(node); code != 0 {
 			return code
@@ -123,7 +124,7 @@ func (c *NodeStopCommand) Run(args []string) int {
 		return c.fail("interrupted while node %s was %s; it may still stop: %s", node.ID, node.Status, check)
 	case err != nil:
 		return c.fail("wait for node %s: %v", node.ID, err)
-	case node.Status == api.NodeFailed:
+	case node.Status == api.NodeFailed || node.Status == api.NodeRunning:
 		return c.fail("node %s failed to stop: %s", node.ID, orDefault(node.Error, "no reason given"))
 	}
 	if !c.json {
