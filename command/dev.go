@@ -1,11 +1,41 @@
 package command
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sutragrid/grid/agent"
+	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/server"
+	"github.com/sutragrid/grid/storage"
+)
+
+// The dev grid's names and the ports that are not its members' defaults: the agent
+// shares the machine with the server, so it gossips on the next port.
+const (
+	devServerName      = "dev"
+	devAgentName       = "dev-agent"
+	devAgentGossipPort = server.DefaultGossipPort + 1
+	devEventStorePort  = 50052
+)
+
+// Budgets of the dev grid's shutdown, step by step.
+const (
+	devAgentLeaveTimeout = 90 * time.Second // stop every node, report, unregister
+	devServerStopTimeout = 30 * time.Second
+	devStoreStopTimeout  = 20 * time.Second
 )
 
 // DevCommand runs a whole grid in one process for trying Grid on one machine.
@@ -13,21 +43,38 @@ type DevCommand struct {
 	Meta
 }
 
-func (c *DevCommand) Synopsis() string { return "Run a single-process grid for development" }
+func (c *DevCommand) Synopsis() string {
+	return "Run a server, an agent and an event store in one process"
+}
 
 func (c *DevCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: grid dev [options]
 
-  Runs a grid on this machine for trying Grid out: one server that bootstraps
-  itself (-bootstrap-expect=1) on 127.0.0.1 with the default ports, keeping its
-  state in a temporary directory that is removed on exit. Nothing it does
-  survives a restart.
+  Runs a complete grid on this machine, in one process, for trying Grid out:
+
+    - an event store (a storage node) on port 50052,
+    - one server that bootstraps itself (-bootstrap-expect=1), named "dev",
+      with the default ports (HTTP 7000, gRPC 7001, Raft 7002, gossip 7946)
+      and the event store configured, and
+    - one agent named "dev-agent" (gRPC 8001, gossip 7947) that joins the
+      server and runs the storage nodes you spawn.
+
+  Everything listens on 127.0.0.1 (or -bind) and keeps its state in one
+  temporary directory that is removed on exit: nothing survives a restart.
+
+  Once the agent has registered, grid dev prints commands to try in another
+  terminal, such as 'grid status' and
+  'grid node spawn -agent=dev-agent -port=50061'.
+
+  Ctrl-C (SIGINT) or SIGTERM stops it: the agent stops its storage nodes and
+  leaves, then the server and the event store stop, and grid dev exits 0. A
+  second signal kills it at once.
 
 Options:
 
   -bind=IP
-    The IP to listen on. Default: 127.0.0.1.
+    The IP every listener binds to. Default: 127.0.0.1.
 
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
@@ -35,35 +82,233 @@ Options:
 }
 
 func (c *DevCommand) Run(args []string) int {
-	cfg := server.DefaultConfig()
-	var logLevel string
-	fs := c.flagSet("dev")
-	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
+	const name = "dev"
+	var bind, logLevel string
+	fs := c.flagSet(name)
+	fs.StringVar(&bind, "bind", "127.0.0.1", "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
-	if err := fs.Parse(args); err != nil {
-		return c.usageError("dev", err)
+	if code, ok := c.parseFlags(fs, name, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(name, argsError(fs.Args()))
+	}
+	if net.ParseIP(bind) == nil {
+		return c.usageError(name, fmt.Errorf("-bind=%q is not an IP address", bind))
 	}
 	logger, err := newLogger("dev", logLevel)
 	if err != nil {
-		return c.usageError("dev", err)
+		return c.usageError(name, err)
 	}
 	dir, err := os.MkdirTemp("", "grid-dev-*")
 	if err != nil {
-		return c.fail("create data dir: %v", err)
+		return c.fail("create the dev grid's directory: %v", err)
 	}
 	defer os.RemoveAll(dir)
-	cfg.DataDir = dir
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c.Ui.Output(fmt.Sprintf("==> Starting a Grid dev grid in %s (removed on exit)", dir))
+	g, err := startDevGrid(dir, bind, logger)
+	if err != nil {
+		return c.fail("start the dev grid: %v", err)
+	}
+	code := 0
+	switch err := g.waitReady(ctx, logger); {
+	case err == nil:
+		c.Ui.Output(devBanner(g, bind))
+		err = g.run(ctx)
+		if err != nil {
+			c.Ui.Error("Error: " + err.Error())
+			code = 1
+		}
+	case ctx.Err() == nil:
+		c.Ui.Error("Error: " + err.Error())
+		code = 1
+	}
+	stop() // a second signal kills the process the default way
+	logger.Info("stopping: the agent stops its nodes and leaves, then the server and the event store stop")
+	if err := g.stop(logger); err != nil {
+		c.Ui.Error("Error: " + err.Error())
+		return 1
+	}
+	return code
+}
+
+// devGrid is the dev grid's three members, running in this process.
+type devGrid struct {
+	store       *storage.Server
+	storeCancel context.CancelFunc
+	storeDone   chan error
+	server      *server.Server
+	agent       *agent.Agent
+}
+
+// startDevGrid starts the event store, the server, and the agent, in that order, with
+// their state under dir. On error it stops what it started.
+func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error) {
+	g := &devGrid{}
+	defer func() {
+		if err != nil {
+			if serr := g.stop(logger); serr != nil {
+				logger.Warn("stopping after a failed start", "error", serr)
+			}
+		}
+	}()
+
+	scfg := storage.DefaultConfig()
+	scfg.Bind, scfg.Port, scfg.DataDir = bind, devEventStorePort, filepath.Join(dir, "event-store")
+	if g.store, err = storage.NewServer(scfg, logger.Named("event-store")); err != nil {
+		return g, fmt.Errorf("event store: %w", err)
+	}
+	storeCtx, cancel := context.WithCancel(context.Background())
+	g.storeCancel, g.storeDone = cancel, make(chan error, 1)
+	go func() { g.storeDone <- g.store.Serve(storeCtx) }()
+
+	cfg := server.DefaultConfig()
+	cfg.NodeName = devServerName
+	cfg.BindAddr = bind
+	cfg.DataDir = filepath.Join(dir, "server")
 	cfg.BootstrapExpect = 1
-	cfg.NodeName = "dev"
-	cfg.Logger = logger
-	addr := fmt.Sprintf("http://%s:%d", cfg.BindAddr, cfg.HTTPPort)
-	c.Ui.Output(fmt.Sprintf(`==> Grid dev mode: one server, state in %s (removed on exit)
+	cfg.EventStore = g.store.Addr().String()
+	cfg.Logger = logger.Named("server")
+	if g.server, err = server.New(cfg); err != nil {
+		return g, fmt.Errorf("server: %w", err)
+	}
 
-    HTTP API:  %s
-    Try:       grid members -address=%s
-               grid operator raft list-peers -address=%s
+	acfg := agent.DefaultConfig()
+	acfg.Name = devAgentName
+	acfg.BindAddr = bind
+	acfg.DataDir = filepath.Join(dir, "agent")
+	acfg.GossipPort = devAgentGossipPort
+	acfg.Join = []string{g.server.GossipAddr()}
+	acfg.RetryInterval = time.Second
+	if acfg.StorageBinary, err = os.Executable(); err != nil {
+		return g, fmt.Errorf("find the grid binary to run storage nodes with: %w", err)
+	}
+	acfg.Logger = logger.Named("agent")
+	if g.agent, err = agent.New(acfg); err != nil {
+		return g, fmt.Errorf("agent: %w", err)
+	}
+	return g, nil
+}
 
-    Press Ctrl-C to stop.
-`, dir, addr, addr, addr))
-	return runServer(c.Ui, cfg)
+// waitReady waits until the server leads and the agent has registered healthy. It
+// warns, and keeps waiting, when that takes long.
+func (g *devGrid) waitReady(ctx context.Context, logger hclog.Logger) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	warn := time.After(30 * time.Second)
+	for {
+		if g.server.IsLeader() {
+			if a, err := g.server.State().Agent(devAgentName); err == nil && a != nil && a.Status == fsm.AgentHealthy {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-g.server.Fatal():
+			return fmt.Errorf("server: %w", err)
+		case err := <-g.agent.Fatal():
+			return fmt.Errorf("agent: %w", err)
+		case err := <-g.storeDone:
+			g.storeDone <- err // for stop
+			return fmt.Errorf("event store stopped: %v", err)
+		case <-warn:
+			logger.Warn("still waiting for the server to lead and the agent to register", "agent", devAgentName)
+		case <-tick.C:
+		}
+	}
+}
+
+// run waits for a signal (ctx) or for a member to fail.
+func (g *devGrid) run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-g.server.Fatal():
+		return fmt.Errorf("server: %w", err)
+	case err := <-g.agent.Fatal():
+		return fmt.Errorf("agent: %w", err)
+	case err := <-g.storeDone:
+		g.storeDone <- err
+		return fmt.Errorf("event store stopped: %v", err)
+	}
+}
+
+// stop stops what runs: the agent leaves (stopping its nodes and reporting them
+// stopped while the server still runs), then the server stops, then the event store.
+func (g *devGrid) stop(logger hclog.Logger) error {
+	var errs []error
+	if g.agent != nil {
+		if err := within(devAgentLeaveTimeout, g.agent.Leave); errors.Is(err, errTimedOut) {
+			errs = append(errs, fmt.Errorf("agent: leave %w", err))
+		} else if err != nil {
+			logger.Warn("the agent left with errors", "error", err)
+		}
+	}
+	if g.server != nil {
+		if err := within(devServerStopTimeout, g.server.Shutdown); errors.Is(err, errTimedOut) {
+			errs = append(errs, fmt.Errorf("server: shutdown %w", err))
+		} else if err != nil {
+			logger.Warn("the server stopped with errors", "error", err)
+		}
+	}
+	if g.storeCancel != nil {
+		g.storeCancel()
+		select {
+		case err := <-g.storeDone:
+			if err != nil {
+				logger.Warn("the event store stopped with errors", "error", err)
+			}
+		case <-time.After(devStoreStopTimeout):
+			errs = append(errs, fmt.Errorf("event store: stop %w", errTimedOut))
+		}
+	} else if g.store != nil {
+		_ = g.store.Close() // created but never served
+	}
+	return errors.Join(errs...)
+}
+
+var errTimedOut = errors.New("timed out")
+
+// within runs f and returns its error, or errTimedOut if it takes longer than timeout
+// (f then goes on in the background).
+func within(timeout time.Duration, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return errTimedOut
+	}
+}
+
+// devBanner tells how to reach the dev grid and what to try.
+func devBanner(g *devGrid, bind string) string {
+	addr := "http://" + net.JoinHostPort(bind, strconv.Itoa(server.DefaultHTTPPort))
+	var env string
+	if addr != api.DefaultAddress {
+		env = "    export GRID_ADDR=" + addr + "\n"
+	}
+	return fmt.Sprintf(`==> Grid dev grid is ready: a server, an agent and an event store in one process
+
+    Server:       %s, HTTP API %s
+    Agent:        %s, gRPC %s
+    Event store:  %s
+
+==> Try, in another terminal:
+
+%s    grid status
+    grid agent status
+    grid node spawn -agent=%s -port=50061
+    grid node status
+    grid event list
+    grid event tail
+
+    Press Ctrl-C to stop: the agent stops its nodes and leaves, then the
+    server and the event store stop, and the state is removed.
+`, devServerName, addr, g.agent.Name(), g.agent.RPCAddr(), g.store.Addr(), env, devAgentName)
 }

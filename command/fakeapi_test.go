@@ -512,3 +512,79 @@ func stderrIs(lines ...string) check {
 		}
 	}
 }
+
+// statusJSON is the cluster summary as GET /v1/status returns it: three servers, three
+// agents and four nodes, with two events waiting for an unreachable event store;
+// changed by each edit in turn.
+func statusJSON(t *testing.T, edits ...func(s *api.Status)) string {
+	t.Helper()
+	s := api.Status{
+		Leader:        api.StatusLeader{Name: "s1", ID: "8f14e45f-ceea-4e7a-9b1d-3c2a5e6f7d80", Address: "127.0.0.11:7002"},
+		Servers:       3,
+		Agents:        api.StatusAgents{Total: 3, Healthy: 1, Degraded: 1, Offline: 1},
+		Nodes:         api.StatusNodes{Total: 4, Pending: 1, Running: 2, Lost: 1},
+		ClusterHealth: "cluster_degraded",
+		Events: api.StatusEvents{
+			LastSeq: 42, ShippedSeq: 40, Waiting: 2, EventStore: "127.0.0.31:50052",
+			LastError:   "store events 41-42: connection refused",
+			LastShipped: time.Date(2024, 5, 1, 11, 59, 30, 0, time.UTC),
+		},
+	}
+	for _, edit := range edits {
+		edit(&s)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sseReply answers as an event stream: it sends each message (SSE text, such as
+// "id: 4\nevent: agent_offline\ndata: {...}\n\n") and flushes it. With hold it then
+// keeps the stream open until the client goes away; otherwise it ends the stream,
+// as a server that stops would.
+func sseReply(hold bool, messages ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		for _, m := range messages {
+			_, _ = io.WriteString(w, m)
+			_ = rc.Flush()
+		}
+		if hold {
+			<-r.Context().Done()
+		}
+	}
+}
+
+// headerReply answers like rawReply, with an extra response header.
+func headerReply(key, value, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(key, value)
+		rawReply(body)(w, r)
+	}
+}
+
+// stopAfterUi is a MockUi that calls stop once the command has printed n lines on
+// stdout: a stand-in for the Ctrl-C that ends a command that runs until interrupted.
+type stopAfterUi struct {
+	*cli.MockUi
+	n    int
+	stop func()
+
+	mu    sync.Mutex
+	count int
+}
+
+func (u *stopAfterUi) Output(s string) {
+	u.MockUi.Output(s)
+	u.mu.Lock()
+	u.count++
+	done := u.count == u.n
+	u.mu.Unlock()
+	if done {
+		u.stop()
+	}
+}

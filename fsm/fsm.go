@@ -23,8 +23,9 @@ import (
 type FSM struct {
 	logger hclog.Logger
 	// db is swapped whole by Restore, so readers take it once per view.
-	db        atomic.Pointer[memdb.MemDB]
-	eventHook atomic.Pointer[func([]*events.Event)]
+	db          atomic.Pointer[memdb.MemDB]
+	eventHook   atomic.Pointer[func([]*events.Event)]
+	restoreHook atomic.Pointer[func()]
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -159,7 +160,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.db.Store(db)
+	if hook := f.restoreHook.Load(); hook != nil {
+		(*hook)()
+	}
 	return nil
+}
+
+// SetRestoreHook registers a function called after a snapshot replaced the whole
+// state, so that caches of derived events can be dropped.
+func (f *FSM) SetRestoreHook(h func()) {
+	f.restoreHook.Store(&h)
 }
 
 // ReadSnapshot decodes a snapshot stream into a new store. It is exported so that

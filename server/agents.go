@@ -45,7 +45,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 	if _, err := e.s.Apply(ctx, cmd); err != nil {
 		return nil, toStatus(err)
 	}
-	e.s.heartbeats.touch(cmd.Name, time.Now())
+	e.s.heartbeats.heardFrom(cmd.Name, time.Now())
 	e.s.logger.Named("agents").Info("agent registered", "agent", cmd.Name, "address", cmd.Address, "nodes", len(req.GetNodes()))
 	// Nodes the agent re-adopted after a restart are running, whatever the state
 	// recorded while it was away.
@@ -79,7 +79,7 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 		return nil, status.Errorf(codes.NotFound, "agent %q is not registered", req.GetName())
 	}
 	now := time.Now()
-	e.s.heartbeats.touch(a.Name, now)
+	e.s.heartbeats.heardFrom(a.Name, now)
 	if e.s.heartbeats.sample(a.Name, now, e.s.config.HeartbeatEventInterval) {
 		if _, err := e.s.Apply(ctx, &fsm.SampleHeartbeat{Name: a.Name, LastSeen: now}); err != nil {
 			return nil, toStatus(err)

@@ -16,10 +16,13 @@ type heartbeats struct {
 	last map[string]time.Time
 	// sampled is when each agent's last agent_heartbeat event was recorded.
 	sampled map[string]time.Time
+	// heard is when each agent was really last heard from; last may instead hold the
+	// start of a grace period, which is no heartbeat.
+	heard map[string]time.Time
 }
 
 func newHeartbeats() *heartbeats {
-	return &heartbeats{last: map[string]time.Time{}, sampled: map[string]time.Time{}}
+	return &heartbeats{last: map[string]time.Time{}, sampled: map[string]time.Time{}, heard: map[string]time.Time{}}
 }
 
 // sample reports whether a heartbeat at now should become an agent_heartbeat event,
@@ -43,6 +46,20 @@ func (h *heartbeats) touch(name string, at time.Time) {
 	h.mu.Unlock()
 }
 
+// heardFrom records a heartbeat (or a registration) from an agent.
+func (h *heartbeats) heardFrom(name string, at time.Time) {
+	h.mu.Lock()
+	h.last[name], h.heard[name] = at, at
+	h.mu.Unlock()
+}
+
+// lastHeard returns when the agent was really last heard from by this leader.
+func (h *heartbeats) lastHeard(name string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.heard[name]
+}
+
 func (h *heartbeats) get(name string) (time.Time, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -54,6 +71,7 @@ func (h *heartbeats) forget(name string) {
 	h.mu.Lock()
 	delete(h.last, name)
 	delete(h.sampled, name)
+	delete(h.heard, name)
 	h.mu.Unlock()
 }
 
@@ -61,7 +79,7 @@ func (h *heartbeats) forget(name string) {
 // a new leader does not know when the old one last heard from them.
 func (h *heartbeats) reset() {
 	h.mu.Lock()
-	h.last = map[string]time.Time{}
+	h.last, h.heard = map[string]time.Time{}, map[string]time.Time{}
 	h.mu.Unlock()
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +27,7 @@ func (s *Server) startHTTP() {
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.HandleFunc(pattern, httpAuth(s.config.Authorizer, pattern, h))
 	}
+	handle("GET /v1/status", s.leaderOnly(s.handleStatus))
 	handle("GET /v1/status/leader", s.handleLeader)
 	handle("GET /v1/status/peers", s.handlePeers)
 	handle("GET /v1/operator/raft/configuration", s.handleRaftConfiguration)
@@ -42,6 +44,10 @@ func (s *Server) startHTTP() {
 	handle("POST /v1/nodes", s.leaderOnly(s.handleSpawnNode))
 	handle("DELETE /v1/node/{id}", s.leaderOnly(s.handleStopNode))
 	handle("GET /v1/operator/events/derived", s.handleDerivedEvents)
+	// Events: any server answers, from its outbox and the event store.
+	handle("GET /v1/events", s.handleEvents)
+	handle("GET /v1/event/stream", s.handleEventStream)
+	handle("GET /v1/event/{seq}", s.handleEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -243,7 +249,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	writeJSON(w, code, map[string]string{"error": errorMessage(err)})
+}
+
+// errorMessage is err's text for people: a gRPC status error loses its
+// "rpc error: code = … desc =" wrapping, wherever in the chain it sits.
+func errorMessage(err error) string {
+	var se interface {
+		error
+		GRPCStatus() *status.Status
+	}
+	if errors.As(err, &se) {
+		return strings.Replace(err.Error(), se.Error(), se.GRPCStatus().Message(), 1)
+	}
+	return err.Error()
 }
 
 // statusOf maps an error from Raft, the FSM or a forwarded RPC to an HTTP status.

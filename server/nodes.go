@@ -45,7 +45,7 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	if _, err := s.Apply(r.Context(), cmd); err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("spawn node on %s: %w", req.Agent, err))
+		writeError(w, statusOf(err), err)
 		return
 	}
 	n, err := s.fsm.State().Node(cmd.ID)
@@ -156,7 +156,7 @@ func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, fsm.ErrRejected) {
 			code = http.StatusConflict
 		}
-		writeError(w, code, fmt.Errorf("stop node %s: %w", id, err))
+		writeError(w, code, err)
 		return
 	}
 	n, err := s.fsm.State().Node(id)
@@ -254,8 +254,8 @@ func (s *Server) apiAgent(a *fsm.Agent) api.Agent {
 		Version: a.Version, Status: string(a.Status), MaxNodes: a.MaxNodes, StorageRoot: a.StorageRoot,
 		RegisteredAt: a.RegisteredAt, StatusChangedAt: a.StatusChangedAt,
 	}
-	out.LastHeartbeat, _ = s.heartbeats.get(a.Name)
-	if nodes, err := s.fsm.State().Nodes(a.Name); err == nil {
+	out.LastHeartbeat = s.heartbeats.lastHeard(a.Name)
+	if nodes, err := s.fsm.State().Nodes(a.Name); err == nil && a.Status != fsm.AgentOffline {
 		for _, n := range nodes {
 			if n.Status == fsm.NodeStatusRunning {
 				out.Nodes++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -189,7 +190,13 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpcDialCreds(p.tls))
+	// Reconnect within seconds, not gRPC's default of up to two minutes: a server or
+	// event store that comes back should be used again at once.
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+		MinConnectTimeout: 5 * time.Second,
+	})
+	c, err := grpc.NewClient(addr, grpcDialCreds(p.tls), reconnect)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -95,9 +95,11 @@ func New(cfg *Config) (s *Server, err error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	// "return nil, err" sets s to nil before this runs: keep the server to stop.
+	started := s
 	defer func() {
 		if err != nil {
-			_ = s.Shutdown()
+			_ = started.Shutdown()
 		}
 	}()
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
@@ -110,6 +112,7 @@ func New(cfg *Config) (s *Server, err error) {
 		return nil, err
 	}
 	s.fsm.SetEventHook(s.feed.publish)
+	s.fsm.SetRestoreHook(s.feed.reset)
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)

@@ -46,9 +46,9 @@ func (s *shipperState) get() ShipperStatus {
 }
 
 // runShipper runs on the leader while it leads: it sends the outbox to the event
-// store in seq order, in batches, and acknowledges each stored batch through Raft,
-// which trims the outbox on every server. The store writes idempotently by event ID,
-// so a batch resent after a failover or a lost acknowledgement is stored once.
+// store in seq order, in batches, and acknowledges stored batches through Raft, which
+// trims the outbox on every server. The store writes idempotently by event ID, so a
+// batch resent after a failover or a lost acknowledgement is stored once.
 func (s *Server) runShipper(ctx context.Context) {
 	log := s.logger.Named("shipper")
 	if s.config.EventStore == "" {
@@ -60,13 +60,14 @@ func (s *Server) runShipper(ctx context.Context) {
 		log.Error("event store address", "error", err)
 		return
 	}
-	store := gridpb.NewStorageClient(conn)
+	sh := s.newShipping(gridpb.NewStorageClient(conn))
+	defer sh.close()
 	s.shipper.update(func(st *ShipperStatus) { st.Running = true })
 	defer s.shipper.update(func(st *ShipperStatus) { st.Running = false })
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		wake := s.feed.notify()
-		shipped, err := s.shipOnce(ctx, store)
+		shipped, err := sh.ship(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -92,15 +93,46 @@ func (s *Server) runShipper(ctx context.Context) {
 	}
 }
 
-// shipOnce sends one batch from the outbox and acknowledges it. It returns how many
-// events it shipped.
-func (s *Server) shipOnce(ctx context.Context, store gridpb.StorageClient) (int, error) {
-	state := s.fsm.State()
+// shipping is one leader term's shipper. It sends batch after batch without waiting
+// for each acknowledgement to commit: sent runs ahead of the replicated shipped seq,
+// and a single background acknowledger commits the highest stored seq (acknowledging
+// up to N covers everything before it).
+type shipping struct {
+	s     *Server
+	store gridpb.StorageClient
+	// sent is the last seq this shipper has stored; the outbox is read after it.
+	sent  uint64
+	acks  chan uint64 // holds at most the newest seq to acknowledge
+	done  chan struct{}
+	stop  context.CancelFunc
+	ackWG sync.WaitGroup
+}
+
+func (s *Server) newShipping(store gridpb.StorageClient) *shipping {
+	ctx, cancel := context.WithCancel(s.ctx)
+	sh := &shipping{s: s, store: store, acks: make(chan uint64, 1), stop: cancel}
+	sh.ackWG.Add(1)
+	go func() {
+		defer sh.ackWG.Done()
+		sh.acknowledge(ctx)
+	}()
+	return sh
+}
+
+func (sh *shipping) close() {
+	sh.stop()
+	sh.ackWG.Wait()
+}
+
+// ship sends the next batch of the outbox and queues its acknowledgement. It returns
+// how many events it stored.
+func (sh *shipping) ship(ctx context.Context) (int, error) {
+	state := sh.s.fsm.State()
 	meta, err := state.EventMeta()
 	if err != nil {
 		return 0, err
 	}
-	evs, err := state.Outbox(meta.ShippedSeq, shipBatch)
+	evs, err := state.Outbox(max(sh.sent, meta.ShippedSeq), shipBatch)
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
@@ -110,14 +142,55 @@ func (s *Server) shipOnce(ctx context.Context, store gridpb.StorageClient) (int,
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := store.LearnBatch(cctx, req); err != nil {
+	if _, err := sh.store.LearnBatch(cctx, req); err != nil {
 		return 0, fmt.Errorf("store events %d-%d: %w", evs[0].Seq, evs[len(evs)-1].Seq, err)
 	}
-	s.shipper.update(func(st *ShipperStatus) { st.Reachable, st.LastError, st.LastShipped = true, "", time.Now() })
-	if _, err := s.Apply(cctx, &fsm.EventsShipped{UpTo: evs[len(evs)-1].Seq}); err != nil {
-		return 0, fmt.Errorf("acknowledge events up to %d: %w", evs[len(evs)-1].Seq, err)
+	sh.sent = evs[len(evs)-1].Seq
+	sh.s.shipper.update(func(st *ShipperStatus) { st.Reachable, st.LastError, st.LastShipped = true, "", time.Now() })
+	// Replace any acknowledgement still queued: the newer one covers it.
+	select {
+	case <-sh.acks:
+	default:
 	}
+	sh.acks <- sh.sent
 	return len(evs), nil
+}
+
+// acknowledge commits queued acknowledgements one at a time.
+func (sh *shipping) acknowledge(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case upTo := <-sh.acks:
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := sh.s.Apply(actx, &fsm.EventsShipped{UpTo: upTo})
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				// The events stay in the outbox and the next acknowledgement covers them;
+				// a new leader resends them, and the store keeps one copy.
+				sh.s.logger.Named("shipper").Warn("acknowledging shipped events failed", "up_to", upTo, "error", err)
+			}
+		}
+	}
+}
+
+// drain waits until every queued acknowledgement is committed (benchmarks and tests).
+func (sh *shipping) drain(ctx context.Context) error {
+	for {
+		meta, err := sh.s.fsm.State().EventMeta()
+		if err != nil {
+			return err
+		}
+		if meta.ShippedSeq >= sh.sent {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // eventBatch lays events out in the event store: each event a concept with its JSON

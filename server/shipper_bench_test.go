@@ -78,15 +78,20 @@ func BenchmarkShipEvents(b *testing.B) {
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	fillOutbox(b, s, b.N)
 	meta, _ := s.State().EventMeta()
+	sh := s.newShipping(store)
+	defer sh.close()
 	b.ResetTimer()
 	start := time.Now()
 	shipped := 0
 	for shipped < int(meta.LastSeq) {
-		n, err := s.shipOnce(context.Background(), store)
+		n, err := sh.ship(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
 		shipped += n
+	}
+	if err := sh.drain(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(shipped)/time.Since(start).Seconds(), "events/s")

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sutragrid/grid/events"
+)
+
+// Event is one event of the cluster's history; see the events package for its fields.
+type Event = events.Event
+
+// PartialHeader is the response header by which a server says that its answer may
+// be incomplete, and why: typically "event store unreachable: ...", when only the
+// events still waiting in the replicated outbox could be read.
+const PartialHeader = "X-Grid-Partial"
+
+// EventQuery selects events. Zero fields select everything.
+type EventQuery struct {
+	// Agents, Nodes and Types each match any of their values; the three are combined
+	// with AND.
+	Agents []string
+	Nodes  []string
+	Types  []events.Type
+	// Since (inclusive) and Until (exclusive) bound the events' time: an RFC 3339
+	// time, or a Go duration such as "1h" meaning that long before now.
+	Since, Until string
+	// Limit is the most events to return: 0 means 100, at most 10000.
+	Limit int
+	// Ascending lists the oldest first; the default is the newest first.
+	Ascending bool
+	// PageToken continues an earlier listing with the same filters and order.
+	PageToken string
+}
+
+// EventList is one page of events. GET /v1/events
+type EventList struct {
+	Events []Event `json:"events"`
+	// NextPageToken continues the listing; "" when no more events match.
+	NextPageToken string `json:"next_page_token"`
+	// Partial, when not "", says why the list may lack events: the server sent it in
+	// the X-Grid-Partial header.
+	Partial string `json:"-"`
+}
+
+// Events lists events, newest first unless q.Ascending. When the event store is
+// unreachable the server answers with the events it still holds and says so in
+// Partial. GET /v1/events?agent=&node=&type=&since=&until=&limit=&order=&page_token=
+func (c *Client) Events(ctx context.Context, q EventQuery) (*EventList, error) {
+	v := url.Values{}
+	if len(q.Agents) > 0 {
+		v.Set("agent", strings.Join(q.Agents, ","))
+	}
+	if len(q.Nodes) > 0 {
+		v.Set("node", strings.Join(q.Nodes, ","))
+	}
+	if len(q.Types) > 0 {
+		ts := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			ts[i] = string(t)
+		}
+		v.Set("type", strings.Join(ts, ","))
+	}
+	if q.Since != "" {
+		v.Set("since", q.Since)
+	}
+	if q.Until != "" {
+		v.Set("until", q.Until)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Ascending {
+		v.Set("order", "asc")
+	}
+	if q.PageToken != "" {
+		v.Set("page_token", q.PageToken)
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/v1/events", v, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out EventList
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("GET /v1/events: decode response: %w", err)
+	}
+	if out.Events == nil {
+		out.Events = []Event{}
+	}
+	out.Partial = resp.Header.Get(PartialHeader)
+	return &out, nil
+}
+
+// EventDetail is one event with its causal neighbours. GET /v1/event/SEQ
+type EventDetail struct {
+	Event Event `json:"event"`
+	// Causes is the chain of events that led to Event, its direct cause first.
+	Causes []Event `json:"causes"`
+	// Effects are the events that name Event as their cause, in seq order.
+	Effects []Event `json:"effects"`
+	// Partial, when not "", says why Causes or Effects may be incomplete.
+	Partial string `json:"-"`
+}
+
+// Event returns the event with seq, its causes and its effects; a 404 StatusError
+// when there is no such event. GET /v1/event/SEQ
+func (c *Client) Event(ctx context.Context, seq uint64) (*EventDetail, error) {
+	path := "/v1/event/" + strconv.FormatUint(seq, 10)
+	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out EventDetail
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("GET %s: decode response: %w", path, err)
+	}
+	if out.Causes == nil {
+		out.Causes = []Event{}
+	}
+	if out.Effects == nil {
+		out.Effects = []Event{}
+	}
+	out.Partial = resp.Header.Get(PartialHeader)
+	return &out, nil
+}
+
+// StreamGap reports an event that the server could not deliver in its place.
+type StreamGap struct {
+	Seq   uint64 `json:"seq"`
+	Error string `json:"error"`
+	// Retrying is true when the server tries again and will deliver the event (or a
+	// final gap) next; false when the event is skipped and the stream goes on after it.
+	Retrying bool `json:"retrying"`
+}
+
+// StreamItem is one item of an event stream: an event, or a gap, or (with neither)
+// the position the stream starts after.
+type StreamItem struct {
+	Event *Event
+	Gap   *StreamGap
+	// Seq is the stream's position after this item: every event up to Seq was
+	// delivered or reported as skipped. Resume a stream with sinceSeq = Seq.
+	Seq uint64
+}
+
+// Event stream names beyond the event types.
+const streamGapEvent = "gap"
+
+// StreamEvents follows the cluster's events as they happen, in seq order without
+// gaps, calling fn for each item until ctx ends (it then returns ctx.Err()), fn
+// returns an error (returned as it is), or the connection drops (an error). With
+// hasSince the stream starts right after sinceSeq, replaying the events since;
+// otherwise it starts with the next new event. The first item carries only the
+// position the stream starts after. GET /v1/event/stream?since_seq=N
+func (c *Client) StreamEvents(ctx context.Context, sinceSeq uint64, hasSince bool, fn func(StreamItem) error) error {
+	q := url.Values{}
+	if hasSince {
+		q.Set("since_seq", strconv.FormatUint(sinceSeq, 10))
+	}
+	// A stream lasts as long as the caller wants: no overall client timeout.
+	hc := *c.http
+	hc.Timeout = 0
+	sc := &Client{base: c.base, http: &hc}
+	resp, err := sc.do(ctx, http.MethodGet, "/v1/event/stream", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var last uint64 // the last event ID the stream sent, as SSE keeps it
+	err = readSSE(resp.Body, func(m sseMessage) error {
+		item, ok, err := streamItem(m, &last)
+		if err != nil || !ok {
+			return err
+		}
+		return fn(item)
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err == nil {
+		return errors.New("event stream ended")
+	}
+	return err
+}
+
+// streamItem turns one server-sent message into an item; ok is false for messages
+// that carry nothing for the caller. last is the stream's last event ID, which an id
+// field updates.
+func streamItem(m sseMessage, last *uint64) (item StreamItem, ok bool, err error) {
+	if m.hasID {
+		seq, err := strconv.ParseUint(m.id, 10, 64)
+		if err != nil {
+			return item, false, fmt.Errorf("event stream: bad id %q", m.id)
+		}
+		*last = seq
+	}
+	item.Seq = *last
+	switch {
+	case m.event == streamGapEvent:
+		var g StreamGap
+		if err := json.Unmarshal(m.data, &g); err != nil {
+			return item, false, fmt.Errorf("event stream: decode gap: %w", err)
+		}
+		item.Gap = &g
+	case len(m.data) > 0:
+		var e Event
+		if err := json.Unmarshal(m.data, &e); err != nil {
+			return item, false, fmt.Errorf("event stream: decode event: %w", err)
+		}
+		item.Event = &e
+	case !m.hasID:
+		return item, false, nil
+	}
+	return item, true, nil
+}
+
+// sseMessage is one message of a text/event-stream: the fields seen before a blank
+// line. hasID says whether an id field was among them.
+type sseMessage struct {
+	id    string
+	hasID bool
+	event string
+	data  []byte
+}
+
+// readSSE reads server-sent events from r and calls fn for each message. It returns
+// nil at the end of the stream, or the first error of r or fn.
+func readSSE(r io.Reader, fn func(sseMessage) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var (
+		m       sseMessage
+		data    bytes.Buffer
+		pending bool
+	)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if pending {
+				m.data = bytes.TrimSuffix(data.Bytes(), []byte("\n"))
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+			m, pending = sseMessage{}, false
+			data.Reset()
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue // a comment: keepalive
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			m.id, m.hasID, pending = value, true, true
+		case "event":
+			m.event, pending = value, true
+		case "data":
+			data.WriteString(value)
+			data.WriteByte('\n')
+			pending = true
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"time"
+)
+
+// Status is the cluster at a glance, as the leader sees it: who leads, how many
+// servers, agents and nodes there are and how they fare, and how far the event
+// pipeline has got. GET /v1/status
+type Status struct {
+	Leader StatusLeader `json:"leader"`
+	// Servers counts the servers in the Raft configuration.
+	Servers int          `json:"servers"`
+	Agents  StatusAgents `json:"agents"`
+	Nodes   StatusNodes  `json:"nodes"`
+	// ClusterHealth is the type of the last cluster event: "cluster_healthy",
+	// "cluster_degraded", "cluster_critical", or "" before any agent registered.
+	ClusterHealth string       `json:"cluster_health"`
+	Events        StatusEvents `json:"events"`
+}
+
+// StatusLeader is the server that leads Raft.
+type StatusLeader struct {
+	// Name is the leader's gossip name.
+	Name string `json:"name"`
+	// ID is the leader's Raft ID.
+	ID string `json:"id"`
+	// Address is the leader's Raft address, host:port.
+	Address string `json:"address"`
+}
+
+// StatusAgents counts the agents by health.
+type StatusAgents struct {
+	Total    int `json:"total"`
+	Healthy  int `json:"healthy"`
+	Degraded int `json:"degraded"`
+	Offline  int `json:"offline"`
+}
+
+// StatusNodes counts the storage nodes by status, as `grid node status` shows them:
+// an active node whose agent is offline counts as lost.
+type StatusNodes struct {
+	Total      int `json:"total"`
+	Pending    int `json:"pending"`
+	Running    int `json:"running"`
+	Restarting int `json:"restarting"`
+	Stopping   int `json:"stopping"`
+	Stopped    int `json:"stopped"`
+	Failed     int `json:"failed"`
+	Lost       int `json:"lost"`
+}
+
+// StatusEvents is the event pipeline: events are numbered 1, 2, 3, … as the servers
+// derive them, and wait in the replicated outbox until the leader has shipped them to
+// the event store.
+type StatusEvents struct {
+	// LastSeq is the seq of the last event derived (0 before the first).
+	LastSeq uint64 `json:"last_seq"`
+	// ShippedSeq is the last seq the event store acknowledged.
+	ShippedSeq uint64 `json:"shipped_seq"`
+	// Waiting is how many events wait in the outbox: LastSeq - ShippedSeq.
+	Waiting uint64 `json:"waiting"`
+	// EventStore is the event store's gRPC address, host:port; "" when the leader
+	// has none configured (events then wait in the outbox).
+	EventStore string `json:"event_store"`
+	// StoreReachable is whether the leader reached the event store's health check
+	// when it answered this request.
+	StoreReachable bool `json:"store_reachable"`
+	// LastError is the leader's last failure to ship events; "" since a success.
+	LastError string `json:"last_error"`
+	// LastShipped is when this leader last stored a batch of events (zero if it has
+	// not since it became leader).
+	LastShipped time.Time `json:"last_shipped"`
+}
+
+// Status returns the cluster at a glance, as the leader sees it. GET /v1/status
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	if err := c.get(ctx, "/v1/status", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

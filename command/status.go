@@ -1,0 +1,148 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sutragrid/grid/api"
+)
+
+// StatusCommand is `grid status`: the cluster at a glance.
+type StatusCommand struct {
+	Meta
+	clock
+}
+
+// Synopsis implements cli.Command.
+func (c *StatusCommand) Synopsis() string {
+	return "Show the cluster at a glance: leader, agents, nodes, events"
+}
+
+// Help implements cli.Command.
+func (c *StatusCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: grid status [options]
+
+  Show the cluster at a glance, as the leader sees it: which server leads and
+  how many servers there are, the cluster's health, the agents by health, the
+  storage nodes by status, and the event pipeline.
+
+  Every change in the fleet becomes an event, numbered 1, 2, 3, ... The
+  leader ships events to the event store; until the store has them they wait
+  in the servers' replicated outbox, so none is lost while the store is down.
+  The summary shows the event store's address and whether the leader reaches
+  it now, how many events were shipped of how many there are, how many wait,
+  when the leader last shipped some, and its last error, if shipping fails.
+
+  With -json the output is an object with the fields leader (name, id,
+  address), servers, agents (total, healthy, degraded, offline), nodes (total,
+  pending, running, restarting, stopping, stopped, failed, lost),
+  cluster_health, and events (last_seq, shipped_seq, waiting, event_store,
+  store_reachable, last_error, last_shipped).
+` + clientHelp)
+}
+
+// Run implements cli.Command.
+func (c *StatusCommand) Run(args []string) int {
+	const name = "status"
+	fs := c.clientFlags(name)
+	if code, ok := c.parseFlags(fs, name, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(name, argsError(fs.Args()))
+	}
+	client, err := c.client()
+	if err != nil {
+		return c.fail("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	st, err := client.Status(ctx)
+	if err != nil {
+		return c.fail("get status: %v", err)
+	}
+	if c.json {
+		return c.printJSON(st)
+	}
+	c.printStatus(st)
+	return 0
+}
+
+// printStatus writes the summary, one "Key = value" line each.
+func (c *StatusCommand) printStatus(st *api.Status) {
+	ev := st.Events
+	store, lastErr := "none (events wait in the outbox)", orDash(ev.LastError)
+	if ev.EventStore != "" {
+		store = ev.EventStore + " (unreachable)"
+		if ev.StoreReachable {
+			store = ev.EventStore + " (reachable)"
+		}
+	}
+	lines := [][2]string{
+		{"Leader", formatLeader(st.Leader)},
+		{"Servers", strconv.Itoa(st.Servers)},
+		{"Cluster Health", formatClusterHealth(st.ClusterHealth)},
+		{"Agents", formatCounts(st.Agents.Total, true, []statusCount{
+			{"healthy", st.Agents.Healthy}, {"degraded", st.Agents.Degraded}, {"offline", st.Agents.Offline}})},
+		{"Nodes", formatCounts(st.Nodes.Total, false, []statusCount{
+			{"pending", st.Nodes.Pending}, {"running", st.Nodes.Running}, {"restarting", st.Nodes.Restarting},
+			{"stopping", st.Nodes.Stopping}, {"stopped", st.Nodes.Stopped}, {"failed", st.Nodes.Failed},
+			{"lost", st.Nodes.Lost}})},
+		{"Event Store", store},
+		{"Events Shipped", fmt.Sprintf("%d of %d", ev.ShippedSeq, ev.LastSeq)},
+		{"Events Waiting", strconv.FormatUint(ev.Waiting, 10)},
+		{"Last Shipped", formatTime(c.now(), ev.LastShipped)},
+		{"Last Error", lastErr},
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 1, ' ', 0)
+	for _, l := range lines {
+		fmt.Fprintf(tw, "%s\t= %s\n", l[0], l[1])
+	}
+	tw.Flush()
+	c.Ui.Output(strings.TrimRight(b.String(), "\n"))
+}
+
+// formatLeader is "name (address)", or "none" while there is no leader.
+func formatLeader(l api.StatusLeader) string {
+	switch {
+	case l.Name != "" && l.Address != "":
+		return l.Name + " (" + l.Address + ")"
+	case l.Name != "":
+		return l.Name
+	case l.Address != "":
+		return l.Address
+	}
+	return "none"
+}
+
+// formatClusterHealth is "healthy", "degraded" or "critical"; "-" before any agent
+// registered.
+func formatClusterHealth(h string) string {
+	return orDash(strings.TrimPrefix(h, "cluster_"))
+}
+
+// statusCount is how many agents or nodes have one status.
+type statusCount struct {
+	status string
+	n      int
+}
+
+// formatCounts is "3 total: 2 healthy, 1 offline"; with all set, zero counts are
+// shown too. Nothing follows a total of 0.
+func formatCounts(total int, all bool, counts []statusCount) string {
+	if total == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, c := range counts {
+		if c.n > 0 || all {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.status))
+		}
+	}
+	return fmt.Sprintf("%d total: %s", total, strings.Join(parts, ", "))
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/fsm"
+)
+
+// storeProbeTimeout bounds the health check of the event store that GET /v1/status
+// makes.
+const storeProbeTimeout = 2 * time.Second
+
+// handleStatus answers GET /v1/status: the cluster at a glance. It runs on the leader
+// (see leaderOnly), which alone knows how the shipper fares.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	out, err := s.status(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// status gathers the summary from one consistent view of the replicated state, the
+// Raft configuration and the shipper, and probes the event store.
+func (s *Server) status(ctx context.Context) (*api.Status, error) {
+	out := &api.Status{}
+
+	addr, id := s.raft.LeaderWithID()
+	out.Leader = api.StatusLeader{ID: string(id), Address: string(addr)}
+	if m, ok := s.members.serverByID(string(id)); ok {
+		out.Leader.Name = m.Name
+	} else if string(id) == s.id {
+		out.Leader.Name = s.config.NodeName
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	out.Servers = len(f.Configuration().Servers)
+
+	state := s.fsm.State()
+	agents, err := state.Agents()
+	if err != nil {
+		return nil, err
+	}
+	agentStatus := map[string]fsm.AgentStatus{}
+	for _, a := range agents {
+		agentStatus[a.Name] = a.Status
+		out.Agents.Total++
+		switch a.Status {
+		case fsm.AgentHealthy:
+			out.Agents.Healthy++
+		case fsm.AgentDegraded:
+			out.Agents.Degraded++
+		case fsm.AgentOffline:
+			out.Agents.Offline++
+		}
+	}
+	nodes, err := state.Nodes("")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		out.Nodes.Total++
+		// As apiNode shows it: an active node whose agent is offline or gone is lost.
+		if as, ok := agentStatus[n.Agent]; n.Status.Active() && (!ok || as == fsm.AgentOffline) {
+			out.Nodes.Lost++
+			continue
+		}
+		switch n.Status {
+		case fsm.NodeStatusPending:
+			out.Nodes.Pending++
+		case fsm.NodeStatusRunning:
+			out.Nodes.Running++
+		case fsm.NodeStatusRestarting:
+			out.Nodes.Restarting++
+		case fsm.NodeStatusStopping:
+			out.Nodes.Stopping++
+		case fsm.NodeStatusStopped:
+			out.Nodes.Stopped++
+		case fsm.NodeStatusFailed:
+			out.Nodes.Failed++
+		}
+	}
+
+	meta, err := state.EventMeta()
+	if err != nil {
+		return nil, fmt.Errorf("read event counters: %w", err)
+	}
+	out.ClusterHealth = meta.ClusterHealth
+	ev := &out.Events
+	ev.LastSeq, ev.ShippedSeq = meta.LastSeq, meta.ShippedSeq
+	if meta.LastSeq > meta.ShippedSeq {
+		ev.Waiting = meta.LastSeq - meta.ShippedSeq
+	}
+	ev.EventStore = s.config.EventStore
+	st := s.shipper.get()
+	ev.LastError, ev.LastShipped = st.LastError, st.LastShipped
+	if ev.EventStore != "" {
+		ev.StoreReachable = s.probeEventStore(ctx) == nil
+	}
+	return out, nil
+}
+
+// probeEventStore asks the event store's gRPC health service whether it serves.
+func (s *Server) probeEventStore(ctx context.Context) error {
+	conn, err := s.conns.get(s.config.EventStore)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("event store is %s", resp.GetStatus())
+	}
+	return nil
+}
