@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	gridpb "github.com/sutragrid/grid/proto"
@@ -30,8 +32,9 @@ func benchStore(b *testing.B) (string, gridpb.StorageClient) {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = srv.Serve(ctx) }()
-	b.Cleanup(func() { cancel(); _ = srv.Close() })
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done }) // Serve closes the store when ctx ends
 	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
@@ -127,6 +130,64 @@ func BenchmarkCommitToQueryable(b *testing.B) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkEventListOneHour measures `grid event list -since=1h` (GET /v1/events with
+// since=1h, newest 100) against an event store holding 1,000,000 events spread over ten
+// days (so about 4,000 fall in the last hour). Filling the store takes a while, so the
+// benchmark runs only with GRID_BENCH_1M=1 (scripts/bench-servers sets it).
+func BenchmarkEventListOneHour(b *testing.B) {
+	if os.Getenv("GRID_BENCH_1M") == "" {
+		b.Skip("set GRID_BENCH_1M=1 to build the 1,000,000-event store")
+	}
+	addr, store := benchStore(b)
+	const total, batch = 1_000_000, 1000
+	now := time.Now().UTC()
+	span := 10 * 24 * time.Hour
+	types := []events.Type{events.SpawnRequested, events.SpawnSucceeded, events.NodeCrashed, events.NodeRestarted, events.StopRequested}
+	for first := 1; first <= total; first += batch {
+		evs := make([]*events.Event, 0, batch)
+		for seq := first; seq < first+batch; seq++ {
+			e := &events.Event{
+				Seq: uint64(seq), Type: types[seq%len(types)],
+				Timestamp: now.Add(-span + span/total*time.Duration(seq)),
+				AgentID:   fmt.Sprintf("agent-%03d", seq%100), NodeID: fmt.Sprintf("node-%05d", seq%5000), Port: 50000 + seq%1000,
+			}
+			e.Description = events.Describe(e)
+			evs = append(evs, e)
+		}
+		req, err := eventBatch(evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.LearnBatch(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := testConfig(b, "list", b.TempDir(), 1)
+	cfg.Logger = hclog.NewNullLogger()
+	cfg.EventStore = addr
+	s := startServer(b, cfg)
+	(&testCluster{t: b, servers: []*Server{s}}).leader()
+	cl := apiClient(b, s)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		list, err := cl.Events(ctx, api.EventQuery{Since: "1h"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		if len(list.Events) != 100 {
+			b.Fatalf("got %d events, want 100 (partial: %q)", len(list.Events), list.Partial)
+		}
 	}
 	b.StopTimer()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
