@@ -29,12 +29,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/version"
 )
@@ -55,13 +55,12 @@ type Agent struct {
 	// fight over the same nodes.
 	lock *os.File
 
-	rpcLn       net.Listener
-	grpc        *grpc.Server
-	gossip      *memberlist.Memberlist
-	gossipQueue *memberlist.TransmitLimitedQueue
-	servers     *serverTable
-	sup         *supervisor
-	client      *client
+	rpcLn   net.Listener
+	grpc    *grpc.Server
+	gossip  *gossip.Pool
+	servers *serverTable
+	sup     *supervisor
+	client  *client
 
 	clientCancel context.CancelFunc
 	clientWG     sync.WaitGroup
@@ -196,7 +195,7 @@ func (a *Agent) advertiseHost() string {
 	if ip := net.ParseIP(a.config.BindAddr); ip != nil && !ip.IsUnspecified() {
 		return a.config.BindAddr
 	}
-	return a.gossip.LocalNode().Addr.String()
+	return a.gossip.LocalIP().String()
 }
 
 // registration is what the agent tells the servers when it registers.
@@ -245,8 +244,7 @@ func (a *Agent) GossipAddr() string {
 	if a.gossip == nil {
 		return ""
 	}
-	n := a.gossip.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	return a.gossip.LocalAddr()
 }
 
 // Leave stops the agent for good: it stops taking orders, stops every node and
@@ -278,7 +276,7 @@ func (a *Agent) Leave() error {
 			cancel()
 		}
 
-		if err := a.leaveGossip(leaveGossipTimeout); err != nil {
+		if err := a.gossip.Leave(leaveGossipTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("leave gossip: %w", err))
 		}
 		a.stopErr = a.shutdown()

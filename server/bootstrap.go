@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) bootstrapLoop() {
 	if s.config.BootstrapExpect == 0 || s.hadState {
 		return
 	}
-	changed := s.members.subscribe()
+	changed := s.members.Subscribe(nil)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	warned := map[string]bool{}
@@ -43,8 +44,8 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 		return true // a leader added us, or we bootstrapped already
 	}
 	expect := s.config.BootstrapExpect
-	var peers []member
-	for _, m := range s.members.aliveServers() {
+	var peers []gossip.Member
+	for _, m := range s.members.AliveServers() {
 		if m.Tags.BootstrapExpect == 0 {
 			continue // a server that only joins is added by the leader later
 		}
@@ -80,7 +81,7 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 		conf.Servers = append(conf.Servers, raft.Server{
 			Suffrage: raft.Voter,
 			ID:       raft.ServerID(m.Tags.ID),
-			Address:  raft.ServerAddress(m.hostPort(m.Tags.RaftPort)),
+			Address:  raft.ServerAddress(m.HostPort(m.Tags.RaftPort)),
 		})
 	}
 	sort.Slice(conf.Servers, func(i, j int) bool { return conf.Servers[i].ID < conf.Servers[j].ID })
@@ -97,8 +98,8 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 }
 
 // peerRaftState asks another server over gRPC whether it belongs to a cluster.
-func (s *Server) peerRaftState(m member) (*gridpb.RaftStateResponse, error) {
-	conn, err := s.conns.get(m.hostPort(m.Tags.RPCPort))
+func (s *Server) peerRaftState(m gossip.Member) (*gridpb.RaftStateResponse, error) {
+	conn, err := s.conns.get(m.HostPort(m.Tags.RPCPort))
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/gossip"
 )
 
 // startHTTP serves the HTTP API on the HTTP listener.
@@ -91,7 +92,7 @@ func (s *Server) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 		if s.config.TLS != nil {
 			scheme = "https"
 		}
-		target := &url.URL{Scheme: scheme, Host: m.hostPort(m.Tags.HTTPPort)}
+		target := &url.URL{Scheme: scheme, Host: m.HostPort(m.Tags.HTTPPort)}
 		proxy := httputil.NewSingleHostReverseProxy(target)
 		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 			writeError(w, http.StatusBadGateway, fmt.Errorf("forward to leader %s: %w", m.Name, err))
@@ -111,25 +112,25 @@ const (
 
 // waitForLeader returns the gossip member of the leader, waiting up to timeout for
 // one to be elected and known to gossip.
-func (s *Server) waitForLeader(ctx context.Context, timeout time.Duration) (member, error) {
+func (s *Server) waitForLeader(ctx context.Context, timeout time.Duration) (gossip.Member, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		if s.raft.State() == raft.Leader {
-			if m, ok := s.members.serverByID(s.id); ok {
+			if m, ok := s.members.ServerByID(s.id); ok {
 				return m, nil
 			}
 		}
 		if _, id := s.raft.LeaderWithID(); id != "" {
-			if m, ok := s.members.serverByID(string(id)); ok {
+			if m, ok := s.members.ServerByID(string(id)); ok {
 				return m, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return member{}, ErrNoLeader
+			return gossip.Member{}, ErrNoLeader
 		}
 		select {
 		case <-ctx.Done():
-			return member{}, ctx.Err()
+			return gossip.Member{}, ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
@@ -184,7 +185,7 @@ func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
 		if rs.Leader {
 			rs.State = "leader"
 		}
-		if m, ok := s.members.serverByID(rs.ID); ok {
+		if m, ok := s.members.ServerByID(rs.ID); ok {
 			rs.Node = m.Name
 		}
 		out.Servers = append(out.Servers, rs)
@@ -225,7 +226,7 @@ func (s *Server) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	_, leaderID := s.raft.LeaderWithID()
 	out := []api.Member{}
-	for _, m := range s.members.list() {
+	for _, m := range s.members.List() {
 		out = append(out, api.Member{
 			Name:    m.Name,
 			Address: m.Addr.String(),
@@ -234,7 +235,7 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 			Role:    m.Tags.Role,
 			Leader:  m.Tags.Role == RoleServer && m.Tags.ID != "" && m.Tags.ID == string(leaderID),
 			Version: m.Tags.Version,
-			Tags:    m.Tags.asMap(),
+			Tags:    m.Tags.Map(),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

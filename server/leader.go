@@ -80,7 +80,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		s.runShipper(ctx)
 	}()
 	s.resumeNodeOrders()
-	changed := s.members.subscribe()
+	changed := s.members.Subscribe(nil)
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
 	for {
@@ -110,8 +110,8 @@ func (s *Server) reconcileServers() {
 		byID[srv.ID] = srv.Address
 		byAddr[srv.Address] = srv.ID
 	}
-	for _, m := range s.members.aliveServers() {
-		id, addr := raft.ServerID(m.Tags.ID), raft.ServerAddress(m.hostPort(m.Tags.RaftPort))
+	for _, m := range s.members.AliveServers() {
+		id, addr := raft.ServerID(m.Tags.ID), raft.ServerAddress(m.HostPort(m.Tags.RaftPort))
 		if cur, ok := byID[id]; ok && cur == addr {
 			continue
 		}

@@ -86,11 +86,11 @@ func (s *Server) leaderConn() (*grpc.ClientConn, error) {
 	if id == "" {
 		return nil, ErrNoLeader
 	}
-	m, ok := s.members.serverByID(string(id))
+	m, ok := s.members.ServerByID(string(id))
 	if !ok {
 		return nil, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
 	}
-	return s.conns.get(m.hostPort(m.Tags.RPCPort))
+	return s.conns.get(m.HostPort(m.Tags.RPCPort))
 }
 
 // retryable reports whether a write failed before any leader accepted it, so sending

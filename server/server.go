@@ -2,9 +2,9 @@
 // a gossip member that finds the other servers and bootstraps Raft with them, a gRPC
 // endpoint that takes forwarded writes, and the HTTP API that clients use.
 //
-// Where things happen: gossip.go tracks members; bootstrap.go forms the cluster;
-// leader.go runs while this server leads; rpc.go applies and forwards writes; http.go
-// and snapshot.go serve the API.
+// Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
+// bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
+// applies and forwards writes; http.go and snapshot.go serve the API.
 package server
 
 import (
@@ -22,12 +22,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -46,9 +46,8 @@ type Server struct {
 	hadState bool
 	leaderCh chan bool
 
-	gossip      *memberlist.Memberlist
-	gossipQueue *memberlist.TransmitLimitedQueue
-	members     *memberTable
+	gossip  *gossip.Pool
+	members *gossip.Members
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
@@ -87,7 +86,7 @@ func New(cfg *Config) (s *Server, err error) {
 		config:     &c,
 		logger:     c.Logger,
 		leaderCh:   make(chan bool, 16),
-		members:    newMemberTable(),
+		members:    gossip.NewMembers(),
 		heartbeats: newHeartbeats(),
 		feed:       newEventFeed(),
 		conns:      newConnPool(c.TLS),
@@ -289,8 +288,7 @@ func (s *Server) GossipAddr() string {
 	if s.gossip == nil {
 		return ""
 	}
-	n := s.gossip.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	return s.gossip.LocalAddr()
 }
 
 // IsLeader reports whether this server is the Raft leader.
@@ -319,7 +317,7 @@ func (s *Server) shutdown(graceful bool) error {
 	var errs []error
 	if s.gossip != nil {
 		if graceful {
-			if err := s.leaveGossip(5 * time.Second); err != nil {
+			if err := s.gossip.Leave(5 * time.Second); err != nil {
 				s.logger.Warn("leave gossip", "error", err)
 			}
 		}

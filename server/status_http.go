@@ -34,7 +34,7 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 
 	addr, id := s.raft.LeaderWithID()
 	out.Leader = api.StatusLeader{ID: string(id), Address: string(addr)}
-	if m, ok := s.members.serverByID(string(id)); ok {
+	if m, ok := s.members.ServerByID(string(id)); ok {
 		out.Leader.Name = m.Name
 	} else if string(id) == s.id {
 		out.Leader.Name = s.config.NodeName
