@@ -457,7 +457,7 @@ const (
 )
 
 // testNodeID is the ID of the node in the node fixtures.
-const testNodeID = "9b1d2c3e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+const testNodeID = "node-9b1d2c3e"
 
 // nodeJSON is a node as GET /v1/node/ID returns it: running on agent-001, changed by
 // each edit in turn.

@@ -158,7 +158,7 @@ func waitNode(ctx context.Context, client *api.Client, n *api.Node, clk clock, t
 			return n, fmt.Errorf("node %s no longer exists", n.ID)
 		case err != nil:
 			if msg := err.Error(); msg != lastErr {
-				progress(fmt.Sprintf("Could not get the status of node %s (retrying): %s", shortID(n.ID), msg))
+				progress(fmt.Sprintf("Could not get the status of node %s (retrying): %s", n.ID, msg))
 				lastErr = msg
 			}
 			continue
@@ -177,7 +177,7 @@ func waitNode(ctx context.Context, client *api.Client, n *api.Node, clk clock, t
 
 // describeNodeChange says in one line what a node's new status means.
 func describeNodeChange(n *api.Node) string {
-	id := shortID(n.ID)
+	id := n.ID
 	switch n.Status {
 	case api.NodeRestarting:
 		var why []string
@@ -206,14 +206,6 @@ func describeNodeChange(n *api.Node) string {
 	}
 }
 
-// shortID is the first 8 characters of a node ID, for progress messages: the final
-// output always gives the whole ID.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
 
 // progress prints a progress message on stderr, so that stdout holds only the result.
 func (m *Meta) progress(msg string) {

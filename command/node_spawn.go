@@ -141,7 +141,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 		return 0
 	}
 
-	c.progress(fmt.Sprintf("Node %s recorded; waiting for %s to start it", shortID(node.ID), node.Agent))
+	c.progress(fmt.Sprintf("Node %s recorded; waiting for %s to start it", node.ID, node.Agent))
 	node, err = waitNode(ctx, client, node, c.clock, timeout,
 		[]string{api.NodeRunning, api.NodeFailed, api.NodeStopped}, c.progress)
 	if c.json {

@@ -18,7 +18,7 @@ func TestNodeSpawn(t *testing.T) {
 	pending := nodeJSON(t, status(api.NodePending))
 	running := nodeJSON(t)
 	created := statusReply(http.StatusCreated, pending)
-	recorded := "==> Node 9b1d2c3e recorded; waiting for agent-001 to start it"
+	recorded := "==> Node node-9b1d2c3e recorded; waiting for agent-001 to start it"
 	tests := []struct {
 		name   string
 		routes func(b *bodyRecorder) map[string]http.HandlerFunc
@@ -88,8 +88,8 @@ func TestNodeSpawn(t *testing.T) {
 					exitCode(0),
 					stdoutIs("Node " + testNodeID + " is running on agent-001 at 127.0.0.21:50100"),
 					stderrIs(recorded,
-						"==> Node 9b1d2c3e crashed (exit code 1); agent-001 is restarting it (restarts so far: 0)",
-						"==> Node 9b1d2c3e is lost: agent agent-001 is offline; waiting for it to return"),
+						"==> Node node-9b1d2c3e crashed (exit code 1); agent-001 is restarting it (restarts so far: 0)",
+						"==> Node node-9b1d2c3e is lost: agent agent-001 is offline; waiting for it to return"),
 					requestsAre(f, post, poll, poll, poll, poll, poll),
 				}
 			},
@@ -136,7 +136,7 @@ func TestNodeSpawn(t *testing.T) {
 			},
 			args: []string{"-address=ADDR", "-agent=agent-001", "-port=50100"},
 			checks: func(f *fakeAPI, b *bodyRecorder) []check {
-				return []check{noStdout(), stderrHas("==> Node 9b1d2c3e is stopping"),
+				return []check{noStdout(), stderrHas("==> Node node-9b1d2c3e is stopping"),
 					progressThenFails("node " + testNodeID + " was stopped before it started")}
 			},
 		},
@@ -175,7 +175,7 @@ func TestNodeSpawn(t *testing.T) {
 			args: []string{"-address=ADDR", "-agent=agent-001", "-port=50100"},
 			checks: func(f *fakeAPI, b *bodyRecorder) []check {
 				return []check{exitCode(0), stdoutHas("is running"),
-					stderrIs(recorded, "==> Could not get the status of node 9b1d2c3e (retrying): no cluster leader (HTTP 503)"),
+					stderrIs(recorded, "==> Could not get the status of node node-9b1d2c3e (retrying): no cluster leader (HTTP 503)"),
 					requestsAre(f, post, poll, poll, poll)}
 			},
 		},

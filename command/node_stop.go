@@ -106,7 +106,7 @@ func (c *NodeStopCommand) Run(args []string) int {
 		return 0
 	}
 
-	c.progress(fmt.Sprintf("Stop of node %s recorded; waiting for %s to stop it", shortID(node.ID), node.Agent))
+	c.progress(fmt.Sprintf("Stop of node %s recorded; waiting for %s to stop it", node.ID, node.Agent))
 	node, err = waitNode(ctx, client, node, c.clock, timeout,
 		// A node back to running after "stopping" is one whose agent failed to stop it.
 		[]string{api.NodeStopped, api.NodeFailed, api.NodeRunning}, c.progress)

@@ -16,7 +16,7 @@ func TestNodeStop(t *testing.T) {
 	stopping := nodeJSON(t, status(api.NodeStopping))
 	stopped := nodeJSON(t, status(api.NodeStopped), exited(0, ""))
 	accepted := map[string]http.HandlerFunc{"DELETE " + nodePath: rawReply(stopping)}
-	recorded := "==> Stop of node 9b1d2c3e recorded; waiting for agent-001 to stop it"
+	recorded := "==> Stop of node node-9b1d2c3e recorded; waiting for agent-001 to stop it"
 	with := func(routes map[string]http.HandlerFunc, pattern string, h http.HandlerFunc) map[string]http.HandlerFunc {
 		out := map[string]http.HandlerFunc{pattern: h}
 		for k, v := range routes {
@@ -79,7 +79,7 @@ func TestNodeStop(t *testing.T) {
 			routes: with(accepted, "GET "+nodePath, rawReply(nodeJSON(t, status(api.NodeLost)))),
 			args:   []string{"-address=ADDR", "-timeout=30ms", testNodeID},
 			checks: func(f *fakeAPI) []check {
-				return []check{noStdout(), stderrHas("==> Node 9b1d2c3e is lost: agent agent-001 is offline; waiting for it to return"),
+				return []check{noStdout(), stderrHas("==> Node node-9b1d2c3e is lost: agent agent-001 is offline; waiting for it to return"),
 					progressThenFails("node " + testNodeID + " is not stopped after 30ms (status lost); it may still stop: " +
 						"check with 'grid node status " + testNodeID + "'")}
 			},
