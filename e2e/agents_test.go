@@ -46,6 +46,8 @@ type gridFixture struct {
 	*serverCluster
 	agentDir string
 	agent    *proc
+	// via is the server the fixture's queries go to; a test that kills a server moves it.
+	via string
 }
 
 func newGrid(t *testing.T) *gridFixture {
@@ -57,7 +59,7 @@ func newGrid(t *testing.T) *gridFixture {
 		c.start(ip)
 	}
 	c.stablePeers("127.0.0.11", "", 30*time.Second)
-	g := &gridFixture{serverCluster: c, agentDir: filepath.Join(c.dir, "agent-001")}
+	g := &gridFixture{serverCluster: c, agentDir: filepath.Join(c.dir, "agent-001"), via: "127.0.0.12"}
 	// Storage nodes run in their own process groups and outlive a killed agent: kill
 	// whatever this test started, whatever state it ends in.
 	t.Cleanup(func() { killProcessesMentioning(c.dir) })
@@ -73,7 +75,7 @@ func (g *gridFixture) startAgent() {
 
 func (g *gridFixture) agentView() (agentView, error) {
 	var as []agentView
-	if err := gridJSON(&as, "agent", "status", address("127.0.0.12"), "agent-001"); err != nil {
+	if err := gridJSON(&as, "agent", "status", address(g.via), "agent-001"); err != nil {
 		return agentView{}, err
 	}
 	if len(as) != 1 {
@@ -100,7 +102,7 @@ func (g *gridFixture) waitAgent(status string) agentView {
 
 func (g *gridFixture) node(id string) (nodeView, error) {
 	var ns []nodeView
-	if err := gridJSON(&ns, "node", "status", address("127.0.0.13"), id); err != nil {
+	if err := gridJSON(&ns, "node", "status", address(g.via), id); err != nil {
 		return nodeView{}, err
 	}
 	if len(ns) != 1 {
@@ -320,6 +322,7 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 			survivor = ip
 		}
 	}
+	g.via = survivor
 	waitFor(t, 30*time.Second, "a new leader", func() error {
 		var ps []peer
 		if err := gridJSON(&ps, "operator", "raft", "list-peers", address(survivor)); err != nil {

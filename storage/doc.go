@@ -8,5 +8,6 @@
 // Files: keys.go and record.go define what is on disk; write.go the one write path;
 // stream.go, query.go and aggregate.go the indexed reads; graph.go associations;
 // text.go and textmerge.go the full-text index; retention.go expiry; validate.go and
-// service.go the gRPC surface; server.go the process around it.
+// service.go the gRPC surface (batchcodec.go decodes LearnBatch requests); server.go
+// the process around it.
 package storage

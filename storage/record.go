@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"sort"
 )
 
 // Concept is what the store keeps for one concept. Time is in Unix nanoseconds.
@@ -15,6 +14,10 @@ type Concept struct {
 	Time       int64
 	Strength   float64
 	Confidence float64
+
+	// pairs, when Attributes is nil, are the attributes sorted by name, without
+	// duplicates: how the node's own LearnBatch decoder (batchcodec.go) passes them.
+	pairs []attrPair
 }
 
 // Association is a typed edge from Source to Target, identified by (Source, Type,
@@ -45,21 +48,17 @@ var errBadRecord = errors.New("malformed record")
 // appendAttributes appends the encoding of attrs, sorted by name so that equal maps
 // encode equally.
 func appendAttributes(dst []byte, attrs map[string]string) []byte {
+	return appendAttributePairs(dst, sortedAttributes(nil, attrs))
+}
+
+// appendAttributePairs appends the encoding of attributes sorted by name.
+func appendAttributePairs(dst []byte, attrs []attrPair) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(attrs)))
-	if len(attrs) == 0 {
-		return dst
-	}
-	names := make([]string, 0, len(attrs))
-	for n := range attrs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		dst = binary.AppendUvarint(dst, uint64(len(n)))
-		dst = append(dst, n...)
-		v := attrs[n]
-		dst = binary.AppendUvarint(dst, uint64(len(v)))
-		dst = append(dst, v...)
+	for _, a := range attrs {
+		dst = binary.AppendUvarint(dst, uint64(len(a.name)))
+		dst = append(dst, a.name...)
+		dst = binary.AppendUvarint(dst, uint64(len(a.value)))
+		dst = append(dst, a.value...)
 	}
 	return dst
 }

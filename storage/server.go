@@ -97,7 +97,7 @@ func NewServer(cfg Config, logger hclog.Logger) (*Server, error) {
 	}
 
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
-	gridpb.RegisterStorageServer(s.grpc, &service{
+	s.grpc.RegisterService(storageServiceDesc(), &service{
 		store:     s.store,
 		v:         validator{maxContentBytes: cfg.MaxContentBytes, now: cfg.Now},
 		logger:    logger,
@@ -120,6 +120,8 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(max(64<<20, s.cfg.MaxContentBytes+(1<<20))),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
 		grpc.ChainStreamInterceptor(s.streamGuard),
+		// LearnBatch requests are decoded by the node itself (batchcodec.go).
+		grpc.ForceServerCodecV2(newServerCodec()),
 	}
 	if s.cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))

@@ -74,8 +74,8 @@ func toProtoAssociation(a *Association) *gridpb.Association {
 }
 
 func (s *service) LearnConcept(ctx context.Context, in *gridpb.LearnConceptRequest) (*gridpb.LearnConceptResponse, error) {
-	c, err := s.v.conceptFields("", in.GetId(), in.GetContent(), in.GetAttributes(),
-		in.GetTimestamp(), in.GetStrength(), in.GetConfidence())
+	c, err := s.v.conceptFields(fieldPath{}, in.GetId(), in.GetContent(), in.GetAttributes(), nil,
+		wireTimeOf(in.GetTimestamp()), in.GetStrength(), in.GetConfidence())
 	if err != nil {
 		return nil, s.toStatus("LearnConcept", err)
 	}
@@ -87,7 +87,7 @@ func (s *service) LearnConcept(ctx context.Context, in *gridpb.LearnConceptReque
 }
 
 func (s *service) LearnAssociation(ctx context.Context, in *gridpb.LearnAssociationRequest) (*gridpb.LearnAssociationResponse, error) {
-	a, err := s.v.association("", in.GetSource(), in.GetTarget(), in.GetType(), in.GetConfidence(), in.GetTimestamp())
+	a, err := s.v.association(fieldPath{}, in.GetSource(), in.GetTarget(), in.GetType(), in.GetConfidence(), wireTimeOf(in.GetTimestamp()))
 	if err != nil {
 		return nil, s.toStatus("LearnAssociation", err)
 	}
@@ -100,6 +100,17 @@ func (s *service) LearnAssociation(ctx context.Context, in *gridpb.LearnAssociat
 
 func (s *service) LearnBatch(ctx context.Context, in *gridpb.LearnBatchRequest) (*gridpb.LearnBatchResponse, error) {
 	concepts, assocs, err := s.v.batch(in)
+	return s.learnBatch(concepts, assocs, err)
+}
+
+// learnBatchWire is LearnBatch as the node serves it: decoded by the node itself (see
+// batchcodec.go).
+func (s *service) learnBatchWire(ctx context.Context, in *learnBatchWire) (*gridpb.LearnBatchResponse, error) {
+	concepts, assocs, err := s.v.wireBatch(in)
+	return s.learnBatch(concepts, assocs, err)
+}
+
+func (s *service) learnBatch(concepts []Concept, assocs []Association, err error) (*gridpb.LearnBatchResponse, error) {
 	if err != nil {
 		return nil, s.toStatus("LearnBatch", err)
 	}

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -270,5 +272,156 @@ func TestTokenize(t *testing.T) {
 	want := []string{"type", "spawn", "succeeded", "pid", "4242", "éclair", "àb"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestSegmentWordsMatchTokenize checks that the text index's own word splitting
+// (textSegment.add) finds the words tokenize finds, with the right counts.
+func TestSegmentWordsMatchTokenize(t *testing.T) {
+	long := strings.Repeat("ab", 40)
+	contents := []string{
+		`{"type":"spawn_succeeded","pid":4242} Éclair x ÀB`,
+		"Ünïcode Wörds and UPPER case \xff\xfe bad \uFFFD bytes ΣΊΣΥΦΟΣ 123 " + long + " x" + long[:63],
+		"a b c dd DD dD ee",
+		"",
+		"trailing-word",
+	}
+	var seg textSegment
+	want := map[string]map[uint32]uint32{} // word -> ord -> tf
+	for _, c := range contents {
+		ord := uint32(seg.docs())
+		seg.add(&Concept{ID: c, Content: []byte(c)})
+		tokenize([]byte(c), nil, func(b []byte) {
+			if want[string(b)] == nil {
+				want[string(b)] = map[uint32]uint32{}
+			}
+			want[string(b)][ord]++
+		})
+	}
+	got := map[string]map[uint32]uint32{}
+	for i := range seg.words {
+		w := &seg.words[i]
+		if termHash(seg.wordBytes(w)) != w.hash {
+			t.Errorf("word %q: wrong hash", seg.wordBytes(w))
+		}
+		m := map[uint32]uint32{}
+		for p := w.first; p >= 0; p = seg.postings[p].next {
+			m[seg.postings[p].ord] = seg.postings[p].tf
+		}
+		got[string(seg.wordBytes(w))] = m
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("segment words\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestWritesOfMixedBatches writes batches that mix new and stored concepts and
+// associations, duplicates and IDs in any order, and checks the counts against a
+// model of what is stored.
+func TestWritesOfMixedBatches(t *testing.T) {
+	s := openTestStore(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	stored := map[string]bool{}
+	edges := map[[3]string]bool{}
+	for round := 0; round < 40; round++ {
+		var cs []Concept
+		var as []Association
+		n := 1 + rng.IntN(300)
+		wantC, wantA := WriteResult{}, WriteResult{}
+		seen := map[string]bool{}
+		seenE := map[[3]string]bool{}
+		for j := 0; j < n; j++ {
+			// Mostly new IDs in increasing order, some scattered among stored ones.
+			i := round*1000 + j
+			if rng.IntN(4) == 0 {
+				i = rng.IntN((round + 1) * 1000)
+			}
+			c := eventConcept(i, epoch+int64(i))
+			cs = append(cs, c)
+			if stored[c.ID] || seen[c.ID] {
+				wantC.ConceptsExisting++
+			} else {
+				wantC.ConceptsCreated++
+				seen[c.ID] = true
+			}
+			for _, a := range eventAssociations(&c, i) {
+				as = append(as, a)
+				k := [3]string{a.Source, a.Type, a.Target}
+				if edges[k] || seenE[k] {
+					wantA.AssociationsExisting++
+				} else {
+					wantA.AssociationsCreated++
+					seenE[k] = true
+				}
+			}
+		}
+		rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		res := mustWrite(t, s, cs, as)
+		want := WriteResult{wantC.ConceptsCreated, wantC.ConceptsExisting, wantA.AssociationsCreated, wantA.AssociationsExisting}
+		if res != want {
+			t.Fatalf("round %d: %+v, want %+v", round, res, want)
+		}
+		for id := range seen {
+			stored[id] = true
+		}
+		for k := range seenE {
+			edges[k] = true
+		}
+		if round%10 == 9 {
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Concepts != int64(len(stored)) || st.Associations != int64(len(edges)) {
+		t.Fatalf("stats %+v, want %d concepts and %d associations", st, len(stored), len(edges))
+	}
+}
+
+// TestProbeRuns checks hasNext, which answers for runs of increasing keys with as
+// few seeks as it can, against has, key by key.
+func TestProbeRuns(t *testing.T) {
+	s := openTestStore(t)
+	b := s.db.NewBatch()
+	stored := map[string]bool{}
+	for i := 0; i < 2000; i += 3 {
+		k := string(conceptKey(nil, eventID(i)))
+		stored[k] = true
+		_ = b.Set([]byte(k), nil, nil)
+	}
+	if err := b.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for round := 0; round < 50; round++ {
+		// Runs dense in stored keys, sparse, or beyond every stored key.
+		lo, step := rng.IntN(2100), 1+rng.IntN(5)
+		if round%5 == 0 {
+			step = 1 + rng.IntN(200)
+		}
+		p, err := s.newProbe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := lo
+		for i := lo; i < lo+400*step && i < 2600; i += step {
+			last = i
+		}
+		p.restart(conceptKey(nil, eventID(lo)), conceptKey(nil, eventID(last)))
+		for i := lo; i < lo+400*step && i < 2600; i += step {
+			k := conceptKey(nil, eventID(i))
+			got, err := p.hasNext(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != stored[string(k)] {
+				t.Fatalf("round %d: hasNext(%s) = %v, want %v", round, k, got, !got)
+			}
+		}
+		p.close()
 	}
 }

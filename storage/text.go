@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"sort"
 	"unicode"
 	"unicode/utf8"
@@ -21,7 +22,8 @@ import (
 // write would be most of the keys a batch writes. Postings name a concept by its
 // ordinal in the segment's table, so an ID is stored once, not once per word.
 //
-//	x <bucket> <segment>   -> uvarint words, then per word, sorted:
+//	x <bucket> <segment>   -> uvarint words, then per word (in the order the write
+//	                          first met them):
 //	                            uvarint len, word, uvarint postings, then per posting
 //	                            in ordinal order: uvarint ordinal delta,
 //	                            uvarint frequency, uvarint words in the content
@@ -58,10 +60,9 @@ const (
 )
 
 func termBucket(term string) uint16 {
-	h := uint32(2166136261)
+	h := uint32(fnvOffset32)
 	for i := 0; i < len(term); i++ {
-		h ^= uint32(term[i])
-		h *= 16777619
+		h = (h ^ uint32(term[i])) * fnvPrime32
 	}
 	return uint16(h % textBuckets)
 }
@@ -113,8 +114,9 @@ type posting struct {
 }
 
 type segmentWord struct {
-	word        string
-	bucket      uint16
+	off, n      uint32 // the word, in textSegment.chars
+	hash        uint32 // termHash of the word
+	slot        uint32 // in textSegment.table
 	first, last int32
 	count       uint32
 }
@@ -122,7 +124,10 @@ type segmentWord struct {
 // textSegment collects the postings of the concepts one write creates. Segments are
 // reused (see Store.segments): reset clears one for the next write.
 type textSegment struct {
-	terms    map[string]int32 // word -> index in words
+	// table is an open-addressing hash table of the words: 1 + an index into words,
+	// or 0 for an empty slot. Its size is a power of two, at least twice the words.
+	table    []int32
+	chars    []byte // the words' bytes
 	words    []segmentWord
 	postings []posting
 	ids      []string
@@ -132,60 +137,138 @@ type textSegment struct {
 	// scratch
 	touched []int32 // postings of the concept being added
 	buf     []byte
-	sorted  []*segmentWord
+	order   []int32 // words in the order they are written
 	val     []byte
 }
 
+// FNV-1a, 32 bits: termHash and termBucket.
+const (
+	fnvOffset32 = 2166136261
+	fnvPrime32  = 16777619
+)
+
+func termHash(term []byte) uint32 {
+	h := uint32(fnvOffset32)
+	for _, c := range term {
+		h = (h ^ uint32(c)) * fnvPrime32
+	}
+	return h
+}
+
 func (t *textSegment) reset() {
-	clear(t.terms)
-	t.words, t.postings, t.ids = t.words[:0], t.postings[:0], t.ids[:0]
+	if len(t.words) < len(t.table)/16 {
+		for i := range t.words {
+			t.table[t.words[i].slot] = 0
+		}
+	} else {
+		clear(t.table)
+	}
+	clear(t.ids) // IDs may be parts of a whole request (see batchcodec.go): let it go
+	t.chars, t.words, t.postings, t.ids = t.chars[:0], t.words[:0], t.postings[:0], t.ids[:0]
 	t.tokens, t.maxTime = 0, 0
 }
 
 func (t *textSegment) docs() int { return len(t.ids) }
 
+func (t *textSegment) wordBytes(w *segmentWord) []byte { return t.chars[w.off : w.off+w.n] }
+
+func tableSlot(h uint32, mask int) int { return int((h*0x9e3779b1)>>16) & mask }
+
+// word returns the index of word (whose termHash is h) in t.words, adding it unless
+// add is false (then it returns -1 for a word not there).
+func (t *textSegment) word(word []byte, h uint32, add bool) int32 {
+	if len(t.table) == 0 {
+		t.table = make([]int32, 64)
+	}
+	mask := len(t.table) - 1
+	i := tableSlot(h, mask)
+	for {
+		x := t.table[i]
+		if x == 0 {
+			break
+		}
+		if w := &t.words[x-1]; w.hash == h && string(t.wordBytes(w)) == string(word) {
+			return x - 1
+		}
+		i = (i + 1) & mask
+	}
+	if !add {
+		return -1
+	}
+	n := int32(len(t.words))
+	off := uint32(len(t.chars))
+	t.chars = append(t.chars, word...)
+	t.words = append(t.words, segmentWord{off: off, n: uint32(len(word)), hash: h, slot: uint32(i)})
+	t.table[i] = n + 1
+	if 2*len(t.words) > len(t.table) {
+		t.grow()
+	}
+	return n
+}
+
+// grow doubles the table.
+func (t *textSegment) grow() {
+	t.table = make([]int32, 2*len(t.table))
+	mask := len(t.table) - 1
+	for j := range t.words {
+		w := &t.words[j]
+		i := tableSlot(w.hash, mask)
+		for t.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.table[i] = int32(j) + 1
+		w.slot = uint32(i)
+	}
+}
+
+// add indexes the content of c. It splits the content into words as tokenize does,
+// hashing each word as it goes.
 func (t *textSegment) add(c *Concept) {
 	if len(c.Content) == 0 {
 		return
 	}
-	if t.terms == nil {
-		t.terms = make(map[string]int32)
-	}
 	ord := uint32(len(t.ids))
 	t.touched = t.touched[:0]
 	var length uint32
-	t.buf = tokenize(c.Content, t.buf, func(term []byte) {
-		length++
-		i, ok := t.terms[string(term)]
-		if !ok {
-			if len(t.touched) >= maxTermsPerDoc {
-				return
+	buf := t.buf[:0]
+	h := uint32(fnvOffset32)
+	b := c.Content
+	for i := 0; i < len(b); {
+		ch := b[i]
+		if ch < utf8.RuneSelf {
+			i++
+			switch {
+			case 'a' <= ch && ch <= 'z', '0' <= ch && ch <= '9':
+			case 'A' <= ch && ch <= 'Z':
+				ch += 'a' - 'A'
+			default:
+				if len(buf) > 0 {
+					t.term(buf, h, ord, &length)
+					buf, h = buf[:0], fnvOffset32
+				}
+				continue
 			}
-			i = int32(len(t.words))
-			w := string(term)
-			t.terms[w] = i
-			t.words = append(t.words, segmentWord{word: w, bucket: termBucket(w)})
+			buf = append(buf, ch)
+			h = (h ^ uint32(ch)) * fnvPrime32
+			continue
 		}
-		w := &t.words[i]
-		// A word seen before in this concept has this concept's posting last.
-		if w.count > 0 && t.postings[w.last].ord == ord {
-			t.postings[w.last].tf++
-			return
+		r, n := utf8.DecodeRune(b[i:])
+		i += n
+		if r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			start := len(buf)
+			buf = utf8.AppendRune(buf, unicode.ToLower(r))
+			for _, x := range buf[start:] {
+				h = (h ^ uint32(x)) * fnvPrime32
+			}
+		} else if len(buf) > 0 {
+			t.term(buf, h, ord, &length)
+			buf, h = buf[:0], fnvOffset32
 		}
-		if len(t.touched) >= maxTermsPerDoc {
-			return
-		}
-		p := int32(len(t.postings))
-		t.postings = append(t.postings, posting{ord: ord, tf: 1, next: -1})
-		if w.count == 0 {
-			w.first = p
-		} else {
-			t.postings[w.last].next = p
-		}
-		w.last = p
-		w.count++
-		t.touched = append(t.touched, p)
-	})
+	}
+	if len(buf) > 0 {
+		t.term(buf, h, ord, &length)
+	}
+	t.buf = buf
 	if len(t.touched) == 0 {
 		return
 	}
@@ -199,6 +282,38 @@ func (t *textSegment) add(c *Concept) {
 	t.tokens += int64(length)
 }
 
+// term records one word (hash h) of the concept with ordinal ord.
+func (t *textSegment) term(term []byte, h uint32, ord uint32, length *uint32) {
+	if len(term) < minTermBytes || len(term) > maxTermBytes {
+		return
+	}
+	*length++
+	full := len(t.touched) >= maxTermsPerDoc
+	i := t.word(term, h, !full)
+	if i < 0 {
+		return
+	}
+	w := &t.words[i]
+	// A word seen before in this concept has this concept's posting last.
+	if w.count > 0 && t.postings[w.last].ord == ord {
+		t.postings[w.last].tf++
+		return
+	}
+	if full {
+		return
+	}
+	p := int32(len(t.postings))
+	t.postings = append(t.postings, posting{ord: ord, tf: 1, next: -1})
+	if w.count == 0 {
+		w.first = p
+	} else {
+		t.postings[w.last].next = p
+	}
+	w.last = p
+	w.count++
+	t.touched = append(t.touched, p)
+}
+
 // write adds the segment's keys to b: bucketed if it is large enough, else pending a
 // merge.
 func (t *textSegment) write(b *pebble.Batch, segment uint64) {
@@ -209,27 +324,38 @@ func (t *textSegment) write(b *pebble.Batch, segment uint64) {
 	}
 }
 
-// sortWords orders the segment's words by bucket (if byBucket), then by word.
-func (t *textSegment) sortWords(byBucket bool) {
-	t.sorted = t.sorted[:0]
-	for i := range t.words {
-		t.sorted = append(t.sorted, &t.words[i])
-	}
-	sort.Slice(t.sorted, func(i, j int) bool {
-		a, b := t.sorted[i], t.sorted[j]
-		if byBucket && a.bucket != b.bucket {
-			return a.bucket < b.bucket
+// orderWords orders the segment's words by bucket (if byBucket), each bucket's in
+// the order they were added; it returns where each bucket starts in t.order.
+func (t *textSegment) orderWords(byBucket bool) (start [textBuckets + 1]int32) {
+	t.order = slices.Grow(t.order[:0], len(t.words))[:len(t.words)]
+	if !byBucket {
+		for i := range t.order {
+			t.order[i] = int32(i)
 		}
-		return a.word < b.word
-	})
+		return start
+	}
+	for i := range t.words {
+		start[t.words[i].hash%textBuckets+1]++
+	}
+	for k := 1; k <= textBuckets; k++ {
+		start[k] += start[k-1]
+	}
+	next := start
+	for i := range t.words {
+		k := t.words[i].hash % textBuckets
+		t.order[next[k]] = int32(i)
+		next[k]++
+	}
+	return start
 }
 
 // appendWords appends the encoding of words and their postings (an x value).
-func (t *textSegment) appendWords(dst []byte, words []*segmentWord) []byte {
+func (t *textSegment) appendWords(dst []byte, words []int32) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(words)))
-	for _, w := range words {
-		dst = binary.AppendUvarint(dst, uint64(len(w.word)))
-		dst = append(dst, w.word...)
+	for _, i := range words {
+		w := &t.words[i]
+		dst = binary.AppendUvarint(dst, uint64(w.n))
+		dst = append(dst, t.wordBytes(w)...)
 		dst = binary.AppendUvarint(dst, uint64(w.count))
 		prev := uint32(0)
 		for p := w.first; p >= 0; p = t.postings[p].next {
@@ -244,29 +370,26 @@ func (t *textSegment) appendWords(dst []byte, words []*segmentWord) []byte {
 }
 
 func (t *textSegment) writeBuckets(b *pebble.Batch, segment uint64) {
-	t.sortWords(true)
+	start := t.orderWords(true)
 	var used [textBuckets / 8]byte
 	var key []byte
-	for start := 0; start < len(t.sorted); {
-		k := t.sorted[start].bucket
-		end := start + 1
-		for end < len(t.sorted) && t.sorted[end].bucket == k {
-			end++
+	for k := 0; k < textBuckets; k++ {
+		if start[k] == start[k+1] {
+			continue
 		}
 		used[k/8] |= 1 << (k % 8)
-		t.val = t.appendWords(t.val[:0], t.sorted[start:end])
-		key = postingsKey(key[:0], k, segment)
+		t.val = t.appendWords(t.val[:0], t.order[start[k]:start[k+1]])
+		key = postingsKey(key[:0], uint16(k), segment)
 		_ = b.Set(key, t.val, nil)
-		start = end
 	}
 	_ = b.Set(segmentKey(nil, t.maxTime, segment), used[:], nil)
 	_ = b.Set(docsKey(nil, segment), encodeStrings(t.ids), nil)
 }
 
 func (t *textSegment) writePending(b *pebble.Batch, segment uint64) {
-	t.sortWords(false)
+	t.orderWords(false)
 	t.val = binary.BigEndian.AppendUint64(t.val[:0], uint64(t.maxTime))
-	t.val = t.appendWords(t.val, t.sorted)
+	t.val = t.appendWords(t.val, t.order)
 	_ = b.Set(pendingKey(nil, segment), t.val, nil)
 	_ = b.Set(docsKey(nil, segment), encodeStrings(t.ids), nil)
 }
@@ -274,17 +397,7 @@ func (t *textSegment) writePending(b *pebble.Batch, segment uint64) {
 // addPosting adds a posting of word to the segment, for the merger: postings of a
 // word must come in increasing ord.
 func (t *textSegment) addPosting(word []byte, ord, tf, length uint32) {
-	if t.terms == nil {
-		t.terms = make(map[string]int32)
-	}
-	i, ok := t.terms[string(word)]
-	if !ok {
-		i = int32(len(t.words))
-		w := string(word)
-		t.terms[w] = i
-		t.words = append(t.words, segmentWord{word: w, bucket: termBucket(w)})
-	}
-	w := &t.words[i]
+	w := &t.words[t.word(word, termHash(word), true)]
 	p := int32(len(t.postings))
 	t.postings = append(t.postings, posting{ord: ord, tf: tf, length: length, next: -1})
 	if w.count == 0 {

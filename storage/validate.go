@@ -71,133 +71,244 @@ type validator struct {
 }
 
 func (v *validator) id(field, id string) error {
+	return v.idAt(fieldPath{}, field, id)
+}
+
+func (v *validator) idAt(field fieldPath, name, id string) error {
 	switch {
 	case id == "":
-		return fieldErr(field, "must not be empty")
+		return fieldErr(field.name(name), "must not be empty")
 	case len(id) > MaxIDBytes:
-		return fieldErr(field, "is %d bytes, more than the limit of %d", len(id), MaxIDBytes)
+		return fieldErr(field.name(name), "is %d bytes, more than the limit of %d", len(id), MaxIDBytes)
 	case !utf8.ValidString(id):
-		return fieldErr(field, "must be UTF-8")
+		return fieldErr(field.name(name), "must be UTF-8")
 	}
 	return nil
 }
 
-func (v *validator) storedTime(field string, ts *timestamppb.Timestamp) (int64, error) {
+// wireTime is a google.protobuf.Timestamp as it came: set says whether it did.
+type wireTime struct {
+	set     bool
+	seconds int64
+	nanos   int32
+}
+
+func wireTimeOf(ts *timestamppb.Timestamp) wireTime {
 	if ts == nil {
+		return wireTime{}
+	}
+	return wireTime{set: true, seconds: ts.GetSeconds(), nanos: ts.GetNanos()}
+}
+
+// The range of a valid Timestamp (years 1 to 9999), and of a stored time, in seconds.
+const (
+	minTimestampSeconds = -62135596800
+	maxTimestampSeconds = 253402300800
+)
+
+var (
+	minStoredSeconds = minStoredTime / int64(time.Second)
+	maxStoredSeconds = maxStoredTime / int64(time.Second)
+)
+
+func (v *validator) storedTime(field fieldPath, name string, ts wireTime) (int64, error) {
+	if !ts.set {
 		return v.now().UnixNano(), nil
 	}
-	if err := ts.CheckValid(); err != nil {
-		return 0, fieldErr(field, "invalid: %v", err)
+	if ts.seconds < minTimestampSeconds || ts.seconds >= maxTimestampSeconds || ts.nanos < 0 || ts.nanos >= 1e9 {
+		pb := &timestamppb.Timestamp{Seconds: ts.seconds, Nanos: ts.nanos}
+		return 0, fieldErr(field.name(name), "invalid: %v", pb.CheckValid())
 	}
-	t := ts.AsTime()
-	if t.Year() < 1900 || t.Year() >= 2200 {
-		return 0, fieldErr(field, "%s is outside the years 1900 to 2199", t.Format(time.RFC3339))
+	if ts.seconds < minStoredSeconds || ts.seconds >= maxStoredSeconds {
+		t := time.Unix(ts.seconds, int64(ts.nanos)).UTC()
+		return 0, fieldErr(field.name(name), "%s is outside the years 1900 to 2199", t.Format(time.RFC3339))
 	}
-	return t.UnixNano(), nil
+	return ts.seconds*int64(time.Second) + int64(ts.nanos), nil
 }
 
-func finite(field string, f float64) error {
+// fieldPath names the fields of one request message: top-level, or element i of a
+// repeated field. Names are made only for errors.
+type fieldPath struct {
+	list string
+	i    int
+}
+
+func (p fieldPath) name(field string) string {
+	if p.list == "" {
+		return field
+	}
+	return p.list + "[" + strconv.Itoa(p.i) + "]." + field
+}
+
+// listField is element i of the repeated field list.
+func listField(list string, i int) fieldPath { return fieldPath{list: list, i: i} }
+
+// self names the element itself, for an element that must be set and is not.
+func (p fieldPath) self() string {
+	if p.list == "" {
+		return ""
+	}
+	return p.list + "[" + strconv.Itoa(p.i) + "]."
+}
+
+func finite(field fieldPath, name string, f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fieldErr(field, "must be a finite number")
+		return fieldErr(field.name(name), "must be a finite number")
 	}
 	return nil
 }
 
-func (v *validator) concept(field string, in *gridpb.Concept) (Concept, error) {
+func (v *validator) concept(field fieldPath, in *gridpb.Concept) (Concept, error) {
 	if in == nil {
-		return Concept{}, fieldErr(field, "must be set")
+		return Concept{}, fieldErr(field.self(), "must be set")
 	}
-	return v.conceptFields(field, in.GetId(), in.GetContent(), in.GetAttributes(),
-		in.GetTimestamp(), in.GetStrength(), in.GetConfidence())
+	return v.conceptFields(field, in.GetId(), in.GetContent(), in.GetAttributes(), nil,
+		wireTimeOf(in.GetTimestamp()), in.GetStrength(), in.GetConfidence())
 }
 
-func (v *validator) conceptFields(field, id string, content []byte, attrs map[string]string,
-	ts *timestamppb.Timestamp, strength, confidence float64) (Concept, error) {
+// conceptFields checks a concept's fields; its attributes are attrs or, if that is
+// nil, pairs (sorted by name, without duplicates).
+func (v *validator) conceptFields(field fieldPath, id string, content []byte, attrs map[string]string,
+	pairs []attrPair, ts wireTime, strength, confidence float64) (Concept, error) {
 	var c Concept
-	if err := v.id(field+"id", id); err != nil {
+	if err := v.idAt(field, "id", id); err != nil {
 		return c, err
 	}
 	if len(content) > v.maxContentBytes {
-		return c, fieldErr(field+"content", "is %d bytes, more than the limit of %d", len(content), v.maxContentBytes)
+		return c, fieldErr(field.name("content"), "is %d bytes, more than the limit of %d", len(content), v.maxContentBytes)
 	}
-	if len(attrs) > MaxAttributes {
-		return c, fieldErr(field+"attributes", "has %d attributes, more than the limit of %d", len(attrs), MaxAttributes)
+	n := len(attrs)
+	if attrs == nil {
+		n = len(pairs)
 	}
-	for n, val := range attrs {
-		switch {
-		case n == "":
-			return c, fieldErr(field+"attributes", "an attribute name is empty")
-		case len(n) > MaxAttributeNameBytes:
-			return c, fieldErr(field+"attributes", "name %.32q... is longer than %d bytes", n, MaxAttributeNameBytes)
-		case len(val) > MaxAttributeValueBytes:
-			return c, fieldErr(field+"attributes["+n+"]", "is longer than %d bytes", MaxAttributeValueBytes)
-		case !utf8.ValidString(n) || !utf8.ValidString(val):
-			return c, fieldErr(field+"attributes", "must be UTF-8")
+	if n > MaxAttributes {
+		return c, fieldErr(field.name("attributes"), "has %d attributes, more than the limit of %d", n, MaxAttributes)
+	}
+	for name, val := range attrs {
+		if err := attribute(field, name, val); err != nil {
+			return c, err
 		}
 	}
-	t, err := v.storedTime(field+"timestamp", ts)
+	for _, a := range pairs {
+		if err := attribute(field, a.name, a.value); err != nil {
+			return c, err
+		}
+	}
+	t, err := v.storedTime(field, "timestamp", ts)
 	if err != nil {
 		return c, err
 	}
-	if err := finite(field+"strength", strength); err != nil {
+	if err := finite(field, "strength", strength); err != nil {
 		return c, err
 	}
-	if err := finite(field+"confidence", confidence); err != nil {
+	if err := finite(field, "confidence", confidence); err != nil {
 		return c, err
 	}
-	return Concept{ID: id, Content: content, Attributes: attrs, Time: t,
-		Strength: strength, Confidence: confidence}, nil
+	c = Concept{ID: id, Content: content, Attributes: attrs, Time: t,
+		Strength: strength, Confidence: confidence}
+	if attrs == nil {
+		c.pairs = pairs
+	}
+	return c, nil
 }
 
-func (v *validator) association(field, source, target, typ string, confidence float64,
-	ts *timestamppb.Timestamp) (Association, error) {
+func attribute(field fieldPath, n, val string) error {
+	switch {
+	case n == "":
+		return fieldErr(field.name("attributes"), "an attribute name is empty")
+	case len(n) > MaxAttributeNameBytes:
+		return fieldErr(field.name("attributes"), "name %.32q... is longer than %d bytes", n, MaxAttributeNameBytes)
+	case len(val) > MaxAttributeValueBytes:
+		return fieldErr(field.name("attributes["+n+"]"), "is longer than %d bytes", MaxAttributeValueBytes)
+	case !utf8.ValidString(n) || !utf8.ValidString(val):
+		return fieldErr(field.name("attributes"), "must be UTF-8")
+	}
+	return nil
+}
+
+func (v *validator) association(field fieldPath, source, target, typ string, confidence float64,
+	ts wireTime) (Association, error) {
 	var a Association
-	if err := v.id(field+"source", source); err != nil {
+	if err := v.idAt(field, "source", source); err != nil {
 		return a, err
 	}
-	if err := v.id(field+"target", target); err != nil {
+	if err := v.idAt(field, "target", target); err != nil {
 		return a, err
 	}
 	switch {
 	case typ == "":
-		return a, fieldErr(field+"type", "must not be empty")
+		return a, fieldErr(field.name("type"), "must not be empty")
 	case len(typ) > MaxTypeBytes:
-		return a, fieldErr(field+"type", "is %d bytes, more than the limit of %d", len(typ), MaxTypeBytes)
+		return a, fieldErr(field.name("type"), "is %d bytes, more than the limit of %d", len(typ), MaxTypeBytes)
 	case !utf8.ValidString(typ):
-		return a, fieldErr(field+"type", "must be UTF-8")
+		return a, fieldErr(field.name("type"), "must be UTF-8")
 	}
-	if err := finite(field+"confidence", confidence); err != nil {
+	if err := finite(field, "confidence", confidence); err != nil {
 		return a, err
 	}
-	t, err := v.storedTime(field+"timestamp", ts)
+	t, err := v.storedTime(field, "timestamp", ts)
 	if err != nil {
 		return a, err
 	}
 	return Association{Source: source, Target: target, Type: typ, Confidence: confidence, Time: t}, nil
 }
 
-func (v *validator) batch(in *gridpb.LearnBatchRequest) ([]Concept, []Association, error) {
-	if n := len(in.GetConcepts()); n > MaxBatchConcepts {
-		return nil, nil, fieldErr("concepts", "has %d concepts, more than the limit of %d", n, MaxBatchConcepts)
+func batchLimits(concepts, assocs int) error {
+	if concepts > MaxBatchConcepts {
+		return fieldErr("concepts", "has %d concepts, more than the limit of %d", concepts, MaxBatchConcepts)
 	}
-	if n := len(in.GetAssociations()); n > MaxBatchAssociations {
-		return nil, nil, fieldErr("associations", "has %d associations, more than the limit of %d", n, MaxBatchAssociations)
+	if assocs > MaxBatchAssociations {
+		return fieldErr("associations", "has %d associations, more than the limit of %d", assocs, MaxBatchAssociations)
+	}
+	return nil
+}
+
+func (v *validator) batch(in *gridpb.LearnBatchRequest) ([]Concept, []Association, error) {
+	if err := batchLimits(len(in.GetConcepts()), len(in.GetAssociations())); err != nil {
+		return nil, nil, err
 	}
 	concepts := make([]Concept, len(in.GetConcepts()))
 	for i, c := range in.GetConcepts() {
 		var err error
-		if concepts[i], err = v.concept("concepts["+strconv.Itoa(i)+"].", c); err != nil {
+		if concepts[i], err = v.concept(listField("concepts", i), c); err != nil {
 			return nil, nil, err
 		}
 	}
 	assocs := make([]Association, len(in.GetAssociations()))
 	for i, a := range in.GetAssociations() {
-		field := "associations[" + strconv.Itoa(i) + "]."
+		field := listField("associations", i)
 		if a == nil {
-			return nil, nil, fieldErr(field, "must be set")
+			return nil, nil, fieldErr(field.self(), "must be set")
 		}
 		var err error
-		assocs[i], err = v.association(field, a.GetSource(), a.GetTarget(), a.GetType(), a.GetConfidence(), a.GetTimestamp())
+		assocs[i], err = v.association(field, a.GetSource(), a.GetTarget(), a.GetType(), a.GetConfidence(), wireTimeOf(a.GetTimestamp()))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return concepts, assocs, nil
+}
+
+// wireBatch validates a LearnBatch that the node decoded itself (see batchcodec.go).
+func (v *validator) wireBatch(in *learnBatchWire) ([]Concept, []Association, error) {
+	if err := batchLimits(in.nConcepts, in.nAssocs); err != nil {
+		return nil, nil, err
+	}
+	concepts := make([]Concept, len(in.concepts))
+	for i := range in.concepts {
+		c := &in.concepts[i]
+		var err error
+		concepts[i], err = v.conceptFields(listField("concepts", i), c.id, c.content, nil, c.attrs,
+			c.ts, c.strength, c.confidence)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	assocs := make([]Association, len(in.assocs))
+	for i := range in.assocs {
+		a := &in.assocs[i]
+		var err error
+		assocs[i], err = v.association(listField("associations", i), a.source, a.target, a.typ, a.confidence, a.ts)
 		if err != nil {
 			return nil, nil, err
 		}
