@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sutragrid/grid/durable"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -104,41 +105,10 @@ func saveState(dataDir string, st persistedState) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dataDir, stateFile), append(b, '\n')); err != nil {
+	if err := durable.WriteFile(filepath.Join(dataDir, stateFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write agent state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes a file so that after a crash it has either its old or its
-// new content, never a mix: write a temporary file, fsync it, rename it over the old
-// one, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // adopt takes over the nodes in the state file, as an agent does when it starts

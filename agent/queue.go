@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/sutragrid/grid/durable"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -102,7 +103,7 @@ func (q *reportQueue) saveLocked() {
 	}
 	b, err := json.MarshalIndent(pr, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(q.path, append(b, '\n'))
+		err = durable.WriteFile(q.path, append(b, '\n'), 0o600)
 	}
 	if err != nil {
 		q.logger.Error("cannot persist undelivered node reports", "error", err)

@@ -26,6 +26,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
+	"github.com/sutragrid/grid/durable"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
@@ -229,39 +230,10 @@ func loadOrCreateID(path string) (string, error) {
 		return "", fmt.Errorf("read server ID: %w", err)
 	}
 	id := uuid.NewString()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write server ID: %w", err)
-	}
-	if err := syncRename(tmp, path); err != nil {
+	if err := durable.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write server ID: %w", err)
 	}
 	return id, nil
-}
-
-// syncRename fsyncs tmp, renames it to path and fsyncs the directory, so the file is
-// either wholly there after a crash or not at all.
-func syncRename(tmp, path string) error {
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Fatal returns a channel that receives an error when the server cannot go on, such

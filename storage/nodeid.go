@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sutragrid/grid/durable"
 )
 
 const nodeIDFile = "node-id"
@@ -32,12 +33,8 @@ func loadNodeID(dir, want string) (string, error) {
 	if id == "" {
 		id = uuid.NewString()
 	}
-	// Write then rename, so that a crash never leaves a half-written ID.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("write node ID: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	// A crash must never leave a half-written ID.
+	if err := durable.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("write node ID: %w", err)
 	}
 	return id, nil
