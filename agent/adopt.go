@@ -62,15 +62,6 @@ func persistPolicy(p RestartPolicy) persistedPolicy {
 	}
 }
 
-func (p persistedPolicy) policy() RestartPolicy {
-	return RestartPolicy{
-		Attempts: p.Attempts,
-		Interval: time.Duration(p.IntervalMs) * time.Millisecond,
-		Delay:    time.Duration(p.DelayMs) * time.Millisecond,
-		MaxDelay: time.Duration(p.MaxDelayMs) * time.Millisecond,
-	}
-}
-
 // loadState reads the state file; a missing file is an empty state. Pids recorded
 // in an earlier boot are dropped: those processes are gone.
 func loadState(dataDir string) (persistedState, error) {

@@ -217,13 +217,6 @@ func (a *Agent) registration() *gridpb.RegisterRequest {
 	}
 }
 
-func (a *Agent) fail(err error) {
-	select {
-	case a.fatal <- err:
-	default:
-	}
-}
-
 // Fatal returns a channel that receives an error when the agent cannot go on, such
 // as when it gave up joining the gossip pool after RetryMax attempts.
 func (a *Agent) Fatal() <-chan error { return a.fatal }

@@ -53,14 +53,6 @@ func (f *fakeAPI) Requests() []string {
 	return append([]string(nil), f.requests...)
 }
 
-// jsonReply answers with v encoded as JSON.
-func jsonReply(v any) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
-}
-
 // rawReply answers with body as it is.
 func rawReply(body string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -394,18 +386,6 @@ func stderrHas(subs ...string) check {
 		for _, s := range subs {
 			if !strings.Contains(r.stderr, s) {
 				t.Errorf("stderr %q does not contain %q", r.stderr, s)
-			}
-		}
-	}
-}
-
-// stderrLacks expects none of the substrings in stderr.
-func stderrLacks(subs ...string) check {
-	return func(t *testing.T, r result) {
-		t.Helper()
-		for _, s := range subs {
-			if strings.Contains(r.stderr, s) {
-				t.Errorf("stderr %q contains %q", r.stderr, s)
 			}
 		}
 	}

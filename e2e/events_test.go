@@ -162,7 +162,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	}
 	t.Log("event store stopped")
 	time.Sleep(3 * time.Second) // operations go on; events wait in the outbox
-	store = startStore()
+	startStore()
 	t.Log("event store started again")
 	time.Sleep(2 * time.Second)
 	killLeader()

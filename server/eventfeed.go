@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -57,24 +56,6 @@ func (f *eventFeed) get(seq uint64) *events.Event {
 		return e
 	}
 	return nil
-}
-
-// wait blocks until an event after seq was published or ctx ends. It returns the
-// feed's last seq.
-func (f *eventFeed) wait(ctx context.Context, seq uint64) (uint64, error) {
-	for {
-		f.mu.Lock()
-		last, ch := f.lastSeq, f.changed
-		f.mu.Unlock()
-		if last > seq {
-			return last, nil
-		}
-		select {
-		case <-ctx.Done():
-			return last, ctx.Err()
-		case <-ch:
-		}
-	}
 }
 
 // notify returns a channel that is closed at the next publish.

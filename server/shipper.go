@@ -103,7 +103,6 @@ type shipping struct {
 	// sent is the last seq this shipper has stored; the outbox is read after it.
 	sent  uint64
 	acks  chan uint64 // holds at most the newest seq to acknowledge
-	done  chan struct{}
 	stop  context.CancelFunc
 	ackWG sync.WaitGroup
 }

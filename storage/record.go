@@ -179,14 +179,6 @@ func decodeConceptRecord(id string, b []byte) (*Concept, error) {
 	return c, nil
 }
 
-// recordTime reads the time of an encoded concept record.
-func recordTime(b []byte) (int64, error) {
-	if len(b) < conceptHeaderLen || b[0] != recordVersion {
-		return 0, errBadRecord
-	}
-	return int64(binary.BigEndian.Uint64(b[1:])), nil
-}
-
 const associationValueLen = 1 + 8 + 8
 
 func appendAssociationValue(dst []byte, a *Association) []byte {

@@ -146,18 +146,6 @@ func (s *Store) counter(name string) (int64, error) {
 	return decodeCounter(v), nil
 }
 
-// has reports whether key exists.
-func (s *Store) has(key []byte) (bool, error) {
-	_, closer, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, closer.Close()
-}
-
 // iter opens an iterator over [lower, upper).
 func (s *Store) iter(lower, upper []byte) (*pebble.Iterator, error) {
 	return s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
