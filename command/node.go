@@ -206,7 +206,6 @@ func describeNodeChange(n *api.Node) string {
 	}
 }
 
-
 // progress prints a progress message on stderr, so that stdout holds only the result.
 func (m *Meta) progress(msg string) {
 	m.Ui.Error("==> " + msg)
