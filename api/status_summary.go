@@ -72,6 +72,10 @@ type StatusEvents struct {
 	// LastShipped is when this leader last stored a batch of events (zero if it has
 	// not since it became leader).
 	LastShipped time.Time `json:"last_shipped"`
+	// OutboxLimit is the number of waiting events above which the servers report the
+	// outbox as over its bound; OverLimit says it is. No event is ever dropped.
+	OutboxLimit uint64 `json:"outbox_limit"`
+	OverLimit   bool   `json:"over_limit"`
 }
 
 // Status returns the cluster at a glance, as the leader sees it. GET /v1/status

@@ -84,6 +84,10 @@ Server Options:
     ships events to. Overrides GRID_EVENT_STORE. Without one, events wait in the
     replicated outbox.
 
+  -event-outbox-limit=N
+    Report (in the log and in grid status) when more than N events wait in the
+    outbox for the event store. Nothing is dropped. Default: 1000000.
+
   -heartbeat-event-interval=DURATION
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
@@ -124,6 +128,7 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.AgentOfflineAfter, "agent-offline-after", cfg.AgentOfflineAfter, "")
 	fs.StringVar(&cfg.EventStore, "event-store", os.Getenv("GRID_EVENT_STORE"), "")
 	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
+	fs.Uint64Var(&cfg.EventOutboxLimit, "event-outbox-limit", cfg.EventOutboxLimit, "")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)

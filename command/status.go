@@ -94,7 +94,7 @@ func (c *StatusCommand) printStatus(st *api.Status) {
 			{"lost", st.Nodes.Lost}})},
 		{"Event Store", store},
 		{"Events Shipped", fmt.Sprintf("%d of %d", ev.ShippedSeq, ev.LastSeq)},
-		{"Events Waiting", strconv.FormatUint(ev.Waiting, 10)},
+		{"Events Waiting", waiting(ev)},
 		{"Last Shipped", formatTime(c.now(), ev.LastShipped)},
 		{"Last Error", lastErr},
 	}
@@ -145,4 +145,13 @@ func formatCounts(total int, all bool, counts []statusCount) string {
 		}
 	}
 	return fmt.Sprintf("%d total: %s", total, strings.Join(parts, ", "))
+}
+
+// waiting renders the events waiting in the outbox, flagging an outbox over its bound.
+func waiting(ev api.StatusEvents) string {
+	s := strconv.FormatUint(ev.Waiting, 10)
+	if ev.OverLimit {
+		s += fmt.Sprintf(" (over the outbox bound of %d: is the event store down?)", ev.OutboxLimit)
+	}
+	return s
 }

@@ -184,3 +184,13 @@ func TestStatusInCLI(t *testing.T) {
 		t.Errorf("grid -help does not list status: %q", r.stdout+r.stderr)
 	}
 }
+
+func TestStatusFlagsAnOutboxOverItsBound(t *testing.T) {
+	ev := api.StatusEvents{Waiting: 1200, OutboxLimit: 1000, OverLimit: true}
+	if got := waiting(ev); !strings.Contains(got, "1200") || !strings.Contains(got, "over the outbox bound of 1000") {
+		t.Fatalf("waiting(%+v) = %q", ev, got)
+	}
+	if got := waiting(api.StatusEvents{Waiting: 3, OutboxLimit: 1000}); got != "3" {
+		t.Fatalf("under the bound: %q", got)
+	}
+}

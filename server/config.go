@@ -78,6 +78,11 @@ type Config struct {
 	// EventStore is the gRPC address (host:port) of the event store, the storage node
 	// that the leader ships events to. "" keeps events in the outbox. Default: "".
 	EventStore string
+	// EventOutboxLimit is the number of events waiting in the outbox above which the
+	// leader reports, in its log and in /v1/status, that the outbox is over its bound.
+	// Events are never dropped: the outbox is the only copy of an unshipped event.
+	// Default: 1,000,000 (about 1 GiB of memory on every server).
+	EventOutboxLimit uint64
 	// HeartbeatEventInterval samples agent_heartbeat events: at most one per agent per
 	// interval. 0 records none. Default: 0.
 	HeartbeatEventInterval time.Duration
@@ -102,6 +107,7 @@ func DefaultConfig() *Config {
 		RaftMultiplier: 1,
 		ApplyTimeout:   30 * time.Second,
 
+		EventOutboxLimit:   1_000_000,
 		HeartbeatInterval:  5 * time.Second,
 		AgentDegradedAfter: 15 * time.Second,
 		AgentOfflineAfter:  30 * time.Second,
@@ -158,6 +164,9 @@ func (c *Config) validate() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.EventOutboxLimit == 0 {
+		c.EventOutboxLimit = 1_000_000
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 5 * time.Second

@@ -65,8 +65,10 @@ func (s *Server) runShipper(ctx context.Context) {
 	s.shipper.update(func(st *ShipperStatus) { st.Running = true })
 	defer s.shipper.update(func(st *ShipperStatus) { st.Running = false })
 	backoff := 100 * time.Millisecond
+	over := false
 	for ctx.Err() == nil {
 		wake := s.feed.notify()
+		over = s.reportOutboxBound(over)
 		shipped, err := sh.ship(ctx)
 		switch {
 		case err != nil:
@@ -91,6 +93,26 @@ func (s *Server) runShipper(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// reportOutboxBound logs when the outbox crosses EventOutboxLimit, either way, and
+// returns whether it is over now. Nothing is dropped: this is how an operator learns
+// that the event store has been away for too long.
+func (s *Server) reportOutboxBound(wasOver bool) bool {
+	meta, err := s.fsm.State().EventMeta()
+	if err != nil {
+		return wasOver
+	}
+	waiting, limit := meta.LastSeq-meta.ShippedSeq, s.config.EventOutboxLimit
+	over := waiting > limit
+	switch {
+	case over && !wasOver:
+		s.logger.Named("shipper").Error("event outbox is over its bound; events are kept, memory grows until the event store takes them",
+			"waiting", waiting, "limit", limit)
+	case !over && wasOver:
+		s.logger.Named("shipper").Info("event outbox is back under its bound", "waiting", waiting, "limit", limit)
+	}
+	return over
 }
 
 // shipping is one leader term's shipper. It sends batch after batch without waiting

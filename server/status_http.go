@@ -100,6 +100,8 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 	if meta.LastSeq > meta.ShippedSeq {
 		ev.Waiting = meta.LastSeq - meta.ShippedSeq
 	}
+	ev.OutboxLimit = s.config.EventOutboxLimit
+	ev.OverLimit = ev.Waiting > ev.OutboxLimit
 	ev.EventStore = s.config.EventStore
 	st := s.shipper.get()
 	ev.LastError, ev.LastShipped = st.LastError, st.LastShipped

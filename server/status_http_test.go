@@ -185,3 +185,27 @@ func TestStatusCounts(t *testing.T) {
 		t.Errorf("leader %+v, servers %d", st.Leader, st.Servers)
 	}
 }
+
+func TestStatusReportsOutboxOverItsBound(t *testing.T) {
+	c := newClusterWith(t, 1, func(cfg *Config) { cfg.EventOutboxLimit = 2 }) // no event store
+	s := c.leader()
+	register(t, s, "a1") // agent_registered, cluster_healthy: at the bound, not over
+	st, err := getStatus(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Events.Waiting != 2 || st.Events.OverLimit || st.Events.OutboxLimit != 2 {
+		t.Fatalf("at the bound: %+v", st.Events)
+	}
+	register(t, s, "a2")
+	if st, err = getStatus(t, s); err != nil {
+		t.Fatal(err)
+	}
+	if st.Events.Waiting != 3 || !st.Events.OverLimit {
+		t.Fatalf("over the bound: %+v", st.Events)
+	}
+	// Nothing was dropped: all three events still wait in the outbox.
+	if out, _ := s.State().Outbox(0, 10); len(out) != 3 {
+		t.Fatalf("outbox holds %d events, want 3", len(out))
+	}
+}
