@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -35,7 +35,7 @@ type client struct {
 	name    string
 	logger  hclog.Logger
 	servers *serverTable
-	conns   *connPool
+	conns   *dial.Pool
 	queue   *reportQueue
 	// registration builds the agent's registration, with the nodes it runs now.
 	registration func() *gridpb.RegisterRequest
@@ -54,7 +54,7 @@ func newClient(cfg *Config, servers *serverTable, queue *reportQueue, registrati
 		name:         cfg.Name,
 		logger:       cfg.Logger.Named("client"),
 		servers:      servers,
-		conns:        newConnPool(dialCreds(cfg)),
+		conns:        dial.NewPool(cfg.TLS),
 		queue:        queue,
 		registration: registration,
 		heartbeat:    cfg.HeartbeatInterval,
@@ -71,7 +71,7 @@ func (c *client) call(ctx context.Context, timeout time.Duration, fn func(contex
 	if addr == "" {
 		return "", errNoServers
 	}
-	conn, err := c.conns.get(addr)
+	conn, err := c.conns.Get(addr)
 	if err != nil {
 		c.rotate(addr)
 		return addr, err
@@ -321,7 +321,7 @@ func (c *client) unregister(ctx context.Context) error {
 	}
 }
 
-func (c *client) close() { c.conns.close() }
+func (c *client) close() { c.conns.Close() }
 
 func signal(ch chan struct{}) {
 	select {
@@ -345,37 +345,3 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
-
-// connPool keeps one gRPC client connection per server address.
-type connPool struct {
-	creds grpc.DialOption
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func newConnPool(creds grpc.DialOption) *connPool {
-	return &connPool{creds: creds, conns: map[string]*grpc.ClientConn{}}
-}
-
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr, p.creds)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	p.conns[addr] = c
-	return c, nil
-}
-
-func (p *connPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		c.Close()
-		delete(p.conns, addr)
-	}
-}

@@ -50,7 +50,7 @@ func TestAgentCommandSignals(t *testing.T) {
 
 	first := run()
 	waitFor(t, waitLong, "registration", func() bool { return registrations() == 1 })
-	c := gridpb.NewAgentClient(dial(t, "127.0.0.1:"+strconv.Itoa(rpcPort)))
+	c := gridpb.NewAgentClient(dialAgent(t, "127.0.0.1:"+strconv.Itoa(rpcPort)))
 	resp := startNode(t, c, "n1", freePort(t), nil)
 	stop(first, syscall.SIGTERM)
 	if !alive(int(resp.GetPid())) || !healthy(resp.GetEndpoint()) {

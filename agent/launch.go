@@ -15,11 +15,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -114,7 +113,7 @@ const healthPollInterval = 100 * time.Millisecond
 // be sure that the one answering is this node and not another process on the port,
 // tells its node ID.
 func (s *supervisor) waitHealthy(ctx context.Context, n *node, p *proc) error {
-	conn, err := grpc.NewClient(s.dialAddr(n.spec.Port), dialCreds(s.cfg))
+	conn, err := grpc.NewClient(s.dialAddr(n.spec.Port), dial.Creds(s.cfg.TLS))
 	if err != nil {
 		return fmt.Errorf("dial node %s: %w", n.spec.ID, err)
 	}
@@ -214,12 +213,4 @@ func (s *supervisor) kill(p *proc, timeout time.Duration) exitStatus {
 	case <-s.ctx.Done():
 		return exitUnknown
 	}
-}
-
-// dialCreds returns the transport credentials for every dialer of the agent.
-func dialCreds(cfg *Config) grpc.DialOption {
-	if cfg.TLS != nil {
-		return grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS))
-	}
-	return grpc.WithTransportCredentials(insecure.NewCredentials())
 }

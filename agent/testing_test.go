@@ -253,10 +253,10 @@ func killRecordedNodes(t *testing.T, dataDir string) {
 
 func agentClient(t *testing.T, a *Agent) gridpb.AgentClient {
 	t.Helper()
-	return gridpb.NewAgentClient(dial(t, a.RPCAddr()))
+	return gridpb.NewAgentClient(dialAgent(t, a.RPCAddr()))
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dialAgent(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -23,7 +23,7 @@ func fastHeartbeats(cfg *Config) {
 // serversClient talks to s's Servers service the way an agent does.
 func serversClient(t testing.TB, s *Server) gridpb.ServersClient {
 	t.Helper()
-	conn, err := s.conns.get(s.RPCAddr())
+	conn, err := s.conns.Get(s.RPCAddr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -44,14 +42,6 @@ func listen(addr string, tlsConf *tls.Config) (net.Listener, error) {
 		return tls.NewListener(ln, tlsConf), nil
 	}
 	return ln, nil
-}
-
-// grpcDialCreds returns the transport credentials for dialing other servers.
-func grpcDialCreds(tlsConf *tls.Config) grpc.DialOption {
-	if tlsConf != nil {
-		return grpc.WithTransportCredentials(credentials.NewTLS(tlsConf))
-	}
-	return grpc.WithTransportCredentials(insecure.NewCredentials())
 }
 
 // grpcAuthInterceptor runs the Authorizer before every unary gRPC call.

@@ -99,7 +99,7 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 
 // peerRaftState asks another server over gRPC whether it belongs to a cluster.
 func (s *Server) peerRaftState(m gossip.Member) (*gridpb.RaftStateResponse, error) {
-	conn, err := s.conns.get(m.HostPort(m.Tags.RPCPort))
+	conn, err := s.conns.Get(m.HostPort(m.Tags.RPCPort))
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (s *Server) eventStore() (gridpb.StorageClient, error) {
 	if s.config.EventStore == "" {
 		return nil, nil
 	}
-	conn, err := s.conns.get(s.config.EventStore)
+	conn, err := s.conns.Get(s.config.EventStore)
 	if err != nil {
 		return nil, fmt.Errorf("event store %s: %w", s.config.EventStore, err)
 	}

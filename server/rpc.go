@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -90,7 +87,7 @@ func (s *Server) leaderConn() (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
 	}
-	return s.conns.get(m.HostPort(m.Tags.RPCPort))
+	return s.conns.Get(m.HostPort(m.Tags.RPCPort))
 }
 
 // retryable reports whether a write failed before any leader accepted it, so sending
@@ -129,6 +126,8 @@ type internalEndpoint struct {
 	gridpb.UnimplementedInternalServer
 	s *Server
 }
+
+var _ gridpb.InternalServer = (*internalEndpoint)(nil)
 
 func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) (*gridpb.ApplyResponse, error) {
 	if e.s.raft.State() != raft.Leader {
@@ -171,44 +170,4 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
-}
-
-// connPool keeps one gRPC client connection per server address.
-type connPool struct {
-	tls   *tls.Config
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func newConnPool(tlsConf *tls.Config) *connPool {
-	return &connPool{tls: tlsConf, conns: map[string]*grpc.ClientConn{}}
-}
-
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
-	}
-	// Reconnect within seconds, not gRPC's default of up to two minutes: a server or
-	// event store that comes back should be used again at once.
-	reconnect := grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
-		MinConnectTimeout: 5 * time.Second,
-	})
-	c, err := grpc.NewClient(addr, grpcDialCreds(p.tls), reconnect)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	p.conns[addr] = c
-	return c, nil
-}
-
-func (p *connPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		c.Close()
-		delete(p.conns, addr)
-	}
 }

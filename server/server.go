@@ -26,10 +26,10 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
+	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/durable"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/gossip"
-	gridpb "github.com/sutragrid/grid/proto"
 )
 
 // Server is one Grid server. New starts it; Shutdown stops it.
@@ -59,7 +59,7 @@ type Server struct {
 	rpcLn  net.Listener
 	http   *http.Server
 	httpLn net.Listener
-	conns  *connPool
+	conns  *dial.Pool
 
 	// fatal receives an error that the server cannot run on with, such as giving up on
 	// -join; the process running the server should stop.
@@ -90,7 +90,7 @@ func New(cfg *Config) (s *Server, err error) {
 		members:    gossip.NewMembers(),
 		heartbeats: newHeartbeats(),
 		feed:       newEventFeed(),
-		conns:      newConnPool(c.TLS),
+		conns:      dial.NewPool(c.TLS),
 		fatal:      make(chan error, 1),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -322,7 +322,7 @@ func (s *Server) shutdown(graceful bool) error {
 		errs = append(errs, s.logStore.Close())
 	}
 	s.wg.Wait()
-	s.conns.close()
+	s.conns.Close()
 	return errors.Join(errs...)
 }
 
@@ -354,5 +354,3 @@ func stopGRPC(g *grpc.Server, timeout time.Duration) {
 		g.Stop()
 	}
 }
-
-var _ gridpb.InternalServer = (*internalEndpoint)(nil)

@@ -196,7 +196,7 @@ func TestGarbageCommandsAreRejected(t *testing.T) {
 			t.Errorf("apply %q: response %v, want ErrInvalidCommand", g, f.Response())
 		}
 		// Through a follower's RPC endpoint: InvalidArgument.
-		conn, err := leader.conns.get(followers(leader, c.servers)[0].RPCAddr())
+		conn, err := leader.conns.Get(followers(leader, c.servers)[0].RPCAddr())
 		if err != nil {
 			t.Fatal(err)
 		}

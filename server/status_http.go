@@ -113,7 +113,7 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 
 // probeEventStore asks the event store's gRPC health service whether it serves.
 func (s *Server) probeEventStore(ctx context.Context) error {
-	conn, err := s.conns.get(s.config.EventStore)
+	conn, err := s.conns.Get(s.config.EventStore)
 	if err != nil {
 		return err
 	}
