@@ -61,7 +61,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	log := s.logger.Named("leader")
 	log.Info("gained leadership")
 	defer log.Info("lost leadership")
-	for s.raft.Barrier(time.Minute).Error() != nil {
+	for waitFuture(ctx, s.ctx, s.raft.Barrier(time.Minute)) != nil {
 		select {
 		case <-ctx.Done():
 			return

@@ -112,13 +112,30 @@ func (s *Server) applyLocal(ctx context.Context, buf []byte) (uint64, error) {
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(buf, timeout)
-	if err := f.Error(); err != nil {
+	if err := waitFuture(ctx, s.ctx, f); err != nil {
 		return 0, err
 	}
 	if err, ok := f.Response().(error); ok {
 		return f.Index(), err
 	}
 	return f.Index(), nil
+}
+
+// waitFuture waits for a Raft future, or until ctx or the server's own context ends.
+// Raft's apply queue is buffered, and a future still queued when Raft shuts down is
+// never answered: waiting on it without a bound would hang shutdown forever. (The
+// goroutine left behind in that case ends with the process.)
+func waitFuture(ctx, server context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-server.Done():
+		return raft.ErrRaftShutdown
+	}
 }
 
 // internalEndpoint serves the servers' internal gRPC service.
