@@ -128,6 +128,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 	a.client = newClient(a.config, a.servers, queue, a.registration)
 	a.sup = newSupervisor(a.config, root, a.advertiseHost(), a.client.queue.push)
 	a.sup.adopt(state)
+	a.client.supervised = a.sup.supervisedReports
 	a.startRPC()
 
 	cctx, ccancel := context.WithCancel(context.Background())
@@ -155,9 +156,12 @@ func (a *Agent) goRun(f func()) {
 	}()
 }
 
+// lockFile, in the data dir, holds the agent's lock on it.
+const lockFile = "agent.lock"
+
 // lockDir takes an exclusive lock on dir, or says who holds it.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
@@ -214,7 +218,23 @@ func (a *Agent) registration() *gridpb.RegisterRequest {
 		MaxNodes:    int32(a.config.MaxNodes),
 		StorageRoot: a.sup.root.lexical,
 		Nodes:       nodes,
+		// The leader refuses, when it records a spawn, what the agent would refuse.
+		ReservedPaths: ownPaths(a.config.DataDir),
+		ReservedPorts: a.ownPorts(),
 	}
+}
+
+// ownPorts are the ports the agent listens on.
+func (a *Agent) ownPorts() []int32 {
+	var ports []int32
+	for _, addr := range []string{a.RPCAddr(), a.GossipAddr()} {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 {
+				ports = append(ports, int32(n))
+			}
+		}
+	}
+	return ports
 }
 
 // Fatal returns a channel that receives an error when the agent cannot go on, such

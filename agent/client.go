@@ -39,6 +39,8 @@ type client struct {
 	queue   *reportQueue
 	// registration builds the agent's registration, with the nodes it runs now.
 	registration func() *gridpb.RegisterRequest
+	// supervised lists the nodes the agent supervises now, for each heartbeat.
+	supervised func() []*gridpb.NodeReport
 	heartbeat    time.Duration // the configured interval
 
 	mu         sync.Mutex
@@ -199,7 +201,7 @@ func (c *client) heartbeatLoop(ctx context.Context) {
 		// A heartbeat that takes longer than the interval is as good as lost: try
 		// another server rather than let the servers see the agent go quiet.
 		_, err := c.call(ctx, min(max(interval, time.Second), callTimeout), func(ctx context.Context, s gridpb.ServersClient) error {
-			_, err := s.Heartbeat(ctx, &gridpb.HeartbeatRequest{Name: c.name})
+			_, err := s.Heartbeat(ctx, c.heartbeatRequest())
 			return err
 		})
 		failed = err != nil
@@ -214,6 +216,15 @@ func (c *client) heartbeatLoop(ctx context.Context) {
 			c.logRetry("heartbeat", err)
 		}
 	}
+}
+
+// heartbeatRequest says the agent is alive and what it runs.
+func (c *client) heartbeatRequest() *gridpb.HeartbeatRequest {
+	req := &gridpb.HeartbeatRequest{Name: c.name, PendingReports: int32(c.queue.len())}
+	if c.supervised != nil {
+		req.Nodes = c.supervised()
+	}
+	return req
 }
 
 // sleep waits d, or less if gossip finds a server while none was known; false if ctx

@@ -130,6 +130,18 @@ const (
 // logsDir is the directory of every node's logs in the agent's data dir.
 const logsDir = "logs"
 
+// ownPaths are the agent's own files and directories in its data dir, which no node's
+// storage path may be, lie inside, or contain.
+func ownPaths(dataDir string) []string {
+	// "serf" holds the gossip layer's snapshot.
+	names := []string{logsDir, stateFile, reportsFile, lockFile, "serf"}
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = filepath.Join(filepath.Clean(dataDir), name)
+	}
+	return out
+}
+
 func nodeLogDir(dataDir, nodeID string) string {
 	return filepath.Join(dataDir, logsDir, nodeID)
 }

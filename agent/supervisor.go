@@ -298,7 +298,8 @@ func (s *supervisor) startExisting(ctx context.Context, n *node, spec nodeSpec) 
 	s.mu.Unlock()
 	switch {
 	case stopping:
-		return 0, status.Errorf(codes.FailedPrecondition, "node %s is stopping", spec.ID)
+		// Unavailable: once the stop is done, the same start succeeds.
+		return 0, status.Errorf(codes.Unavailable, "node %s is stopping; start it again once it stopped", spec.ID)
 	case !same:
 		return 0, status.Errorf(codes.FailedPrecondition, "node %s already runs with another spec (port %d, storage path %s, memory limit %d MB); stop it first",
 			spec.ID, n.spec.Port, n.spec.StoragePath, n.spec.MemoryLimitMB)
@@ -416,6 +417,30 @@ func (s *supervisor) runningReports() []*gridpb.NodeReport {
 			out = append(out, &gridpb.NodeReport{NodeId: n.spec.ID, Event: gridpb.NodeEvent_NODE_EVENT_RUNNING,
 				Pid: int32(n.proc.pid), Restarts: int32(n.restarts)})
 		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeId < out[j].NodeId })
+	return out
+}
+
+// supervisedReports describes every node the supervisor is responsible for, for a
+// heartbeat: RUNNING (pid 0 while its first start is under way), CRASHED with
+// restarting set while it waits to be restarted, STOPPED while it is being stopped.
+func (s *supervisor) supervisedReports() []*gridpb.NodeReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*gridpb.NodeReport, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		r := &gridpb.NodeReport{Agent: s.cfg.Name, NodeId: n.spec.ID, Event: gridpb.NodeEvent_NODE_EVENT_RUNNING, Restarts: int32(n.restarts)}
+		if n.proc != nil {
+			r.Pid = int32(n.proc.pid)
+		}
+		switch {
+		case n.stopping:
+			r.Event = gridpb.NodeEvent_NODE_EVENT_STOPPED
+		case n.proc == nil && n.spawned:
+			r.Event, r.Restarting = gridpb.NodeEvent_NODE_EVENT_CRASHED, true
+		}
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeId < out[j].NodeId })
 	return out

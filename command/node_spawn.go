@@ -128,7 +128,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	node, err := client.SpawnNode(reqCtx, &req)
 	cancel()
 	if err != nil {
-		return c.fail("spawn node on %s: %v", req.Agent, err)
+		return c.fail("%s", prefixed(fmt.Sprintf("spawn node on %s: ", req.Agent), err.Error()))
 	}
 
 	if detach {

@@ -93,9 +93,9 @@ func (c *NodeStopCommand) Run(args []string) int {
 	case api.IsNotFound(err):
 		return c.fail("node %q not found", id)
 	case errors.As(err, &se) && se.Code == http.StatusConflict:
-		return c.fail("stop node %s: %s", id, se.Message)
+		return c.fail("%s", prefixed("stop node "+id+": ", se.Message))
 	case err != nil:
-		return c.fail("stop node %s: %v", id, err)
+		return c.fail("%s", prefixed("stop node "+id+": ", err.Error()))
 	}
 
 	if detach {
@@ -147,4 +147,12 @@ func exitSummary(n *api.Node) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// prefixed puts prefix in front of msg unless the servers' message starts with it.
+func prefixed(prefix, msg string) string {
+	if strings.HasPrefix(msg, prefix) {
+		return msg
+	}
+	return prefix + msg
 }

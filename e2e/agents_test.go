@@ -48,9 +48,16 @@ type gridFixture struct {
 	agent    *proc
 	// via is the server the fixture's queries go to; a test that kills a server moves it.
 	via string
+	// maxNodes is the agent's -max-nodes.
+	maxNodes int
 }
 
 func newGrid(t *testing.T) *gridFixture {
+	t.Helper()
+	return newGridWith(t, 4)
+}
+
+func newGridWith(t *testing.T, maxNodes int) *gridFixture {
 	t.Helper()
 	c := &serverCluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}, extra: []string{
 		"-heartbeat-interval=300ms", "-agent-degraded-after=2s", "-agent-offline-after=4s",
@@ -59,7 +66,7 @@ func newGrid(t *testing.T) *gridFixture {
 		c.start(ip)
 	}
 	c.stablePeers("127.0.0.11", "", 30*time.Second)
-	g := &gridFixture{serverCluster: c, agentDir: filepath.Join(c.dir, "agent-001"), via: "127.0.0.12"}
+	g := &gridFixture{serverCluster: c, agentDir: filepath.Join(c.dir, "agent-001"), via: "127.0.0.12", maxNodes: maxNodes}
 	// Storage nodes run in their own process groups and outlive a killed agent: kill
 	// whatever this test started, whatever state it ends in.
 	t.Cleanup(func() { killProcessesMentioning(c.dir) })
@@ -70,7 +77,7 @@ func newGrid(t *testing.T) *gridFixture {
 
 func (g *gridFixture) startAgent() {
 	g.agent = start(g.t, "agent-001", "agent", "-bind="+agentIP, "-name=agent-001",
-		"-data-dir="+g.agentDir, "-join=127.0.0.11", "-retry-interval=200ms", "-max-nodes=4", "-log-level=debug")
+		"-data-dir="+g.agentDir, "-join=127.0.0.11", "-retry-interval=200ms", fmt.Sprintf("-max-nodes=%d", g.maxNodes), "-log-level=debug")
 }
 
 func (g *gridFixture) agentView() (agentView, error) {

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -86,6 +88,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	}
 	ctx, stopOps := context.WithCancel(context.Background())
 	opsDone := make(chan struct{})
+	var kills atomic.Int32
 	go func() {
 		defer close(opsDone)
 		port := 50100
@@ -99,8 +102,17 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 				running = running[1:]
 				_, _ = cl.StopNode(cctx, n.ID, time.Second)
 			case i%5 == 4 && len(running) > 0:
-				if cur, err := cl.Node(cctx, running[len(running)-1].ID); err == nil && cur.PID > 0 {
-					_ = syscall.Kill(cur.PID, syscall.SIGKILL)
+				// Kill the newest node once it runs, so that every run has crashes.
+				id := running[len(running)-1].ID
+				for cctx.Err() == nil {
+					cur, err := anyClient().Node(cctx, id)
+					if err == nil && cur.Status == "running" && cur.PID > 0 {
+						if syscall.Kill(cur.PID, syscall.SIGKILL) == nil {
+							kills.Add(1)
+						}
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
 				}
 			default:
 				agent := "agent-001"
@@ -170,8 +182,25 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	stopOps()
 	<-opsDone
 
-	// Every server derived the same history; the store holds exactly that, once.
+	if kills.Load() == 0 {
+		t.Fatal("no node was killed: the test did not exercise crashes")
+	}
+	// Every order ends: no node is left pending or stopping.
 	c.stablePeers("127.0.0.11", "", 60*time.Second)
+	waitFor(t, 60*time.Second, "every node order to end", func() error {
+		nodes, err := clients["127.0.0.11"].Nodes(context.Background(), "")
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Status == "pending" || n.Status == "stopping" {
+				return fmt.Errorf("node %s is still %s", n.ID, n.Status)
+			}
+		}
+		return nil
+	})
+
+	// Every server derived the same history; the store holds exactly that, once.
 	derived := map[string][]*events.Event{}
 	var last uint64
 	waitFor(t, 60*time.Second, "all servers to derive the same history", func() error {
@@ -224,10 +253,41 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	for _, e := range stored {
 		counts[e.Type]++
 	}
-	t.Logf("%d events stored once each, in order: %v", len(stored), counts)
+	t.Logf("%d events stored once each, in order: %v (%d kills)", len(stored), counts, kills.Load())
+	checkOutcomes(t, stored)
 	for _, typ := range []events.Type{events.SpawnRequested, events.SpawnSucceeded, events.StopSucceeded, events.NodeCrashed, events.NodeRestarted} {
 		if counts[typ] == 0 {
 			t.Errorf("no %s event in the history", typ)
+		}
+	}
+}
+
+// checkOutcomes checks that every spawn and stop request has exactly one outcome
+// event, caused by it.
+func checkOutcomes(t *testing.T, history []*events.Event) {
+	t.Helper()
+	outcomes := map[uint64][]events.Type{}
+	for _, e := range history {
+		switch e.Type {
+		case events.SpawnSucceeded, events.SpawnFailed, events.StopSucceeded, events.StopFailed:
+			if e.CausedBy != 0 {
+				outcomes[e.CausedBy] = append(outcomes[e.CausedBy], e.Type)
+			}
+		}
+	}
+	for _, e := range history {
+		if e.Type != events.SpawnRequested && e.Type != events.StopRequested {
+			continue
+		}
+		if got := outcomes[e.Seq]; len(got) != 1 {
+			var trail []string
+			for _, o := range history {
+				if o.NodeID == e.NodeID {
+					b, _ := json.Marshal(o)
+					trail = append(trail, string(b))
+				}
+			}
+			t.Errorf("%s %d (node %s) has outcomes %v, want exactly one; its events:\n%s", e.Type, e.Seq, e.NodeID, got, strings.Join(trail, "\n"))
 		}
 	}
 }

@@ -57,6 +57,8 @@ func (x *applyCtx) apply() error {
 		return x.spawnNode(c)
 	case *EventsShipped:
 		return x.eventsShipped(c)
+	case *StrayStopped:
+		return x.strayStopped(c)
 	default:
 		return x.nodeChange()
 	}
@@ -141,7 +143,8 @@ func (x *applyCtx) registerAgent(c *RegisterAgent) error {
 	t := x.env.Time
 	a := &Agent{
 		Name: c.Name, Address: c.Address, Hostname: c.Hostname, Platform: c.Platform,
-		Version: c.Version, MaxNodes: c.MaxNodes, StorageRoot: c.StorageRoot, Status: AgentHealthy,
+		Version: c.Version, MaxNodes: c.MaxNodes, StorageRoot: c.StorageRoot,
+		ReservedPaths: c.ReservedPaths, ReservedPorts: c.ReservedPorts, Status: AgentHealthy,
 		RegisteredAt: t, StatusChangedAt: t, CreateIndex: x.index, ModifyIndex: x.index,
 	}
 	old, known := raw.(*Agent)
@@ -152,7 +155,7 @@ func (x *applyCtx) registerAgent(c *RegisterAgent) error {
 	case old.Status != AgentHealthy:
 		a.RegisteredAt, a.CreateIndex = old.RegisteredAt, old.CreateIndex
 		x.emit(&events.Event{Type: events.AgentRecovered, AgentID: c.Name, Hostname: c.Hostname,
-			DowntimeSeconds: seconds(t.Sub(old.StatusChangedAt))})
+			DowntimeSeconds: seconds(t.Sub(old.downSince()))})
 		x.agentsChanged = fmt.Sprintf("agent %s recovered", c.Name)
 	default:
 		// A healthy agent registering again (it restarted quickly): nothing happened
@@ -201,13 +204,32 @@ func (x *applyCtx) setAgentStatus(c *SetAgentStatus) error {
 		e.Type = events.AgentOffline
 	case AgentHealthy:
 		e.Type = events.AgentRecovered
-		e.DowntimeSeconds = seconds(t.Sub(old.StatusChangedAt))
+		e.DowntimeSeconds = seconds(t.Sub(old.downSince()))
 	}
 	x.emit(e)
 	x.agentsChanged = fmt.Sprintf("agent %s became %s", c.Name, c.Status)
 	a := *old
 	a.Status, a.StatusChangedAt, a.ModifyIndex = c.Status, t, x.index
+	switch {
+	case c.Status == AgentHealthy:
+		a.LastSeen = time.Time{}
+	case old.Status == AgentHealthy:
+		// The agent went quiet: remember since when, for the downtime on recovery.
+		a.LastSeen = c.LastSeen
+		if a.LastSeen.IsZero() {
+			a.LastSeen = t
+		}
+	}
 	return x.txn.Insert(tableAgents, &a)
+}
+
+// downSince is when an unhealthy agent was last heard from: its downtime counts from
+// there, not from its last change of status (degraded, then offline, come later).
+func (a *Agent) downSince() time.Time {
+	if !a.LastSeen.IsZero() {
+		return a.LastSeen
+	}
+	return a.StatusChangedAt
 }
 
 func (x *applyCtx) sampleHeartbeat(c *SampleHeartbeat) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -33,6 +34,9 @@ const (
 	CmdEventsShipped CommandType = 12
 	// CmdSampleHeartbeat records a sampled agent_heartbeat event.
 	CmdSampleHeartbeat CommandType = 13
+	// CmdStrayStopped records that the leader stopped a process the state does not
+	// expect to run.
+	CmdStrayStopped CommandType = 14
 )
 
 // commandNames names every command type, for logs and errors.
@@ -50,6 +54,7 @@ var commandNames = map[CommandType]string{
 	CmdNodeStopFailed:  "node_stop_failed",
 	CmdEventsShipped:   "events_shipped",
 	CmdSampleHeartbeat: "sample_heartbeat",
+	CmdStrayStopped:    "stray_stopped",
 }
 
 func (t CommandType) String() string {
@@ -179,6 +184,8 @@ func newCommand(t CommandType) Command {
 		return &NodeStopFailed{}
 	case CmdEventsShipped:
 		return &EventsShipped{}
+	case CmdStrayStopped:
+		return &StrayStopped{}
 	case CmdSampleHeartbeat:
 		return &SampleHeartbeat{}
 	}
@@ -195,6 +202,11 @@ type RegisterAgent struct {
 	MaxNodes int    `json:"max_nodes"`
 	// StorageRoot is the directory inside which the agent's nodes keep their data.
 	StorageRoot string `json:"storage_root"`
+	// ReservedPaths are the agent's own files and directories: no node's storage path
+	// may be one, lie inside one, or contain one.
+	ReservedPaths []string `json:"reserved_paths,omitempty"`
+	// ReservedPorts are the ports the agent itself listens on: no node may take one.
+	ReservedPorts []int `json:"reserved_ports,omitempty"`
 }
 
 func (*RegisterAgent) Type() CommandType { return CmdRegisterAgent }
@@ -210,6 +222,34 @@ func (c *RegisterAgent) Validate() error {
 		if len(v) > maxFieldLen || !utf8.ValidString(v) {
 			return fmt.Errorf("%s must be valid UTF-8 of at most %d bytes", field, maxFieldLen)
 		}
+	}
+	if len(c.ReservedPaths) > maxReserved || len(c.ReservedPorts) > maxReserved {
+		return fmt.Errorf("at most %d reserved paths and %d reserved ports", maxReserved, maxReserved)
+	}
+	for _, p := range c.ReservedPaths {
+		if err := validPath("reserved path", p); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.ReservedPorts {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("reserved port %d is out of range 1-65535", p)
+		}
+	}
+	return nil
+}
+
+// maxReserved bounds an agent's reserved paths and ports.
+const maxReserved = 64
+
+// validPath accepts a file path that fits a Raft entry and the file system: valid
+// UTF-8, at most maxFieldLen bytes, no NUL byte.
+func validPath(field, p string) error {
+	if len(p) > maxFieldLen || !utf8.ValidString(p) {
+		return fmt.Errorf("%s must be valid UTF-8 of at most %d bytes", field, maxFieldLen)
+	}
+	if strings.ContainsRune(p, 0) {
+		return fmt.Errorf("%s must not contain a NUL byte", field)
 	}
 	return nil
 }

@@ -86,6 +86,10 @@ type Node struct {
 	CreateIndex uint64    `json:"create_index"`
 	ModifyIndex uint64    `json:"modify_index"`
 
+	// KillTimeout is how long the node has to exit after SIGTERM when it is stopped
+	// (set by the stop request; 0 means DefaultKillTimeout).
+	KillTimeout time.Duration `json:"kill_timeout,omitempty"`
+
 	// RequestSeq is the seq of the last spawn_requested or stop_requested event, and
 	// CrashSeq of the last node_crashed: the causes of the events that follow them.
 	RequestSeq uint64 `json:"request_seq,omitempty"`
@@ -125,8 +129,8 @@ func (c *SpawnNode) Validate() error {
 	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > MaxMemoryLimitMB {
 		return fmt.Errorf("memory_limit_mb %d is out of range 0-%d", c.MemoryLimitMB, MaxMemoryLimitMB)
 	}
-	if len(c.StoragePath) > maxFieldLen {
-		return fmt.Errorf("storage_path is longer than %d bytes", maxFieldLen)
+	if err := validPath("storage_path", c.StoragePath); err != nil {
+		return err
 	}
 	return c.Restart.validate()
 }
@@ -159,8 +163,11 @@ type NodeCrashed struct {
 	PID      int    `json:"pid"`
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	// Restarting is true when the agent will restart the node.
+	// Restarting is true when the node will be restarted.
 	Restarting bool `json:"restarting"`
+	// Reason, if set, says how the crash was found when it is not the agent's own
+	// report (the leader found the node missing from its agent).
+	Reason string `json:"reason,omitempty"`
 }
 
 func (*NodeCrashed) Type() CommandType { return CmdNodeCrashed }
@@ -181,13 +188,28 @@ func (c *NodeRestarted) Validate() error {
 	return validPID(c.ID, c.PID)
 }
 
-// StopNode records an operator's request to stop a node.
+// Bounds of StopNode.KillTimeout.
+const (
+	DefaultKillTimeout = 5 * time.Second
+	MaxKillTimeout     = 10 * time.Minute
+)
+
+// StopNode records an operator's request to stop a node. It carries everything the
+// stop order needs, so a new leader sends the same order as the old one.
 type StopNode struct {
 	ID string `json:"id"`
+	// KillTimeout is how long the node has after SIGTERM before SIGKILL; 0 means
+	// DefaultKillTimeout.
+	KillTimeout time.Duration `json:"kill_timeout,omitempty"`
 }
 
 func (*StopNode) Type() CommandType { return CmdStopNode }
-func (c *StopNode) Validate() error { return validName("id", c.ID) }
+func (c *StopNode) Validate() error {
+	if c.KillTimeout < 0 || c.KillTimeout > MaxKillTimeout {
+		return fmt.Errorf("kill timeout %s is out of range 0-%s", c.KillTimeout, MaxKillTimeout)
+	}
+	return validName("id", c.ID)
+}
 
 // NodeStopped records that a node stopped on request.
 type NodeStopped struct {
@@ -207,6 +229,33 @@ type NodeStopFailed struct {
 
 func (*NodeStopFailed) Type() CommandType { return CmdNodeStopFailed }
 func (c *NodeStopFailed) Validate() error { return validName("id", c.ID) }
+
+// StrayStopped records that the leader stopped a process that its agent ran and the
+// state did not expect to run: a node the state has stopped or failed, or does not
+// know at all (after a snapshot restore, say). It changes no node; it records the stop.
+type StrayStopped struct {
+	Agent    string `json:"agent"`
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+}
+
+func (*StrayStopped) Type() CommandType { return CmdStrayStopped }
+func (c *StrayStopped) Validate() error {
+	if err := validName("agent", c.Agent); err != nil {
+		return err
+	}
+	return validName("id", c.ID)
+}
+
+// EffectiveKillTimeout is the kill timeout of the node's stop order.
+func (n *Node) EffectiveKillTimeout() time.Duration {
+	if n.KillTimeout > 0 {
+		return n.KillTimeout
+	}
+	return DefaultKillTimeout
+}
 
 func validPID(id string, pid int) error {
 	if err := validName("id", id); err != nil {

@@ -3,7 +3,10 @@ package fsm
 import (
 	"fmt"
 	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sutragrid/grid/events"
 )
@@ -33,6 +36,14 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 	if err != nil {
 		return rejected("%v", err)
 	}
+	for _, own := range agent.ReservedPaths {
+		if overlaps(path, own) {
+			return rejected("storage path %s overlaps the agent's own %s", path, own)
+		}
+	}
+	if slices.Contains(agent.ReservedPorts, c.Port) {
+		return rejected("port %d is the agent %s's own", c.Port, c.Agent)
+	}
 	siblings, err := nodes(txn, c.Agent)
 	if err != nil {
 		return err
@@ -46,8 +57,8 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 		if n.Port == c.Port {
 			return rejected("port %d is already taken on agent %s by node %s", c.Port, c.Agent, n.ID)
 		}
-		if n.StoragePath == path {
-			return rejected("storage path %s is already used by node %s", path, n.ID)
+		if overlaps(n.StoragePath, path) {
+			return rejected("storage path %s overlaps node %s's %s", path, n.ID, n.StoragePath)
 		}
 	}
 	if agent.MaxNodes > 0 && active >= agent.MaxNodes {
@@ -70,6 +81,31 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
 		RequestSeq: seq,
 	})
+}
+
+// overlaps reports whether one of two clean absolute paths is, or lies inside, the other.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+string(filepath.Separator)) || strings.HasPrefix(b, a+string(filepath.Separator))
+}
+
+// strayStopped records the stop of a process the state did not expect to run.
+func (x *applyCtx) strayStopped(c *StrayStopped) error {
+	code := c.ExitCode
+	e := &events.Event{Type: events.StopSucceeded, AgentID: c.Agent, NodeID: c.ID, PID: c.PID,
+		ExitCode: &code, Signal: c.Signal,
+		Reason: "the servers did not expect this process to run; the leader stopped it"}
+	raw, err := x.txn.First(tableNodes, "id", c.ID)
+	if err != nil {
+		return err
+	}
+	if n, ok := raw.(*Node); ok {
+		if n.Agent != c.Agent || n.Status.Active() {
+			return rejected("node %s is %s on agent %s: not a stray process of agent %s", n.ID, n.Status, n.Agent, c.Agent)
+		}
+		e.Port = n.Port
+	}
+	x.emit(e)
+	return nil
 }
 
 // nodeID returns the node a node command concerns.
@@ -168,12 +204,19 @@ func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
 		e := ev(events.NodeCrashed)
 		e.PID, e.ExitCode, e.Signal, e.RestartCount = c.PID, &code, c.Signal, n.Restarts
 		e.Reason = "the agent will restart it"
+		if c.Reason != "" {
+			e.Reason = c.Reason + "; it will be restarted"
+		}
 		n.ExitCode, n.Signal, n.PID = &code, c.Signal, 0
 		n.Status = NodeStatusRestarting
 		if !c.Restarting {
 			n.Status = NodeStatusFailed
 			n.Error = "crashed; restart policy exhausted"
 			e.Reason = "restart policy exhausted; the node is failed"
+			if c.Reason != "" {
+				e.Reason = c.Reason + "; its restart policy allows no restart, so the node is failed"
+				n.Error = c.Reason
+			}
 		}
 		n.CrashSeq = x.emit(e)
 	case *NodeRestarted:
@@ -192,14 +235,22 @@ func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
 			return false, nil
 		}
 		wasFailed := n.Status == NodeStatusFailed
-		n.RequestSeq = x.emit(ev(events.StopRequested))
-		n.Status = NodeStatusStopping
-		if wasFailed {
-			// Nothing runs: the stop is done at once.
-			e := ev(events.StopSucceeded)
-			e.CausedBy = n.RequestSeq
+		if n.Status == NodeStatusPending {
+			// The spawn ends here, without a start: say so, so that every spawn
+			// request has its outcome.
+			e := ev(events.SpawnFailed)
+			e.Error, e.CausedBy = "a stop was requested before the node started", n.RequestSeq
 			x.emit(e)
-			n.Status = NodeStatusStopped
+		}
+		n.RequestSeq = x.emit(ev(events.StopRequested))
+		n.Status, n.KillTimeout = NodeStatusStopping, c.KillTimeout
+		if wasFailed {
+			// Nothing runs: the stop is done at once. The exit of the failed process
+			// is not this stop's result.
+			e := ev(events.StopSucceeded)
+			e.CausedBy, e.Reason = n.RequestSeq, "the node was not running"
+			x.emit(e)
+			n.Status, n.ExitCode, n.Signal = NodeStatusStopped, nil, ""
 		}
 	case *NodeStopped:
 		if n.Status == NodeStatusStopped {

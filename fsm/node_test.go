@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// nodeFixture is an FSM with one healthy agent, "a1", max 2 nodes, root /data/a1.
+// nodeFixture is an FSM with one healthy agent, "a1", max 2 nodes, root /data/a1, its
+// own logs in /data/a1/logs and its own port 8001.
 func nodeFixture(t *testing.T) (*FSM, *uint64) {
 	t.Helper()
 	f := newFSM(t)
 	idx := uint64(1)
-	if resp := applyCmd(t, f, idx, time.Now(), &RegisterAgent{Name: "a1", Address: "127.0.0.21:8001", MaxNodes: 2, StorageRoot: "/data/a1"}); resp != nil {
+	if resp := applyCmd(t, f, idx, time.Now(), &RegisterAgent{Name: "a1", Address: "127.0.0.21:8001", MaxNodes: 2, StorageRoot: "/data/a1",
+		ReservedPaths: []string{"/data/a1/logs", "/data/a1/agent-state.json"}, ReservedPorts: []int{8001}}); resp != nil {
 		t.Fatal(resp)
 	}
 	return f, &idx
@@ -42,7 +44,14 @@ func TestSpawnNodeChecks(t *testing.T) {
 		{"path escape", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "../etc"}, "not inside"},
 		{"absolute path outside", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/etc/x"}, "not inside"},
 		{"the root itself", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1"}, "not inside"},
-		{"path in use", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1/x"}, "already used"},
+		{"path in use", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1/x"}, "overlaps node n0's /data/a1/x"},
+		{"path inside another node's", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "x/y"}, "overlaps node n0's"},
+		{"path around another node's", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x/y"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "x"}, "overlaps node n0's"},
+		{"path of a stopped node", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1, StoragePath: "x"}, &StopNode{ID: "n0"}, &NodeStopped{ID: "n0"}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "x"}, ""},
+		{"agent's logs", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "logs"}, "overlaps the agent's own /data/a1/logs"},
+		{"inside agent's logs", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "logs/n0"}, "overlaps the agent's own"},
+		{"agent's state file", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1/agent-state.json"}, "overlaps the agent's own"},
+		{"agent's own port", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 8001}, "port 8001 is the agent a1's own"},
 		{"duplicate id", []Command{&SpawnNode{ID: "n1", Agent: "a1", Port: 1}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3}, "already exists"},
 	}
 	for _, tc := range cases {
@@ -69,6 +78,13 @@ func TestSpawnNodeChecks(t *testing.T) {
 				t.Fatalf("got %v, want rejection mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestSpawnNodeRejectsNULInPath(t *testing.T) {
+	_, err := Encode(&SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "x\x00y"})
+	if !errors.Is(err, ErrInvalidCommand) || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("got %v, want an invalid command naming the NUL byte", err)
 	}
 }
 

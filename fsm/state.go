@@ -34,6 +34,13 @@ type Agent struct {
 	MaxNodes int         `json:"max_nodes"`
 	// StorageRoot is the directory inside which the agent's nodes keep their data.
 	StorageRoot string `json:"storage_root"`
+	// ReservedPaths and ReservedPorts are the agent's own files and ports, which no
+	// node may use.
+	ReservedPaths []string `json:"reserved_paths,omitempty"`
+	ReservedPorts []int    `json:"reserved_ports,omitempty"`
+	// LastSeen is when the leader last heard from the agent before it stopped being
+	// healthy (zero while healthy, or if unknown): its downtime counts from there.
+	LastSeen time.Time `json:"last_seen,omitempty"`
 	// RegisteredAt is when the agent first registered; a re-registration keeps it.
 	RegisteredAt time.Time `json:"registered_at"`
 	// StatusChangedAt is when Status last changed.
@@ -183,6 +190,21 @@ func nodes(txn *memdb.Txn, agent string) ([]*Node, error) {
 		out = append(out, raw.(*Node))
 	}
 	return out, nil
+}
+
+// NodesWatch returns every node, ordered by ID, and a channel that is closed when the
+// nodes table changes after this view. A snapshot restore replaces the whole store
+// without closing it: watchers should also wake on a timer.
+func (s *State) NodesWatch() ([]*Node, <-chan struct{}, error) {
+	it, err := s.txn.Get(tableNodes, "id")
+	if err != nil {
+		return nil, nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []*Node
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Node))
+	}
+	return out, it.WatchCh(), nil
 }
 
 // Node returns the node with id, or nil if there is none.

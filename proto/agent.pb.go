@@ -103,7 +103,12 @@ type RegisterRequest struct {
 	// storage_root is the directory inside which the agent's nodes keep their data.
 	StorageRoot string `protobuf:"bytes,7,opt,name=storage_root,json=storageRoot,proto3" json:"storage_root,omitempty"`
 	// nodes are the nodes the agent runs now (re-adopted after a restart).
-	Nodes         []*NodeReport `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Nodes []*NodeReport `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// reserved_paths are the agent's own files and directories: no node's storage path
+	// may be one, lie inside one, or contain one.
+	ReservedPaths []string `protobuf:"bytes,9,rep,name=reserved_paths,json=reservedPaths,proto3" json:"reserved_paths,omitempty"`
+	// reserved_ports are the ports the agent listens on itself.
+	ReservedPorts []int32 `protobuf:"varint,10,rep,packed,name=reserved_ports,json=reservedPorts,proto3" json:"reserved_ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +199,20 @@ func (x *RegisterRequest) GetNodes() []*NodeReport {
 	return nil
 }
 
+func (x *RegisterRequest) GetReservedPaths() []string {
+	if x != nil {
+		return x.ReservedPaths
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetReservedPorts() []int32 {
+	if x != nil {
+		return x.ReservedPorts
+	}
+	return nil
+}
+
 type RegisterResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// heartbeat_interval_ms is how often the servers want heartbeats.
@@ -240,10 +259,18 @@ func (x *RegisterResponse) GetHeartbeatIntervalMs() int64 {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// nodes are every node the agent supervises now: event RUNNING (with pid) for a
+	// running one, CRASHED (with restarting) for one waiting to be restarted, STOPPED for
+	// one being stopped. The leader compares them with the state and corrects drift both
+	// ways.
+	Nodes []*NodeReport `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// pending_reports is how many node reports the agent holds, not yet delivered: the
+	// leader judges drift only when there are none, since a queued report may explain it.
+	PendingReports int32 `protobuf:"varint,3,opt,name=pending_reports,json=pendingReports,proto3" json:"pending_reports,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -281,6 +308,20 @@ func (x *HeartbeatRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *HeartbeatRequest) GetNodes() []*NodeReport {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *HeartbeatRequest) GetPendingReports() int32 {
+	if x != nil {
+		return x.PendingReports
+	}
+	return 0
 }
 
 type HeartbeatResponse struct {
@@ -968,7 +1009,7 @@ var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
 	"\n" +
-	"\vagent.proto\x12\rgrid.agent.v1\"\x82\x02\n" +
+	"\vagent.proto\x12\rgrid.agent.v1\"\xd0\x02\n" +
 	"\x0fRegisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -977,11 +1018,16 @@ const file_agent_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12\x1b\n" +
 	"\tmax_nodes\x18\x06 \x01(\x05R\bmaxNodes\x12!\n" +
 	"\fstorage_root\x18\a \x01(\tR\vstorageRoot\x12/\n" +
-	"\x05nodes\x18\b \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\"F\n" +
+	"\x05nodes\x18\b \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\x12%\n" +
+	"\x0ereserved_paths\x18\t \x03(\tR\rreservedPaths\x12%\n" +
+	"\x0ereserved_ports\x18\n" +
+	" \x03(\x05R\rreservedPorts\"F\n" +
 	"\x10RegisterResponse\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\"&\n" +
+	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\"\x80\x01\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x13\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\x12'\n" +
+	"\x0fpending_reports\x18\x03 \x01(\x05R\x0ependingReports\"\x13\n" +
 	"\x11HeartbeatResponse\"'\n" +
 	"\x11UnregisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
@@ -1083,27 +1129,28 @@ var file_agent_proto_goTypes = []any{
 }
 var file_agent_proto_depIdxs = []int32{
 	7,  // 0: grid.agent.v1.RegisterRequest.nodes:type_name -> grid.agent.v1.NodeReport
-	0,  // 1: grid.agent.v1.NodeReport.event:type_name -> grid.agent.v1.NodeEvent
-	9,  // 2: grid.agent.v1.StartNodeRequest.restart:type_name -> grid.agent.v1.RestartPolicy
-	1,  // 3: grid.agent.v1.Servers.Register:input_type -> grid.agent.v1.RegisterRequest
-	3,  // 4: grid.agent.v1.Servers.Heartbeat:input_type -> grid.agent.v1.HeartbeatRequest
-	7,  // 5: grid.agent.v1.Servers.ReportNode:input_type -> grid.agent.v1.NodeReport
-	5,  // 6: grid.agent.v1.Servers.Unregister:input_type -> grid.agent.v1.UnregisterRequest
-	10, // 7: grid.agent.v1.Agent.StartNode:input_type -> grid.agent.v1.StartNodeRequest
-	12, // 8: grid.agent.v1.Agent.StopNode:input_type -> grid.agent.v1.StopNodeRequest
-	14, // 9: grid.agent.v1.Agent.NodeLogs:input_type -> grid.agent.v1.NodeLogsRequest
-	2,  // 10: grid.agent.v1.Servers.Register:output_type -> grid.agent.v1.RegisterResponse
-	4,  // 11: grid.agent.v1.Servers.Heartbeat:output_type -> grid.agent.v1.HeartbeatResponse
-	8,  // 12: grid.agent.v1.Servers.ReportNode:output_type -> grid.agent.v1.ReportNodeResponse
-	6,  // 13: grid.agent.v1.Servers.Unregister:output_type -> grid.agent.v1.UnregisterResponse
-	11, // 14: grid.agent.v1.Agent.StartNode:output_type -> grid.agent.v1.StartNodeResponse
-	13, // 15: grid.agent.v1.Agent.StopNode:output_type -> grid.agent.v1.StopNodeResponse
-	15, // 16: grid.agent.v1.Agent.NodeLogs:output_type -> grid.agent.v1.NodeLogsResponse
-	10, // [10:17] is the sub-list for method output_type
-	3,  // [3:10] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	7,  // 1: grid.agent.v1.HeartbeatRequest.nodes:type_name -> grid.agent.v1.NodeReport
+	0,  // 2: grid.agent.v1.NodeReport.event:type_name -> grid.agent.v1.NodeEvent
+	9,  // 3: grid.agent.v1.StartNodeRequest.restart:type_name -> grid.agent.v1.RestartPolicy
+	1,  // 4: grid.agent.v1.Servers.Register:input_type -> grid.agent.v1.RegisterRequest
+	3,  // 5: grid.agent.v1.Servers.Heartbeat:input_type -> grid.agent.v1.HeartbeatRequest
+	7,  // 6: grid.agent.v1.Servers.ReportNode:input_type -> grid.agent.v1.NodeReport
+	5,  // 7: grid.agent.v1.Servers.Unregister:input_type -> grid.agent.v1.UnregisterRequest
+	10, // 8: grid.agent.v1.Agent.StartNode:input_type -> grid.agent.v1.StartNodeRequest
+	12, // 9: grid.agent.v1.Agent.StopNode:input_type -> grid.agent.v1.StopNodeRequest
+	14, // 10: grid.agent.v1.Agent.NodeLogs:input_type -> grid.agent.v1.NodeLogsRequest
+	2,  // 11: grid.agent.v1.Servers.Register:output_type -> grid.agent.v1.RegisterResponse
+	4,  // 12: grid.agent.v1.Servers.Heartbeat:output_type -> grid.agent.v1.HeartbeatResponse
+	8,  // 13: grid.agent.v1.Servers.ReportNode:output_type -> grid.agent.v1.ReportNodeResponse
+	6,  // 14: grid.agent.v1.Servers.Unregister:output_type -> grid.agent.v1.UnregisterResponse
+	11, // 15: grid.agent.v1.Agent.StartNode:output_type -> grid.agent.v1.StartNodeResponse
+	13, // 16: grid.agent.v1.Agent.StopNode:output_type -> grid.agent.v1.StopNodeResponse
+	15, // 17: grid.agent.v1.Agent.NodeLogs:output_type -> grid.agent.v1.NodeLogsResponse
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }

@@ -40,12 +40,18 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 	cmd := &fsm.RegisterAgent{
 		Name: req.GetName(), Address: req.GetAddress(), Hostname: req.GetHostname(),
 		Platform: req.GetPlatform(), Version: req.GetVersion(), MaxNodes: int(req.GetMaxNodes()),
-		StorageRoot: req.GetStorageRoot(),
+		StorageRoot: req.GetStorageRoot(), ReservedPaths: req.GetReservedPaths(),
+	}
+	for _, p := range req.GetReservedPorts() {
+		cmd.ReservedPorts = append(cmd.ReservedPorts, int(p))
 	}
 	if _, err := e.s.Apply(ctx, cmd); err != nil {
 		return nil, toStatus(err)
 	}
 	e.s.heartbeats.heardFrom(cmd.Name, time.Now())
+	if r := e.s.nodeOrders.Load(); r != nil {
+		r.forget(cmd.Name)
+	}
 	e.s.logger.Named("agents").Info("agent registered", "agent", cmd.Name, "address", cmd.Address, "nodes", len(req.GetNodes()))
 	// Nodes the agent re-adopted after a restart are running, whatever the state
 	// recorded while it was away.
@@ -80,6 +86,9 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 	}
 	now := time.Now()
 	e.s.heartbeats.heardFrom(a.Name, now)
+	if r := e.s.nodeOrders.Load(); r != nil {
+		r.observe(a.Name, req)
+	}
 	if e.s.heartbeats.sample(a.Name, now, e.s.config.HeartbeatEventInterval) {
 		if _, err := e.s.Apply(ctx, &fsm.SampleHeartbeat{Name: a.Name, LastSeen: now}); err != nil {
 			return nil, toStatus(err)
@@ -131,6 +140,9 @@ func (e *serversEndpoint) Unregister(ctx context.Context, req *gridpb.Unregister
 		return nil, toStatus(err)
 	}
 	e.s.heartbeats.forget(req.GetName())
+	if r := e.s.nodeOrders.Load(); r != nil {
+		r.forget(req.GetName())
+	}
 	e.s.logger.Named("agents").Info("agent unregistered", "agent", req.GetName())
 	return &gridpb.UnregisterResponse{}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -239,6 +240,33 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxRequestBody bounds a JSON request body.
+const maxRequestBody = 1 << 20
+
+// decodeBody decodes a request's JSON body into v: exactly one JSON value with only
+// known fields, at most maxRequestBody bytes. It answers the error itself (400, or
+// 413 for a body over the limit) and reports whether v is good to use.
+func decodeBody(w http.ResponseWriter, r *http.Request, what string, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON value")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("decode %s: the body is over %d bytes", what, maxRequestBody))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode %s: %w", what, err))
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -70,16 +70,16 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		s.watchHeartbeats(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		s.runShipper(ctx)
-	}()
-	s.resumeNodeOrders()
+	nodes := newReconciler(ctx, s)
+	s.nodeOrders.Store(nodes)
+	defer s.nodeOrders.Store(nil)
+	for _, loop := range []func(){func() { s.watchHeartbeats(ctx) }, func() { s.runShipper(ctx) }, nodes.run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop()
+		}()
+	}
 	changed := s.members.Subscribe(nil)
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

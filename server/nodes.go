@@ -1,17 +1,13 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/api"
@@ -19,21 +15,13 @@ import (
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
-// Timeouts of the leader's orders to agents.
-const (
-	startNodeTimeout   = 2 * time.Minute
-	defaultKillTimeout = 5 * time.Second
-)
-
-// handleSpawnNode records a node (the FSM checks the request against the state) and
-// has its agent start it. It answers at once with the pending node; the outcome is
-// recorded when the agent answers.
+// handleSpawnNode records a node, status pending; the FSM checks the request against
+// the state. It answers at once with the pending node: the leader's node reconciler
+// (reconcile.go) has the agent start it and records the outcome, whatever becomes of
+// this request.
 func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 	var req api.SpawnRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("decode spawn request: %w", err))
+	if !decodeBody(w, r, "spawn request", &req) {
 		return
 	}
 	cmd := &fsm.SpawnNode{
@@ -45,7 +33,7 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	if _, err := s.Apply(r.Context(), cmd); err != nil {
-		writeError(w, statusOf(err), err)
+		writeError(w, statusOf(err), fmt.Errorf("spawn node on %s: %w", req.Agent, err))
 		return
 	}
 	n, err := s.fsm.State().Node(cmd.ID)
@@ -53,119 +41,33 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("node %s vanished after it was recorded: %v", cmd.ID, err))
 		return
 	}
-	s.goRun(func() { s.startNode(n) })
 	writeJSON(w, http.StatusCreated, s.apiNode(n))
 }
 
-// startNode orders the node's agent to start it and records the outcome.
-func (s *Server) startNode(n *fsm.Node) {
-	log := s.logger.Named("nodes")
-	ctx, cancel := context.WithTimeout(s.ctx, startNodeTimeout)
-	defer cancel()
-	var outcome fsm.Command
-	client, err := s.agentClient(n.Agent)
-	if err == nil {
-		var resp *gridpb.StartNodeResponse
-		resp, err = client.StartNode(ctx, &gridpb.StartNodeRequest{
-			NodeId: n.ID, Port: int32(n.Port), StoragePath: n.StoragePath, MemoryLimitMb: int32(n.MemoryLimitMB),
-			Restart: &gridpb.RestartPolicy{
-				Attempts: int32(n.Restart.Attempts), IntervalMs: n.Restart.Interval.Milliseconds(),
-				DelayMs: n.Restart.Delay.Milliseconds(), MaxDelayMs: n.Restart.MaxDelay.Milliseconds(),
-			},
-		})
-		if err == nil {
-			outcome = &fsm.NodeStarted{ID: n.ID, PID: int(resp.GetPid()), Endpoint: resp.GetEndpoint()}
-			log.Info("node started", "node", n.ID, "agent", n.Agent, "pid", resp.GetPid())
-		}
-	}
-	if err != nil {
-		if s.ctx.Err() != nil {
-			return // shutting down: the next leader resumes the order
-		}
-		log.Warn("node failed to start", "node", n.ID, "agent", n.Agent, "error", err)
-		outcome = &fsm.NodeFailed{ID: n.ID, Error: rpcMessage(err)}
-	}
-	s.record(outcome)
-}
-
-// stopNode orders the node's agent to stop it and records the outcome.
-func (s *Server) stopNode(n *fsm.Node, killTimeout time.Duration) {
-	ctx, cancel := context.WithTimeout(s.ctx, killTimeout+time.Minute)
-	defer cancel()
-	var outcome fsm.Command
-	client, err := s.agentClient(n.Agent)
-	if err == nil {
-		var resp *gridpb.StopNodeResponse
-		resp, err = client.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: n.ID, KillTimeoutMs: killTimeout.Milliseconds()})
-		switch {
-		case err == nil:
-			outcome = &fsm.NodeStopped{ID: n.ID, ExitCode: int(resp.GetExitCode()), Signal: resp.GetSignal()}
-		case status.Code(err) == codes.NotFound:
-			// The agent does not run it (it never started, or the agent lost it): stopped.
-			outcome, err = &fsm.NodeStopped{ID: n.ID, ExitCode: -1}, nil
-		}
-	}
-	if err != nil {
-		if s.ctx.Err() != nil {
-			return
-		}
-		outcome = &fsm.NodeStopFailed{ID: n.ID, Error: rpcMessage(err)}
-	}
-	s.record(outcome)
-}
-
-// record applies the outcome of an order, retrying through a leader change.
-func (s *Server) record(cmd fsm.Command) {
-	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
-	defer cancel()
-	if _, err := s.Apply(ctx, cmd); err != nil && s.ctx.Err() == nil {
-		s.logger.Named("nodes").Error("record node outcome", "command", cmd.Type(), "error", err)
-	}
-}
-
-// resumeNodeOrders re-issues, on a new leader, the orders the old one may not have
-// finished: agents start and stop idempotently, so sending one twice is harmless.
-func (s *Server) resumeNodeOrders() {
-	nodes, err := s.fsm.State().Nodes("")
-	if err != nil {
-		return
-	}
-	for _, n := range nodes {
-		switch n.Status {
-		case fsm.NodeStatusPending:
-			s.goRun(func() { s.startNode(n) })
-		case fsm.NodeStatusStopping:
-			s.goRun(func() { s.stopNode(n, defaultKillTimeout) })
-		}
-	}
-}
-
+// handleStopNode records a stop request; the node reconciler carries it out.
 func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	killTimeout := defaultKillTimeout
+	var killTimeout time.Duration
 	if v := r.URL.Query().Get("kill_timeout"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("kill_timeout %q must be a duration between 0 and 10m", v))
+		if err != nil || d <= 0 || d > fsm.MaxKillTimeout {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("kill_timeout %q must be a duration between 0 and %s", v, fsm.MaxKillTimeout))
 			return
 		}
 		killTimeout = d
 	}
-	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id}); err != nil {
+	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id, KillTimeout: killTimeout}); err != nil {
 		code := statusOf(err)
 		if errors.Is(err, fsm.ErrRejected) {
 			code = http.StatusConflict
 		}
-		writeError(w, code, err)
+		writeError(w, code, fmt.Errorf("stop node %s: %w", id, err))
 		return
 	}
 	n, err := s.fsm.State().Node(id)
 	if err != nil || n == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("node %s not found", id))
 		return
-	}
-	if n.Status == fsm.NodeStatusStopping {
-		s.goRun(func() { s.stopNode(n, killTimeout) })
 	}
 	writeJSON(w, http.StatusOK, s.apiNode(n))
 }

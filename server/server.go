@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,6 +55,8 @@ type Server struct {
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
 	feed    *eventFeed
 	shipper shipperState
+	// nodeOrders is the node reconciler while this server leads, else nil.
+	nodeOrders atomic.Pointer[reconciler]
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
