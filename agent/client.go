@@ -41,7 +41,7 @@ type client struct {
 	registration func() *gridpb.RegisterRequest
 	// supervised lists the nodes the agent supervises now, for each heartbeat.
 	supervised func() []*gridpb.NodeReport
-	heartbeat    time.Duration // the configured interval
+	heartbeat  time.Duration // the configured interval
 
 	mu         sync.Mutex
 	current    string        // the server in use
