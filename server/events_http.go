@@ -14,8 +14,8 @@ import (
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
-// The query side of the event pipeline: GET /v1/events, GET /v1/event/SEQ (and
-// GET /v1/event/stream, in events_stream.go). Any server
+// The query side of the event pipeline: GET /v1/events, GET /v1/event/SEQ,
+// GET /v1/events/aggregate (and GET /v1/event/stream, in events_stream.go). Any server
 // answers. The handlers parse the request, hand the engine (eventquery/) a view of
 // this server's state, and write out its answer.
 
@@ -114,6 +114,37 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	setPartial(w, d.Partial)
 	writeJSON(w, http.StatusOK, api.EventDetail{Event: *d.Event, Causes: eventList(d.Causes), Effects: eventList(d.Effects)})
+}
+
+func (s *Server) handleEventCounts(w http.ResponseWriter, r *http.Request) {
+	q, err := eventquery.ParseCount(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	v, err := s.requestView()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	c, err := v.Count(r.Context(), q)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := api.EventCounts{Groups: make([]api.EventGroup, len(c.Groups)), Total: c.Total, Truncated: c.Truncated}
+	for i, g := range c.Groups {
+		eg := api.EventGroup{Values: make(map[string]string, len(q.GroupBy)), Count: g.Count}
+		for j, d := range q.GroupBy {
+			eg.Values[string(d)] = g.Values[j]
+		}
+		if !g.Bucket.IsZero() {
+			eg.Bucket = &g.Bucket
+		}
+		out.Groups[i] = eg
+	}
+	setPartial(w, c.Partial)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // eventList copies events into a list for JSON: never null.
