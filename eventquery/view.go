@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sutragrid/grid/events"
@@ -111,7 +112,7 @@ func (v *View) Find(ctx context.Context, seq uint64) (*events.Event, error) {
 
 // waiting returns the events in the outbox with seq > after that match keep.
 func (v *View) waiting(after uint64, keep func(*events.Event) bool) ([]*events.Event, error) {
-	evs, err := v.Outbox.Outbox(after, int(^uint(0)>>1))
+	evs, err := v.Outbox.Outbox(after, math.MaxInt)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
