@@ -62,6 +62,37 @@ func TestEventDetail(t *testing.T) {
 	}
 }
 
+func TestEventCounts(t *testing.T) {
+	var rec recorder
+	c := newServer(t, &rec, http.StatusOK, `{"groups":[{"values":{"severity":"error","agent":""},"bucket":"2024-05-01T12:00:00Z","count":3}],"total":4,"truncated":true}`)
+	got, err := c.EventCounts(context.Background(), EventCountQuery{
+		Agents: []string{"a1", "a2"}, Nodes: []string{"n1"}, Types: []events.Type{events.NodeCrashed},
+		Severities: []events.Severity{events.SeverityError}, Since: "24h", Until: "1h",
+		GroupBy: []string{"severity", "agent"}, Bucket: "1h", MaxGroups: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/v1/events/aggregate?agent=a1%2Ca2&bucket=1h&group_by=severity%2Cagent&max_groups=10&node=n1&severity=error&since=24h&type=node_crashed&until=1h"
+	if rec.uri != want {
+		t.Errorf("request %s, want %s", rec.uri, want)
+	}
+	if len(got.Groups) != 1 || got.Groups[0].Values["severity"] != "error" || got.Groups[0].Count != 3 ||
+		got.Groups[0].Bucket == nil || got.Groups[0].Bucket.Hour() != 12 || got.Total != 4 || !got.Truncated {
+		t.Errorf("counts %+v", got)
+	}
+
+	c = newServer(t, &rec, http.StatusOK, `{"groups":null,"total":0,"truncated":false}`)
+	if got, err := c.EventCounts(context.Background(), EventCountQuery{}); err != nil || rec.uri != "/v1/events/aggregate" || got.Groups == nil {
+		t.Errorf("empty query: %s, %+v, %v", rec.uri, got, err)
+	}
+	c = newServer(t, &rec, http.StatusBadRequest, `{"error":"bucket must be one of …"}`)
+	var se *StatusError
+	if _, err := c.EventCounts(context.Background(), EventCountQuery{Bucket: "2h"}); !errors.As(err, &se) || se.Code != http.StatusBadRequest {
+		t.Errorf("bad bucket: %v, want a 400", err)
+	}
+}
+
 // sseStream is a stream as the server sends it: the start, an event, a comment, a
 // gap the server retries, the event in its place, a skipped event, an event whose
 // data spans two lines, and then the end of the stream.

@@ -295,24 +295,28 @@ func TestEventsListFilters(t *testing.T) {
 		}
 	}
 
-	// Bad requests are refused with 400.
+	// Bad requests are refused with 400. eventquery's TestParseList has every way to
+	// be wrong; these are one of each kind.
 	first, err := cl.Events(context.Background(), api.EventQuery{Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
-		"type=agent_exploded", "limit=0", "limit=10001", "limit=x", "order=sideways",
-		"since=yesterday", "since=-1h", "since=" + url.QueryEscape(midStr) + "&until=" + url.QueryEscape(midStr),
-		"page_token=garbage", "agent=a1&page_token=" + first.NextPageToken, "order=asc&page_token=" + first.NextPageToken,
-		"agents=a1",
-	} {
-		resp, err := http.Get("http://" + s.HTTPAddr() + "/v1/events?" + q)
+	evExpect400(t, s, "/v1/events",
+		"type=agent_exploded", "limit=0", "since="+url.QueryEscape(midStr)+"&until="+url.QueryEscape(midStr),
+		"page_token=garbage", "agent=a1&page_token="+first.NextPageToken, "agents=a1")
+}
+
+// evExpect400 checks that GET path?q is refused with 400 for each q.
+func evExpect400(t *testing.T, s *Server, path string, queries ...string) {
+	t.Helper()
+	for _, q := range queries {
+		resp, err := http.Get("http://" + s.HTTPAddr() + path + "?" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("GET /v1/events?%s: %d, want 400", q, resp.StatusCode)
+			t.Errorf("GET %s?%s: %d, want 400", path, q, resp.StatusCode)
 		}
 	}
 }
@@ -428,6 +432,109 @@ func TestEventsWhileStoreIsDown(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// evGroups renders counts as "type=agent_registered:2 …/total", with the
+// group_by values in the order of by.
+func evGroups(c *api.EventCounts, by ...string) string {
+	var parts []string
+	for _, g := range c.Groups {
+		var vals []string
+		for _, d := range by {
+			vals = append(vals, d+"="+g.Values[d])
+		}
+		parts = append(parts, fmt.Sprintf("%s:%d", strings.Join(vals, " "), g.Count))
+	}
+	return strings.Join(parts, " ") + fmt.Sprintf(" /%d", c.Total)
+}
+
+// TestEventCounts counts events in the store alone, in both the store and the
+// outbox (stored, not yet acknowledged) and in the outbox alone: each once; then,
+// with the store down, those in the outbox, saying the counts are partial.
+func TestEventCounts(t *testing.T) {
+	es := startEvStore(t)
+	c := newEvCluster(t, 1, es.addr)
+	s := c.leader()
+	register(t, s, "a1")
+	register(t, s, "a2")
+	evWaitShipped(t, s) // 1-3 in the store
+	es.blockWrites.Store(true)
+	evSetStatus(t, s, "a1", fsm.AgentDegraded) // 4, 5
+	evSetStatus(t, s, "a1", fsm.AgentHealthy)  // 6, 7
+	waiting, err := s.State().Outbox(0, 100)
+	if err != nil || len(waiting) != 4 {
+		t.Fatalf("outbox %v, %v: want events 4-7", waiting, err)
+	}
+	batch, err := eventBatch(waiting[:2]) // 4 and 5 in both
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, ctx := es.client(t)
+	if _, err := sc.LearnBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+
+	cl := apiClient(t, s)
+	for _, tc := range []struct {
+		q    api.EventCountQuery
+		want string
+	}{
+		{api.EventCountQuery{}, ":7 /7"},
+		{api.EventCountQuery{GroupBy: []string{"type"}},
+			"type=agent_registered:2 type=cluster_healthy:2 type=agent_degraded:1 type=agent_recovered:1 type=cluster_degraded:1 /7"},
+		{api.EventCountQuery{GroupBy: []string{"severity", "agent"}, Since: "1h"},
+			"severity=info agent=:2 severity=info agent=a1:2 severity=info agent=a2:1 severity=warning agent=:1 severity=warning agent=a1:1 /7"},
+		{api.EventCountQuery{GroupBy: []string{"type"}, Agents: []string{"a1"}, Severities: []events.Severity{events.SeverityWarning}},
+			"type=agent_degraded:1 /1"},
+		{api.EventCountQuery{GroupBy: []string{"type"}, MaxGroups: 1}, "type=agent_registered:2 /7"},
+	} {
+		got, err := cl.EventCounts(context.Background(), tc.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.q, err)
+		}
+		if s := evGroups(got, tc.q.GroupBy...); s != tc.want || got.Partial != "" || got.Truncated != (tc.q.MaxGroups == 1) {
+			t.Errorf("%+v: %s (truncated %v, partial %q), want %s", tc.q, s, got.Truncated, got.Partial, tc.want)
+		}
+	}
+
+	// Buckets: each group starts at the hour of its events, in UTC.
+	all, err := cl.Events(context.Background(), api.EventQuery{Ascending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{}
+	for _, e := range all.Events {
+		want[e.Timestamp.UTC().Truncate(time.Hour).Format(time.RFC3339)+" "+string(e.Severity())]++
+	}
+	got, err := cl.EventCounts(context.Background(), api.EventCountQuery{GroupBy: []string{"severity"}, Bucket: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got.Groups {
+		if g.Bucket == nil {
+			t.Fatalf("group %+v without a bucket", g)
+		}
+		k := g.Bucket.Format(time.RFC3339) + " " + g.Values["severity"]
+		if want[k] != g.Count {
+			t.Errorf("bucket %s: %d events, want %d", k, g.Count, want[k])
+		}
+		delete(want, k)
+	}
+	if len(want) > 0 || got.Total != 7 {
+		t.Errorf("buckets missing: %v; total %d", want, got.Total)
+	}
+
+	evExpect400(t, s, "/v1/events/aggregate", "group_by=colour", "bucket=2h", "severity=fatal", "limit=5")
+
+	es.stop()
+	got, err = cl.EventCounts(context.Background(), api.EventCountQuery{GroupBy: []string{"type"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := evGroups(got, "type"); s != "type=agent_degraded:1 type=agent_recovered:1 type=cluster_degraded:1 type=cluster_healthy:1 /4" ||
+		!strings.HasPrefix(got.Partial, "event store unreachable: ") {
+		t.Errorf("store down: %s, partial %q", s, got.Partial)
+	}
 }
 
 // evSpawnAndStart derives spawn_requested and then spawn_succeeded, its effect, and

@@ -48,6 +48,7 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/operator/events/derived", s.handleDerivedEvents)
 	// Events: any server answers, from its outbox and the event store.
 	handle("GET /v1/events", s.handleEvents)
+	handle("GET /v1/events/aggregate", s.handleEventCounts)
 	handle("GET /v1/event/stream", s.handleEventStream)
 	handle("GET /v1/event/{seq}", s.handleEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,10 @@
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
 // bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
-// applies and forwards writes; http.go and snapshot.go serve the API.
+// applies and forwards writes; http.go and snapshot.go serve the API. Events:
+// eventfeed.go keeps the events this server derived last; shipper.go sends the
+// outbox to the event store on the leader; events_http.go and events_stream.go
+// serve the event queries, thin over the query engine in eventquery/.
 package server
 
 import (
