@@ -9,6 +9,10 @@
 // restart.go's policy; process.go and adopt.go let an agent that restarts take its
 // running nodes back; paths.go keeps storage paths inside the root and reads logs.
 //
+// Agents run on Linux only: what they need of the system (/proc, pidfds, flock,
+// process groups) is in process_linux.go. Elsewhere process_other.go lets the package
+// build, for the grid binary's other commands, and New refuses to start.
+//
 // An agent stops in one of two ways. Leave (SIGINT) is for good: it stops its nodes,
 // reports them stopped, unregisters and leaves gossip. Shutdown (SIGTERM, and a crash
 // alike) is a restart: its nodes keep running, and the next agent on the same data
@@ -25,7 +29,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -82,6 +85,9 @@ type Agent struct {
 func New(cfg *Config) (_ *Agent, err error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
+	}
+	if err := CheckPlatform(); err != nil {
+		return nil, err
 	}
 	c := *cfg
 	if err := c.validate(); err != nil {
@@ -153,19 +159,6 @@ func (a *Agent) goRun(f func()) {
 		defer a.wg.Done()
 		f()
 	}()
-}
-
-// lockDir takes an exclusive lock on dir, or says who holds it.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock data dir: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another agent: %w", dir, err)
-	}
-	return f, nil
 }
 
 // startRPC serves the Agent gRPC service on the RPC listener.

@@ -1,5 +1,8 @@
+//go:build linux
+
 // Package e2e runs the built grid binary as real processes on loopback addresses and
-// checks what an operator would see through the CLI.
+// checks what an operator would see through the CLI. Like agents, the tests run on
+// Linux only: they run agents, and look at processes through /proc.
 package e2e
 
 import (
