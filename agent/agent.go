@@ -37,6 +37,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/version"
@@ -242,7 +243,7 @@ func (a *Agent) Leave() error {
 	a.stopOnce.Do(func() {
 		a.logger.Info("leaving: stopping every node, then unregistering")
 		a.cancel()
-		stopGRPC(a.grpc, 5*time.Second)
+		dial.StopServer(a.grpc, 5*time.Second)
 
 		ctx, cancel := context.WithTimeout(context.Background(), leaveStopTimeout)
 		errs = append(errs, a.sup.stopAll(ctx, DefaultKillTimeout))
@@ -283,7 +284,7 @@ func (a *Agent) Shutdown() error {
 			a.sup.detach()
 		}
 		if a.grpc != nil {
-			stopGRPC(a.grpc, 5*time.Second)
+			dial.StopServer(a.grpc, 5*time.Second)
 		}
 		a.stopClient()
 		a.stopErr = a.shutdown()
@@ -318,18 +319,4 @@ func (a *Agent) shutdown() error {
 		errs = append(errs, a.lock.Close()) // closing releases the flock
 	}
 	return errors.Join(errs...)
-}
-
-// stopGRPC stops gracefully, then forcibly after timeout.
-func stopGRPC(g *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		g.Stop()
-	}
 }

@@ -305,7 +305,7 @@ func (s *Server) shutdown(graceful bool) error {
 		s.httpLn.Close()
 	}
 	if s.grpc != nil {
-		stopGRPC(s.grpc, 5*time.Second)
+		dial.StopServer(s.grpc, 5*time.Second)
 	} else if s.rpcLn != nil {
 		s.rpcLn.Close()
 	}
@@ -338,19 +338,5 @@ func (s *Server) transferLeadership() {
 	}
 	if err := s.raft.LeadershipTransfer().Error(); err != nil {
 		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
-	}
-}
-
-// stopGRPC stops gracefully, then forcibly after timeout.
-func stopGRPC(g *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		g.Stop()
 	}
 }
