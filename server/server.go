@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -216,24 +215,15 @@ func (s *Server) raftAdvertise() (net.Addr, error) {
 	return &net.TCPAddr{IP: adv, Port: s.config.RaftPort}, nil
 }
 
-// loadOrCreateID returns the ID stored at path, creating a random one the first time.
+// loadOrCreateID returns the server's Raft ID, kept at path, creating a random one
+// the first time.
 func loadOrCreateID(path string) (string, error) {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		id := strings.TrimSpace(string(raw))
-		if _, perr := uuid.Parse(id); perr != nil {
-			return "", fmt.Errorf("server ID file %s is corrupt: %v", path, perr)
+	return durable.LoadOrCreateID(path, uuid.NewString, func(id string) error {
+		if _, err := uuid.Parse(id); err != nil {
+			return fmt.Errorf("server ID file %s is corrupt: %w", path, err)
 		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read server ID: %w", err)
-	}
-	id := uuid.NewString()
-	if err := durable.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write server ID: %w", err)
-	}
-	return id, nil
+		return nil
+	})
 }
 
 // Fatal returns a channel that receives an error when the server cannot go on, such
