@@ -74,7 +74,7 @@ func TestDev(t *testing.T) {
 	dev := start(t, "grid dev", "dev", "-log-level=debug")
 
 	var st api.Status
-	waitFor(t, 60*time.Second, "the dev grid to be ready", func() error {
+	cliPoll.WaitFor(t, 60*time.Second, "the dev grid to be ready", func() error {
 		if err := gridJSON(&st, "status"); err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func TestDev(t *testing.T) {
 	}
 
 	// registered, cluster_healthy, spawn_requested, spawn_succeeded: all in the store.
-	waitFor(t, 30*time.Second, "every event shipped", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "every event shipped", func() error {
 		if err := gridJSON(&st, "status"); err != nil {
 			return err
 		}

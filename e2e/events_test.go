@@ -53,7 +53,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	for _, ip := range serverIPs {
 		clients[ip], _ = api.NewClient(&api.Config{Address: "http://" + ip + ":7000"})
 	}
-	waitFor(t, 30*time.Second, "two healthy agents", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "two healthy agents", func() error {
 		as, err := clients["127.0.0.12"].Agents(context.Background())
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 				others = append(others, o)
 			}
 		}
-		waitFor(t, 30*time.Second, "a new leader", func() error {
+		cliPoll.WaitFor(t, 30*time.Second, "a new leader", func() error {
 			l, err := clients[others[0]].Leader(context.Background())
 			if err != nil || l == "" || l == ip+":7002" {
 				return fmt.Errorf("leader %q, %v", l, err)
@@ -176,7 +176,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	c.stablePeers("127.0.0.11", "", 60*time.Second)
 	derived := map[string][]*events.Event{}
 	var last uint64
-	waitFor(t, 60*time.Second, "all servers to derive the same history", func() error {
+	cliPoll.WaitFor(t, 60*time.Second, "all servers to derive the same history", func() error {
 		for _, ip := range serverIPs {
 			var evs []*events.Event
 			if err := getJSON("http://"+ip+":7000/v1/operator/events/derived", &evs); err != nil {
@@ -198,7 +198,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 		}
 	}
 	var stored []*events.Event
-	waitFor(t, 60*time.Second, fmt.Sprintf("the store to hold events 1..%d", last), func() error {
+	cliPoll.WaitFor(t, 60*time.Second, fmt.Sprintf("the store to hold events 1..%d", last), func() error {
 		var err error
 		stored, err = storedEvents()
 		if err != nil {
