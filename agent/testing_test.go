@@ -60,7 +60,7 @@ type fakeServers struct {
 	registers    []*gridpb.RegisterRequest
 	heartbeats   int
 	reports      []*gridpb.NodeReport
-	refused      int // reports refused while refuseReports
+	refused      int // reports refused while refuseReport
 	unregisters  []string
 	refuseReport bool
 }

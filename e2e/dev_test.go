@@ -16,7 +16,7 @@ import (
 	"github.com/sutragrid/grid/api"
 )
 
-// devPorts are the 127.0.0.1 ports `grid dev` and the node this test spawns use.
+// devTCPPorts and devUDPPorts are the 127.0.0.1 ports `grid dev` and the node this test spawns use.
 var (
 	devTCPPorts = []int{7000, 7001, 7002, 7946, 7947, 8001, 50052, 50061}
 	devUDPPorts = []int{7946, 7947}

@@ -4,7 +4,11 @@
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
 // bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
-// applies and forwards writes; http.go and snapshot.go serve the API.
+// applies and forwards writes; agents.go takes the agents' calls and heartbeat.go
+// judges their health from their heartbeats; nodes.go orders agents to start and stop
+// storage nodes; shipper.go sends the events to the event store, and eventfeed.go
+// keeps the latest for readers; http.go, events_http.go, status_http.go and
+// snapshot.go serve the API, every request passing auth.go's Authorizer.
 package server
 
 import (
