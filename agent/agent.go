@@ -9,6 +9,10 @@
 // restart.go's policy; process.go and adopt.go let an agent that restarts take its
 // running nodes back; paths.go keeps storage paths inside the root and reads logs.
 //
+// Agents run on Linux only: what they need of the system (/proc, pidfds, flock,
+// process groups) is in process_linux.go. Elsewhere process_other.go lets the package
+// build, for the grid binary's other commands, and New refuses to start.
+//
 // An agent stops in one of two ways. Leave (SIGINT) is for good: it stops its nodes,
 // reports them stopped, unregisters and leaves gossip. Shutdown (SIGTERM, and a crash
 // alike) is a restart: its nodes keep running, and the next agent on the same data
@@ -25,7 +29,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,6 +37,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/version"
@@ -82,6 +86,9 @@ type Agent struct {
 func New(cfg *Config) (_ *Agent, err error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
+	}
+	if err := CheckPlatform(); err != nil {
+		return nil, err
 	}
 	c := *cfg
 	if err := c.validate(); err != nil {
@@ -156,21 +163,8 @@ func (a *Agent) goRun(f func()) {
 	}()
 }
 
-// lockFile, in the data dir, holds the agent's lock on it.
+// lockFile, in the data dir, holds the agent's lock on it (lockDir).
 const lockFile = "agent.lock"
-
-// lockDir takes an exclusive lock on dir, or says who holds it.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock data dir: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another agent: %w", dir, err)
-	}
-	return f, nil
-}
 
 // startRPC serves the Agent gRPC service on the RPC listener.
 func (a *Agent) startRPC() {
@@ -269,7 +263,7 @@ func (a *Agent) Leave() error {
 	a.stopOnce.Do(func() {
 		a.logger.Info("leaving: stopping every node, then unregistering")
 		a.cancel()
-		stopGRPC(a.grpc, 5*time.Second)
+		dial.StopServer(a.grpc, 5*time.Second)
 
 		ctx, cancel := context.WithTimeout(context.Background(), leaveStopTimeout)
 		errs = append(errs, a.sup.stopAll(ctx, DefaultKillTimeout))
@@ -310,7 +304,7 @@ func (a *Agent) Shutdown() error {
 			a.sup.detach()
 		}
 		if a.grpc != nil {
-			stopGRPC(a.grpc, 5*time.Second)
+			dial.StopServer(a.grpc, 5*time.Second)
 		}
 		a.stopClient()
 		a.stopErr = a.shutdown()
@@ -345,18 +339,4 @@ func (a *Agent) shutdown() error {
 		errs = append(errs, a.lock.Close()) // closing releases the flock
 	}
 	return errors.Join(errs...)
-}
-
-// stopGRPC stops gracefully, then forcibly after timeout.
-func stopGRPC(g *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		g.Stop()
-	}
 }

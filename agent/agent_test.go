@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/version"
 )
@@ -26,7 +29,7 @@ func TestAgentRegistersHeartbeatsAndRegistersAgainWhenForgotten(t *testing.T) {
 	srv := newTestServer(t)
 	a := startAgent(t, testConfig(t, "agent-reg", t.TempDir(), srv))
 
-	waitFor(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) == 1 })
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) == 1 })
 	regs, _, _, _, _ := srv.snapshot()
 	r := regs[0]
 	host, _ := os.Hostname()
@@ -34,7 +37,7 @@ func TestAgentRegistersHeartbeatsAndRegistersAgainWhenForgotten(t *testing.T) {
 		r.GetPlatform() != runtime.GOOS+"/"+runtime.GOARCH || r.GetVersion() != version.String() || r.GetMaxNodes() != 10 {
 		t.Fatalf("registration = %v", r)
 	}
-	waitFor(t, waitLong, "heartbeats", func() bool { _, hb, _, _, _ := srv.snapshot(); return hb >= 2 })
+	gridtest.WaitUntil(t, waitLong, "heartbeats", func() bool { _, hb, _, _, _ := srv.snapshot(); return hb >= 2 })
 	if !healthy(a.RPCAddr()) {
 		t.Fatal("the agent's gRPC endpoint does not serve the health service")
 	}
@@ -42,7 +45,7 @@ func TestAgentRegistersHeartbeatsAndRegistersAgainWhenForgotten(t *testing.T) {
 	// The servers lose their state: the next heartbeat is answered NotFound, and the
 	// agent registers again by itself.
 	srv.forget()
-	waitFor(t, waitLong, "a second registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) == 2 })
+	gridtest.WaitUntil(t, waitLong, "a second registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) == 2 })
 }
 
 func TestClientFailsOverToAnotherServer(t *testing.T) {
@@ -51,7 +54,7 @@ func TestClientFailsOverToAnotherServer(t *testing.T) {
 	s2.join(t, s1)
 	startAgent(t, testConfig(t, "agent-failover", t.TempDir(), s1))
 	registered := func(s *testServer) bool { regs, _, _, _, _ := s.snapshot(); return len(regs) > 0 }
-	waitFor(t, waitLong, "registration", func() bool { return registered(s1) || registered(s2) })
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { return registered(s1) || registered(s2) })
 
 	// The server the agent talks to stops answering while gossip still has it alive.
 	// The agent moves on to the other, which does not know it yet: it registers
@@ -61,7 +64,7 @@ func TestClientFailsOverToAnotherServer(t *testing.T) {
 		used, other = s2, s1
 	}
 	used.grpc.Stop()
-	waitFor(t, waitLong, "heartbeats to the other server", func() bool {
+	gridtest.WaitUntil(t, waitLong, "heartbeats to the other server", func() bool {
 		regs, hb, _, _, _ := other.snapshot()
 		return len(regs) == 1 && hb >= 2
 	})
@@ -73,7 +76,7 @@ func TestReportRefusedForGoodDoesNotHoldUpTheQueue(t *testing.T) {
 	a := startAgent(t, testConfig(t, "agent-refused", t.TempDir(), srv))
 	a.sup.send(&gridpb.NodeReport{NodeId: "not-yours", Event: gridpb.NodeEvent_NODE_EVENT_CRASHED})
 	a.sup.send(&gridpb.NodeReport{NodeId: "n1", Event: gridpb.NodeEvent_NODE_EVENT_CRASHED})
-	waitFor(t, waitLong, "the report behind the refused one", func() bool { return len(srv.reportsOf("n1")) == 1 })
+	gridtest.WaitUntil(t, waitLong, "the report behind the refused one", func() bool { return len(srv.reportsOf("n1")) == 1 })
 	if r := srv.reportsOf("n1")[0]; r.GetAgent() != "agent-refused" || r.GetTimeUnixNano() == 0 {
 		t.Fatalf("report = %v", r)
 	}
@@ -85,7 +88,7 @@ func TestStartNodeIsHealthyAndIdempotent(t *testing.T) {
 	cfg := testConfig(t, "agent-start", t.TempDir(), srv)
 	a := startAgent(t, cfg)
 	c := agentClient(t, a)
-	port := freePort(t)
+	port := gridtest.FreePort(t)
 
 	resp := startNode(t, c, "n1", port, nil)
 	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)); resp.GetEndpoint() != want {
@@ -150,7 +153,7 @@ func TestStartNodeFailsWithExitCodeAndStderr(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "node-id"), []byte("someone-else\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.StartNode(context.Background(), &gridpb.StartNodeRequest{NodeId: "n1", Port: int32(freePort(t)), StoragePath: dir})
+	_, err := c.StartNode(context.Background(), &gridpb.StartNodeRequest{NodeId: "n1", Port: int32(gridtest.FreePort(t)), StoragePath: dir})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "exited with code 1") || !strings.Contains(err.Error(), "someone-else") {
 		t.Fatalf("start error = %v, want FailedPrecondition with the exit code and stderr", err)
 	}
@@ -165,18 +168,18 @@ func TestCrashedNodeIsRestartedAndReportsSurviveUnavailableServers(t *testing.T)
 	srv := newTestServer(t)
 	a := startAgent(t, testConfig(t, "agent-crash", t.TempDir(), srv))
 	c := agentClient(t, a)
-	resp := startNode(t, c, "n1", freePort(t), fastPolicy(3))
-	waitFor(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
+	resp := startNode(t, c, "n1", gridtest.FreePort(t), fastPolicy(3))
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
 
 	// The servers are between leaders: reports are refused until they are back.
 	srv.setRefuse(true)
 	if err := syscall.Kill(int(resp.GetPid()), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, waitLong, "refused reports", func() bool { _, _, _, _, refused := srv.snapshot(); return refused >= 2 })
+	gridtest.WaitUntil(t, waitLong, "refused reports", func() bool { _, _, _, _, refused := srv.snapshot(); return refused >= 2 })
 	srv.setRefuse(false)
 
-	waitFor(t, waitLong, "CRASHED then RESTARTED", func() bool { return len(srv.reportsOf("n1")) >= 2 })
+	gridtest.WaitUntil(t, waitLong, "CRASHED then RESTARTED", func() bool { return len(srv.reportsOf("n1")) >= 2 })
 	rs := srv.reportsOf("n1")
 	crashed, restarted := rs[0], rs[1]
 	if crashed.GetEvent() != gridpb.NodeEvent_NODE_EVENT_CRASHED || crashed.GetPid() != resp.GetPid() ||
@@ -201,7 +204,7 @@ func TestRestartPolicyExhaustedFailsTheNode(t *testing.T) {
 	cfg := testConfig(t, "agent-exhaust", t.TempDir(), srv)
 	a := startAgent(t, cfg)
 	c := agentClient(t, a)
-	resp := startNode(t, c, "n1", freePort(t), fastPolicy(1))
+	resp := startNode(t, c, "n1", gridtest.FreePort(t), fastPolicy(1))
 
 	// From now on the node cannot start: its data dir names another node.
 	idFile := filepath.Join(cfg.DataDir, "nodes-data", "n1", "node-id")
@@ -210,7 +213,7 @@ func TestRestartPolicyExhaustedFailsTheNode(t *testing.T) {
 	}
 	syscall.Kill(int(resp.GetPid()), syscall.SIGKILL)
 
-	waitFor(t, waitLong, "FAILED", func() bool {
+	gridtest.WaitUntil(t, waitLong, "FAILED", func() bool {
 		rs := srv.reportsOf("n1")
 		return len(rs) > 0 && rs[len(rs)-1].GetEvent() == gridpb.NodeEvent_NODE_EVENT_FAILED
 	})
@@ -236,7 +239,7 @@ func TestStopNodeLeavesProcessGoneAndPortFree(t *testing.T) {
 	srv := newTestServer(t)
 	a := startAgent(t, testConfig(t, "agent-stop", t.TempDir(), srv))
 	c := agentClient(t, a)
-	port := freePort(t)
+	port := gridtest.FreePort(t)
 	resp := startNode(t, c, "n1", port, nil)
 
 	stop, err := c.StopNode(context.Background(), &gridpb.StopNodeRequest{NodeId: "n1", KillTimeoutMs: 5000})
@@ -273,8 +276,8 @@ func TestShutdownLeavesNodesRunningAndTheNextAgentAdoptsThem(t *testing.T) {
 	dir := t.TempDir()
 	a1 := startAgent(t, testConfig(t, "agent-adopt", dir, srv))
 	c1 := agentClient(t, a1)
-	live := startNode(t, c1, "live", freePort(t), fastPolicy(3))
-	dead := startNode(t, c1, "dead", freePort(t), fastPolicy(3))
+	live := startNode(t, c1, "live", gridtest.FreePort(t), fastPolicy(3))
+	dead := startNode(t, c1, "dead", gridtest.FreePort(t), fastPolicy(3))
 	if err := a1.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -283,14 +286,14 @@ func TestShutdownLeavesNodesRunningAndTheNextAgentAdoptsThem(t *testing.T) {
 	}
 	// One node dies while no agent watches.
 	syscall.Kill(int(dead.GetPid()), syscall.SIGKILL)
-	waitFor(t, waitLong, "the node to die", func() bool { return !alive(int(dead.GetPid())) })
+	gridtest.WaitUntil(t, waitLong, "the node to die", func() bool { return !alive(int(dead.GetPid())) })
 
 	a2 := startAgent(t, testConfig(t, "agent-adopt", dir, srv))
 	c2 := agentClient(t, a2)
 	if again := startNode(t, c2, "live", int(portOf(live.GetEndpoint())), fastPolicy(3)); again.GetPid() != live.GetPid() {
 		t.Fatalf("adopted pid = %d, want %d", again.GetPid(), live.GetPid())
 	}
-	waitFor(t, waitLong, "the dead node restarted", func() bool { return len(srv.reportsOf("dead")) >= 2 })
+	gridtest.WaitUntil(t, waitLong, "the dead node restarted", func() bool { return len(srv.reportsOf("dead")) >= 2 })
 	rs := srv.reportsOf("dead")
 	if rs[0].GetEvent() != gridpb.NodeEvent_NODE_EVENT_CRASHED || rs[0].GetPid() != dead.GetPid() || rs[0].GetExitCode() != -1 ||
 		rs[1].GetEvent() != gridpb.NodeEvent_NODE_EVENT_RESTARTED || rs[1].GetPid() == dead.GetPid() || rs[1].GetRestarts() != 1 {
@@ -300,7 +303,7 @@ func TestShutdownLeavesNodesRunningAndTheNextAgentAdoptsThem(t *testing.T) {
 		t.Fatal("the restarted node is not healthy")
 	}
 	// The adopted node is registered as running.
-	waitFor(t, waitLong, "a registration listing the adopted node", func() bool {
+	gridtest.WaitUntil(t, waitLong, "a registration listing the adopted node", func() bool {
 		regs, _, _, _, _ := srv.snapshot()
 		for _, r := range regs {
 			for _, n := range r.GetNodes() {
@@ -314,7 +317,7 @@ func TestShutdownLeavesNodesRunningAndTheNextAgentAdoptsThem(t *testing.T) {
 
 	// The adopted node, not the agent's child, is still watched: a crash is seen...
 	syscall.Kill(int(live.GetPid()), syscall.SIGKILL)
-	waitFor(t, waitLong, "the adopted node restarted", func() bool { return len(srv.reportsOf("live")) >= 2 })
+	gridtest.WaitUntil(t, waitLong, "the adopted node restarted", func() bool { return len(srv.reportsOf("live")) >= 2 })
 	if rs := srv.reportsOf("live"); rs[0].GetExitCode() != -1 || rs[1].GetEvent() != gridpb.NodeEvent_NODE_EVENT_RESTARTED {
 		t.Fatalf("reports of the adopted node = %v", rs)
 	}
@@ -325,7 +328,7 @@ func TestAdoptedNodeCanBeStopped(t *testing.T) {
 	srv := newTestServer(t)
 	dir := t.TempDir()
 	a1 := startAgent(t, testConfig(t, "agent-adopt-stop", dir, srv))
-	port := freePort(t)
+	port := gridtest.FreePort(t)
 	resp := startNode(t, agentClient(t, a1), "n1", port, nil)
 	a1.Shutdown()
 
@@ -337,7 +340,7 @@ func TestAdoptedNodeCanBeStopped(t *testing.T) {
 	if stop.GetExitCode() != -1 { // not its child: the code is unknown
 		t.Fatalf("stop = %v", stop)
 	}
-	waitFor(t, waitLong, "the process gone", func() bool { return !alive(int(resp.GetPid())) })
+	gridtest.WaitUntil(t, waitLong, "the process gone", func() bool { return !alive(int(resp.GetPid())) })
 }
 
 func TestReusedPidIsNotAdopted(t *testing.T) {
@@ -350,7 +353,7 @@ func TestReusedPidIsNotAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := gridtest.FreePort(t)
 	st := persistedState{Nodes: []persistedNode{{
 		NodeID: "n1", Port: port, StoragePath: filepath.Join(dir, "nodes-data", "n1"), MemoryLimitMB: 64,
 		Restart: persistPolicy(RestartPolicy{Attempts: 3, Interval: time.Minute, Delay: 50 * time.Millisecond, MaxDelay: time.Second}),
@@ -360,7 +363,7 @@ func TestReusedPidIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startAgent(t, testConfig(t, "agent-reused", dir, srv))
-	waitFor(t, waitLong, "the node restarted", func() bool { return len(srv.reportsOf("n1")) >= 2 })
+	gridtest.WaitUntil(t, waitLong, "the node restarted", func() bool { return len(srv.reportsOf("n1")) >= 2 })
 	rs := srv.reportsOf("n1")
 	if rs[0].GetEvent() != gridpb.NodeEvent_NODE_EVENT_CRASHED || rs[1].GetEvent() != gridpb.NodeEvent_NODE_EVENT_RESTARTED || int(rs[1].GetPid()) == os.Getpid() {
 		t.Fatalf("reports = %v", rs)
@@ -375,8 +378,8 @@ func TestLeaveStopsNodesReportsThemAndUnregisters(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
 	a := startAgent(t, testConfig(t, "agent-leave", t.TempDir(), srv))
-	resp := startNode(t, agentClient(t, a), "n1", freePort(t), nil)
-	waitFor(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
+	resp := startNode(t, agentClient(t, a), "n1", gridtest.FreePort(t), nil)
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
 
 	if err := a.Leave(); err != nil {
 		t.Fatal(err)
@@ -395,7 +398,7 @@ func TestLeaveStopsNodesReportsThemAndUnregisters(t *testing.T) {
 
 func TestJoinGivesUpAfterRetryMax(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t, "agent-join", t.TempDir(), &testServer{gossipAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))})
+	cfg := testConfig(t, "agent-join", t.TempDir(), &testServer{gossipAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(gridtest.FreePort(t)))})
 	cfg.RetryMax = 2
 	cfg.RetryInterval = 10 * time.Millisecond
 	a := startAgent(t, cfg)
@@ -430,19 +433,19 @@ func TestUndeliveredReportsSurviveAnAgentRestart(t *testing.T) {
 	srv := newTestServer(t)
 	dir := t.TempDir()
 	a1 := startAgent(t, testConfig(t, "agent-queue", dir, srv))
-	resp := startNode(t, agentClient(t, a1), "n1", freePort(t), fastPolicy(3))
-	waitFor(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
+	resp := startNode(t, agentClient(t, a1), "n1", gridtest.FreePort(t), fastPolicy(3))
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
 
 	srv.setRefuse(true)
 	syscall.Kill(int(resp.GetPid()), syscall.SIGKILL)
-	waitFor(t, waitLong, "CRASHED and RESTARTED queued", func() bool { return a1.client.queue.len() == 2 })
+	gridtest.WaitUntil(t, waitLong, "CRASHED and RESTARTED queued", func() bool { return a1.client.queue.len() == 2 })
 	if err := a1.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	srv.setRefuse(false)
 
 	startAgent(t, testConfig(t, "agent-queue", dir, srv))
-	waitFor(t, waitLong, "the reports of the first agent", func() bool { return len(srv.reportsOf("n1")) >= 2 })
+	gridtest.WaitUntil(t, waitLong, "the reports of the first agent", func() bool { return len(srv.reportsOf("n1")) >= 2 })
 	rs := srv.reportsOf("n1")
 	if got := strings.Join(events(rs), ","); got != "NODE_EVENT_CRASHED,NODE_EVENT_RESTARTED" || rs[0].GetPid() != resp.GetPid() {
 		t.Fatalf("reports = %v", rs)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -6,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -15,13 +18,13 @@ func TestAgentCommandSignals(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
 	dir := t.TempDir()
-	rpcPort, gossipPort := freePort(t), freePort(t)
+	rpcPort, gossipPort := gridtest.FreePort(t), gridtest.FreePort(t)
 	t.Cleanup(func() { killRecordedNodes(t, dir) })
 	run := func() *exec.Cmd {
 		cmd := exec.Command(gridBinary, "agent", "-bind=127.0.0.1", "-name=agent-cmd", "-data-dir="+dir,
 			"-join="+srv.gossipAddr, "-rpc-port="+strconv.Itoa(rpcPort), "-gossip-port="+strconv.Itoa(gossipPort),
 			"-heartbeat-interval=200ms", "-retry-interval=100ms", "-log-level=debug")
-		out := &syncBuffer{}
+		out := &gridtest.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -49,16 +52,16 @@ func TestAgentCommandSignals(t *testing.T) {
 	registrations := func() int { regs, _, _, _, _ := srv.snapshot(); return len(regs) }
 
 	first := run()
-	waitFor(t, waitLong, "registration", func() bool { return registrations() == 1 })
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { return registrations() == 1 })
 	c := gridpb.NewAgentClient(dialAgent(t, "127.0.0.1:"+strconv.Itoa(rpcPort)))
-	resp := startNode(t, c, "n1", freePort(t), nil)
+	resp := startNode(t, c, "n1", gridtest.FreePort(t), nil)
 	stop(first, syscall.SIGTERM)
 	if !alive(int(resp.GetPid())) || !healthy(resp.GetEndpoint()) {
 		t.Fatal("SIGTERM stopped the node")
 	}
 
 	second := run()
-	waitFor(t, waitLong, "a registration listing the node", func() bool {
+	gridtest.WaitUntil(t, waitLong, "a registration listing the node", func() bool {
 		regs, _, _, _, _ := srv.snapshot()
 		last := regs[len(regs)-1].GetNodes()
 		return len(regs) == 2 && len(last) == 1 && last[0].GetPid() == resp.GetPid()

@@ -90,7 +90,7 @@ func (s *supervisor) spawn(n *node) (*proc, error) {
 	cmd := exec.Command(s.cfg.StorageBinary, s.nodeArgs(n.spec)...)
 	cmd.Dir = n.spec.StoragePath
 	cmd.Stdout, cmd.Stderr = stdout, stderr // *os.File: the child writes to them directly
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setOwnProcessGroup(cmd)
 	// Where this process's stderr begins, for the error should it die.
 	stderrFrom, _ := stderr.Seek(0, io.SeekEnd)
 	p, err := startProc(cmd)

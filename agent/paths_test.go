@@ -33,7 +33,7 @@ func TestStorageRootResolve(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		path string
-		want string // empty: an error containing errText
+		want string // empty: an error containing err
 		err  string
 	}{
 		{"n1", filepath.Join(rootDir, "n1"), ""},

@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -7,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 func TestIsNodeCommand(t *testing.T) {
@@ -79,7 +83,7 @@ func TestAdoptedProcessExitIsSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Right after exec the new command line may not be readable yet.
-	waitFor(t, 10*time.Second, "the command line", func() bool { return checkNodeProcess(cmd.Process.Pid, st.startTime, "n1") == nil })
+	gridtest.WaitUntil(t, 10*time.Second, "the command line", func() bool { return checkNodeProcess(cmd.Process.Pid, st.startTime, "n1") == nil })
 	if _, err := adoptProc(cmd.Process.Pid, st.startTime, "n2", nil); err == nil {
 		t.Fatal("adopted a process with another node's ID")
 	}

@@ -1,14 +1,13 @@
+//go:build linux
+
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -39,10 +39,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	gridBinary = filepath.Join(dir, "grid")
-	build := exec.Command("go", "build", "-o", gridBinary, "github.com/sutragrid/grid/cmd/grid")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build grid:", err)
+	if err := gridtest.BuildGrid(gridBinary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -62,7 +60,7 @@ type fakeServers struct {
 	registers    []*gridpb.RegisterRequest
 	heartbeats   int
 	reports      []*gridpb.NodeReport
-	refused      int // reports refused while refuseReports
+	refused      int // reports refused while refuseReport
 	unregisters  []string
 	refuseReport bool
 }
@@ -171,7 +169,7 @@ func newTestServer(t *testing.T) *testServer {
 	mc.BindAddr = "127.0.0.1"
 	mc.BindPort = 0
 	mc.Delegate = metaDelegate(meta)
-	mc.Logger = testLogger(t, "fake-gossip").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	mc.Logger = gridtest.Logger(t, "fake-gossip").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +217,7 @@ func testConfig(t *testing.T, name, dataDir string, srv *testServer) *Config {
 	cfg.StorageBinary = gridBinary
 	cfg.StartTimeout = 30 * time.Second
 	cfg.GossipConfig = fastGossip()
-	cfg.Logger = testLogger(t, name)
+	cfg.Logger = gridtest.Logger(t, name)
 	return cfg
 }
 
@@ -266,17 +264,6 @@ func dialAgent(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // fastPolicy restarts quickly, for tests.
 func fastPolicy(attempts int) *gridpb.RestartPolicy {
 	return &gridpb.RestartPolicy{Attempts: int32(attempts), IntervalMs: 60_000, DelayMs: 50, MaxDelayMs: 200}
@@ -312,18 +299,6 @@ func alive(pid int) bool {
 	return err == nil && st.state != 'Z'
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // events renders reports compactly for comparisons and failure messages.
 func events(rs []*gridpb.NodeReport) []string {
 	out := make([]string, len(rs))
@@ -331,37 +306,4 @@ func events(rs []*gridpb.NodeReport) []string {
 		out[i] = r.GetEvent().String()
 	}
 	return out
-}
-
-// testLogger writes to a buffer that is printed only when the test fails (or always
-// with GRID_TEST_LOG=1).
-func testLogger(t *testing.T, name string) hclog.Logger {
-	var out io.Writer = os.Stderr
-	if os.Getenv("GRID_TEST_LOG") == "" {
-		buf := &syncBuffer{}
-		out = buf
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("log of %s:\n%s", name, buf.String())
-			}
-		})
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: out})
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

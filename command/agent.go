@@ -34,6 +34,8 @@ Usage: grid agent -data-dir=DIR -join=ADDR [options]
   running: an agent started again on the same -data-dir adopts the nodes still alive
   and restarts the ones that died. A second signal kills the agent at once.
 
+  Agents run on Linux only; the other commands run on macOS and Windows too.
+
 Agent Options:
 
   -data-dir=DIR
@@ -76,6 +78,10 @@ Agent Options:
 }
 
 func (c *AgentCommand) Run(args []string) int {
+	// Before the flags: on a Mac the answer is this, not a missing -data-dir.
+	if err := agent.CheckPlatform(); err != nil {
+		return c.fail("%v", err)
+	}
 	cfg := agent.DefaultConfig()
 	var join stringList
 	var logLevel string

@@ -71,6 +71,8 @@ Usage: grid dev [options]
   leaves, then the server and the event store stop, and grid dev exits 0. A
   second signal kills it at once.
 
+  Like agents, grid dev runs on Linux only.
+
 Options:
 
   -bind=IP
@@ -83,6 +85,9 @@ Options:
 
 func (c *DevCommand) Run(args []string) int {
 	const name = "dev"
+	if err := agent.CheckPlatform(); err != nil {
+		return c.fail("grid dev runs an agent, and %v", err)
+	}
 	var bind, logLevel string
 	fs := c.flagSet(name)
 	fs.StringVar(&bind, "bind", "127.0.0.1", "")

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -96,5 +95,3 @@ Output Options:
 
   -json
     Print the output as JSON.`
-
-var _ = os.Stdout

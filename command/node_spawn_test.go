@@ -3,7 +3,6 @@ package command
 import (
 	"net/http"
 	"os"
-	"syscall"
 	"testing"
 
 	"github.com/hashicorp/cli"
@@ -155,7 +154,9 @@ func TestNodeSpawn(t *testing.T) {
 			name: "interrupted",
 			routes: func(b *bodyRecorder) map[string]http.HandlerFunc {
 				interrupt := func(w http.ResponseWriter, r *http.Request) {
-					_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+					// Through os.Process, which sends SIGINT here and builds everywhere.
+					self, _ := os.FindProcess(os.Getpid())
+					_ = self.Signal(os.Interrupt)
 					rawReply(pending)(w, r)
 				}
 				return map[string]http.HandlerFunc{post: created, nodePath: sequence(interrupt, rawReply(pending))}

@@ -1,6 +1,7 @@
-// Package dial is how servers and agents reach each other over gRPC: transport
-// credentials from the one TLS configuration a process has, and a pool of client
-// connections, one per address, that reconnect within seconds.
+// Package dial is how Grid's processes speak gRPC to each other: transport
+// credentials from the one TLS configuration a process has, a pool of client
+// connections, one per address, that reconnect within seconds, and a stop for the
+// gRPC servers they run that cannot hang on a stuck call.
 package dial
 
 import (
@@ -67,4 +68,27 @@ func (p *Pool) Close() {
 		c.Close()
 		delete(p.conns, addr)
 	}
+}
+
+// StopServer stops srv gracefully, letting the RPCs in flight finish, and forcibly
+// once grace has passed: a client that holds a stream open, or a handler that hangs,
+// must not hold up a process that is shutting down. It returns once srv has stopped,
+// and whether it stopped gracefully.
+func StopServer(srv *grpc.Server, grace time.Duration) bool {
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-stopped:
+		return true
+	case <-t.C:
+	}
+	// Stop closes every connection, which ends the GracefulStop above too.
+	srv.Stop()
+	<-stopped
+	return false
 }

@@ -38,3 +38,55 @@ func TestPoolSharesOneConnectionPerAddress(t *testing.T) {
 		t.Fatalf("health through the pooled connection: %v, %v", resp, err)
 	}
 }
+
+// serveHealth serves the standard health service on a loopback port.
+func serveHealth(t *testing.T) (*grpc.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return srv, ln.Addr().String()
+}
+
+func TestStopServerIdleIsGraceful(t *testing.T) {
+	srv, _ := serveHealth(t)
+	if !StopServer(srv, 10*time.Second) {
+		t.Fatal("an idle server was stopped forcibly")
+	}
+}
+
+func TestStopServerForcesAStuckCall(t *testing.T) {
+	srv, addr := serveHealth(t)
+	p := NewPool(nil)
+	defer p.Close()
+	conn, err := p.Get(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Watch streams until the client hangs up: a call that never ends by itself.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first health update: %v", err)
+	}
+
+	start := time.Now()
+	if StopServer(srv, 200*time.Millisecond) {
+		t.Fatal("stopped gracefully with a stream open")
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Fatalf("forced after %s, before the grace period ended", took)
+	}
+	if _, err := stream.Recv(); err == nil {
+		t.Fatal("the stream survived the stop")
+	}
+}

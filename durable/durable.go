@@ -4,8 +4,12 @@
 package durable
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile writes data to path atomically and durably: to a temporary file beside
@@ -37,4 +41,36 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// LoadOrCreateID returns the ID kept in the file at path, which names a process's
+// data for good (a server's Raft ID, a storage node's ID). The first time, when there
+// is no file, it keeps newID() there and returns it. validate, if not nil, checks an
+// ID read back: its error, which should say what the ID is and why it will not do,
+// is returned as it is.
+//
+// The file is written with WriteFile, so a crash leaves no half-written ID, and is
+// readable by all: an ID is no secret, and tools may want to read it.
+func LoadOrCreateID(path string, newID func() string, validate func(id string) error) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id := strings.TrimSpace(string(b))
+		if id == "" {
+			return "", fmt.Errorf("ID file %s is empty", path)
+		}
+		if validate != nil {
+			if err := validate(id); err != nil {
+				return "", err
+			}
+		}
+		return id, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read ID: %w", err)
+	}
+	id := newID()
+	if err := WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write ID: %w", err)
+	}
+	return id, nil
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -94,7 +96,7 @@ func (g *gridFixture) agentView() (agentView, error) {
 func (g *gridFixture) waitAgent(status string) agentView {
 	g.t.Helper()
 	var a agentView
-	waitFor(g.t, 30*time.Second, "agent-001 "+status, func() error {
+	cliPoll.WaitFor(g.t, 30*time.Second, "agent-001 "+status, func() error {
 		var err error
 		if a, err = g.agentView(); err != nil {
 			return err
@@ -122,7 +124,7 @@ func (g *gridFixture) node(id string) (nodeView, error) {
 func (g *gridFixture) waitNode(id, what string, cond func(nodeView) error) nodeView {
 	g.t.Helper()
 	var n nodeView
-	waitFor(g.t, 60*time.Second, "node "+id+" "+what, func() error {
+	cliPoll.WaitFor(g.t, 60*time.Second, "node "+id+" "+what, func() error {
 		var err error
 		if n, err = g.node(id); err != nil {
 			return err
@@ -221,7 +223,7 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "restarted node healthy", func() error { return healthy(restarted.Endpoint) })
+	cliPoll.WaitFor(t, 30*time.Second, "restarted node healthy", func() error { return healthy(restarted.Endpoint) })
 
 	// Bad requests fail with a clear message and change nothing.
 	var before []nodeView
@@ -274,7 +276,7 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 	if v, _ := g.node(n.ID); v.Status != "stopped" {
 		t.Fatalf("after stop: %+v", v)
 	}
-	waitFor(t, 10*time.Second, "stopped process gone", func() error {
+	cliPoll.WaitFor(t, 10*time.Second, "stopped process gone", func() error {
 		if alive(restarted.PID) {
 			return fmt.Errorf("pid %d still alive", restarted.PID)
 		}
@@ -330,7 +332,7 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 		}
 	}
 	g.via = survivor
-	waitFor(t, 30*time.Second, "a new leader", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "a new leader", func() error {
 		var ps []peer
 		if err := gridJSON(&ps, "operator", "raft", "list-peers", address(survivor)); err != nil {
 			return err
@@ -361,7 +363,7 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 	if alive(keep.PID) {
 		t.Fatal("node still running after the agent left")
 	}
-	waitFor(t, 10*time.Second, "agent-001 gone", func() error {
+	cliPoll.WaitFor(t, 10*time.Second, "agent-001 gone", func() error {
 		_, stderr, code := grid("agent", "status", address(survivor), "agent-001")
 		if code == 0 || !strings.Contains(stderr, "not found") {
 			return fmt.Errorf("exit %d: %s", code, stderr)

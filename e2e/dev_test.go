@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -14,7 +16,7 @@ import (
 	"github.com/sutragrid/grid/api"
 )
 
-// devPorts are the 127.0.0.1 ports `grid dev` and the node this test spawns use.
+// devTCPPorts and devUDPPorts are the 127.0.0.1 ports `grid dev` and the node this test spawns use.
 var (
 	devTCPPorts = []int{7000, 7001, 7002, 7946, 7947, 8001, 50052, 50061}
 	devUDPPorts = []int{7946, 7947}
@@ -72,7 +74,7 @@ func TestDev(t *testing.T) {
 	dev := start(t, "grid dev", "dev", "-log-level=debug")
 
 	var st api.Status
-	waitFor(t, 60*time.Second, "the dev grid to be ready", func() error {
+	cliPoll.WaitFor(t, 60*time.Second, "the dev grid to be ready", func() error {
 		if err := gridJSON(&st, "status"); err != nil {
 			return err
 		}
@@ -103,7 +105,7 @@ func TestDev(t *testing.T) {
 	}
 
 	// registered, cluster_healthy, spawn_requested, spawn_succeeded: all in the store.
-	waitFor(t, 30*time.Second, "every event shipped", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "every event shipped", func() error {
 		if err := gridJSON(&st, "status"); err != nil {
 			return err
 		}

@@ -1,5 +1,8 @@
+//go:build linux
+
 // Package e2e runs the built grid binary as real processes on loopback addresses and
-// checks what an operator would see through the CLI.
+// checks what an operator would see through the CLI. Like agents, the tests run on
+// Linux only: they run agents, and look at processes through /proc.
 package e2e
 
 import (
@@ -10,10 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 // gridBin is the binary under test, built once by TestMain.
@@ -26,10 +30,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	gridBin = filepath.Join(dir, "grid")
-	build := exec.Command("go", "build", "-race", "-o", gridBin, "../cmd/grid")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build grid:", err)
+	if err := gridtest.BuildGrid(gridBin, "-race"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	// The tests use fixed addresses (127.0.0.11-13, 127.0.0.21-22 and default ports):
@@ -67,7 +70,7 @@ func e2eLock() (unlock func(), err error) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *gridtest.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -75,7 +78,7 @@ type proc struct {
 // start runs grid with args; the process is killed when the test ends.
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &gridtest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(gridBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -155,33 +158,6 @@ func gridJSON(out any, args ...string) error {
 	return nil
 }
 
-// waitFor polls cond until it returns nil or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// cliPoll is how the tests wait: most conditions run grid commands, which are
+// processes, so they are checked less often than gridtest's default.
+var cliPoll = gridtest.Poller{Interval: 50 * time.Millisecond}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -53,7 +55,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	for _, ip := range serverIPs {
 		clients[ip], _ = api.NewClient(&api.Config{Address: "http://" + ip + ":7000"})
 	}
-	waitFor(t, 30*time.Second, "two healthy agents", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "two healthy agents", func() error {
 		as, err := clients["127.0.0.12"].Agents(context.Background())
 		if err != nil {
 			return err
@@ -153,7 +155,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 				others = append(others, o)
 			}
 		}
-		waitFor(t, 30*time.Second, "a new leader", func() error {
+		cliPoll.WaitFor(t, 30*time.Second, "a new leader", func() error {
 			l, err := clients[others[0]].Leader(context.Background())
 			if err != nil || l == "" || l == ip+":7002" {
 				return fmt.Errorf("leader %q, %v", l, err)
@@ -187,7 +189,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	}
 	// Every order ends: no node is left pending or stopping.
 	c.stablePeers("127.0.0.11", "", 60*time.Second)
-	waitFor(t, 60*time.Second, "every node order to end", func() error {
+	cliPoll.WaitFor(t, 60*time.Second, "every node order to end", func() error {
 		nodes, err := clients["127.0.0.11"].Nodes(context.Background(), "")
 		if err != nil {
 			return err
@@ -203,7 +205,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 	// Every server derived the same history; the store holds exactly that, once.
 	derived := map[string][]*events.Event{}
 	var last uint64
-	waitFor(t, 60*time.Second, "all servers to derive the same history", func() error {
+	cliPoll.WaitFor(t, 60*time.Second, "all servers to derive the same history", func() error {
 		for _, ip := range serverIPs {
 			var evs []*events.Event
 			if err := getJSON("http://"+ip+":7000/v1/operator/events/derived", &evs); err != nil {
@@ -225,7 +227,7 @@ func TestEventHistoryIsCompleteThroughChaos(t *testing.T) {
 		}
 	}
 	var stored []*events.Event
-	waitFor(t, 60*time.Second, fmt.Sprintf("the store to hold events 1..%d", last), func() error {
+	cliPoll.WaitFor(t, 60*time.Second, fmt.Sprintf("the store to hold events 1..%d", last), func() error {
 		var err error
 		stored, err = storedEvents()
 		if err != nil {

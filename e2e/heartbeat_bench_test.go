@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -30,10 +33,7 @@ var (
 func plainGridBin(b *testing.B) string {
 	plainBinOnce.Do(func() {
 		plainBin = filepath.Join(filepath.Dir(gridBin), "grid-plain")
-		out, err := exec.Command("go", "build", "-o", plainBin, "../cmd/grid").CombinedOutput()
-		if err != nil {
-			plainBinErr = fmt.Errorf("build: %v: %s", err, out)
-		}
+		plainBinErr = gridtest.BuildGrid(plainBin)
 	})
 	if plainBinErr != nil {
 		b.Fatal(plainBinErr)
@@ -62,7 +62,7 @@ func cpuSeconds(pid int) float64 {
 func BenchmarkHeartbeats(b *testing.B) {
 	const agents = 10000
 	bin := plainGridBin(b)
-	p := &proc{name: "server", out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: "server", out: &gridtest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "server", "-bind=127.0.0.16", "-data-dir="+b.TempDir(), "-bootstrap-expect=1", "-log-level=warn",
 		"-agent-degraded-after=1h", "-agent-offline-after=2h")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -79,7 +79,7 @@ func BenchmarkHeartbeats(b *testing.B) {
 	defer conn.Close()
 	cl := gridpb.NewServersClient(conn)
 	ctx := context.Background()
-	waitFor(b, 30*time.Second, "a leader", func() error {
+	cliPoll.WaitFor(b, 30*time.Second, "a leader", func() error {
 		_, err := cl.Register(ctx, &gridpb.RegisterRequest{Name: "agent-0", Address: "127.0.0.1:8001"})
 		return err
 	})

@@ -44,7 +44,7 @@ func derivedEvents(ip string) ([]*events.Event, error) {
 func waitEvent(t *testing.T, ip, what string, match func(*events.Event) bool) *events.Event {
 	t.Helper()
 	var found *events.Event
-	waitFor(t, 60*time.Second, what, func() error {
+	cliPoll.WaitFor(t, 60*time.Second, what, func() error {
 		evs, err := derivedEvents(ip)
 		if err != nil {
 			return err
@@ -137,7 +137,7 @@ func TestNodeOrdersFollowState(t *testing.T) {
 		}()
 		// Cancel as soon as the spawn is recorded, while the handler may still wait.
 		var id string
-		waitFor(t, 30*time.Second, "the spawn to be recorded", func() error {
+		cliPoll.WaitFor(t, 30*time.Second, "the spawn to be recorded", func() error {
 			nodes, err := cl.Nodes(ctx, "")
 			if err != nil {
 				return err
@@ -206,7 +206,7 @@ func TestNodeOrdersFollowState(t *testing.T) {
 		if stop.PID != int(resp.GetPid()) || !strings.Contains(stop.Reason, "did not expect") {
 			t.Errorf("stop event %+v, want pid %d and a reason", stop, resp.GetPid())
 		}
-		waitFor(t, 30*time.Second, "the stray process to exit", func() error {
+		cliPoll.WaitFor(t, 30*time.Second, "the stray process to exit", func() error {
 			if alive(int(resp.GetPid())) {
 				return fmt.Errorf("pid %d runs", resp.GetPid())
 			}
@@ -228,7 +228,7 @@ func TestNodeOrdersFollowState(t *testing.T) {
 			}
 			return nil
 		})
-		waitFor(t, 30*time.Second, "the port to be free", func() error { return portFree("127.0.0.21:50340") })
+		cliPoll.WaitFor(t, 30*time.Second, "the port to be free", func() error { return portFree("127.0.0.21:50340") })
 	})
 
 	evs, err := derivedEvents(leader)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -45,7 +47,7 @@ func address(ip string) string { return "-address=http://" + ip + ":7000" }
 func (c *serverCluster) stablePeers(ip, notLeader string, timeout time.Duration) []peer {
 	c.t.Helper()
 	var peers []peer
-	waitFor(c.t, timeout, "three voters and a leader on "+ip, func() error {
+	cliPoll.WaitFor(c.t, timeout, "three voters and a leader on "+ip, func() error {
 		peers = nil
 		if err := gridJSON(&peers, "operator", "raft", "list-peers", address(ip)); err != nil {
 			return err
@@ -119,7 +121,7 @@ func TestThreeServersFailoverAndRejoin(t *testing.T) {
 		}
 	}
 	var newLeader peer
-	waitFor(t, 30*time.Second, "a new leader", func() error {
+	cliPoll.WaitFor(t, 30*time.Second, "a new leader", func() error {
 		var ps []peer
 		if err := gridJSON(&ps, "operator", "raft", "list-peers", address(other)); err != nil {
 			return err

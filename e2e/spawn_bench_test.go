@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 // BenchmarkSpawnToRunning measures the time from `POST /v1/nodes` (what `grid node
@@ -21,7 +24,7 @@ func BenchmarkSpawnToRunning(b *testing.B) {
 	dir := b.TempDir()
 	b.Cleanup(func() { killProcessesMentioning(dir) })
 	run := func(name string, args ...string) {
-		p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+		p := &proc{name: name, out: &gridtest.SyncBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		if err := p.cmd.Start(); err != nil {
@@ -38,7 +41,7 @@ func BenchmarkSpawnToRunning(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	waitFor(b, 30*time.Second, "a healthy agent", func() error {
+	cliPoll.WaitFor(b, 30*time.Second, "a healthy agent", func() error {
 		a, err := cl.Agent(ctx, "bench-agent")
 		if err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 	"github.com/sutragrid/grid/events"
 )
 
-// applySpawnNode checks a spawn against the state and records the node as pending.
+// spawnNode checks a spawn against the state and records the node as pending.
 // The checks live here, not in the server, so that two spawns racing for one port are
 // ordered by the log and the second is rejected on every server alike.
 func (x *applyCtx) spawnNode(c *SpawnNode) error {
@@ -129,7 +129,7 @@ func nodeID(cmd Command) string {
 	return ""
 }
 
-// applyNodeChange applies a report about an existing node. Reports can arrive late or
+// nodeChange applies a report about an existing node. Reports can arrive late or
 // twice (an agent retries, a new leader re-sends a start): each transition applies only
 // from the statuses where it makes sense and is otherwise a no-op, never an error.
 func (x *applyCtx) nodeChange() error {

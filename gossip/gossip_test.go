@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 func TestTagsRoundTrip(t *testing.T) {
@@ -240,16 +242,8 @@ func create(t *testing.T, name string, tags Tags, join ...string) *Pool {
 	return p
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// gossipPoll keeps up with fastConfig, which gossips every 20ms.
+var gossipPoll = gridtest.Poller{Interval: 10 * time.Millisecond}
 
 func statusOf(p *Pool, name string) string {
 	for _, m := range p.Members().List() {
@@ -271,7 +265,7 @@ func TestPoolJoinLeaveAndFail(t *testing.T) {
 	for _, p := range []*Pool{s2, a1} {
 		p.JoinLoop(context.Background(), fatal)
 	}
-	waitFor(t, "three alive members", func() bool {
+	gossipPoll.WaitUntil(t, 10*time.Second, "three alive members", func() bool {
 		return statusOf(s1, "s2") == StatusAlive && statusOf(s1, "a1") == StatusAlive && statusOf(a1, "s2") == StatusAlive
 	})
 	if m, ok := a1.Members().ServerByID("id1"); !ok || m.Tags.RPCPort != 1 || m.HostPort(int(m.Port)) != s1.LocalAddr() {
@@ -287,7 +281,7 @@ func TestPoolJoinLeaveAndFail(t *testing.T) {
 	}
 	_ = s2.Shutdown()
 	_ = a1.Shutdown()
-	waitFor(t, "s2 left and a1 failed", func() bool {
+	gossipPoll.WaitUntil(t, 10*time.Second, "s2 left and a1 failed", func() bool {
 		return statusOf(s1, "s2") == StatusLeft && statusOf(s1, "a1") == StatusFailed
 	})
 	select {

@@ -5,8 +5,8 @@
 // source: server.proto
 
 // The servers' internal RPCs: a follower forwards writes to the leader, and servers ask
-// each other about their Raft state before they bootstrap. Agents' RPCs join this
-// service in later versions.
+// each other about their Raft state before they bootstrap. The agents' calls to the
+// servers are the Servers service of agent.proto, served on the same port.
 
 package gridpb
 

@@ -5,8 +5,8 @@
 // source: server.proto
 
 // The servers' internal RPCs: a follower forwards writes to the leader, and servers ask
-// each other about their Raft state before they bootstrap. Agents' RPCs join this
-// service in later versions.
+// each other about their Raft state before they bootstrap. The agents' calls to the
+// servers are the Servers service of agent.proto, served on the same port.
 
 package gridpb
 
@@ -32,7 +32,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type InternalClient interface {
 	// Apply proposes an encoded FSM command on the leader and waits until it is applied.
-	// A server that is not the leader answers FailedPrecondition.
+	// A server that is not the leader answers Aborted: nothing was applied, so the
+	// caller may send the write again.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
 	// server about to bootstrap can see it must join instead.
@@ -72,7 +73,8 @@ func (c *internalClient) RaftState(ctx context.Context, in *RaftStateRequest, op
 // for forward compatibility.
 type InternalServer interface {
 	// Apply proposes an encoded FSM command on the leader and waits until it is applied.
-	// A server that is not the leader answers FailedPrecondition.
+	// A server that is not the leader answers Aborted: nothing was applied, so the
+	// caller may send the write again.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
 	// server about to bootstrap can see it must join instead.

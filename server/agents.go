@@ -156,7 +156,7 @@ func forward[T any](err error, call func() (T, error)) (T, error) {
 	return call()
 }
 
-// agentConn returns a connection to an agent's gRPC endpoint.
+// agentClient returns a client of an agent's gRPC endpoint.
 func (s *Server) agentClient(name string) (gridpb.AgentClient, error) {
 	a, err := s.fsm.State().Agent(name)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -41,7 +42,7 @@ func agentStatus(t testing.TB, s *Server, name string) fsm.AgentStatus {
 
 func waitStatus(t testing.TB, servers []*Server, name string, want fsm.AgentStatus) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("agent %s %s everywhere", name, want), func() error {
+	gridtest.WaitFor(t, 10*time.Second, fmt.Sprintf("agent %s %s everywhere", name, want), func() error {
 		for _, s := range servers {
 			a, err := s.State().Agent(name)
 			if err != nil || a == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/storage"
 )
@@ -74,7 +75,7 @@ func (es *evStore) start() {
 		}
 		return status.Error(codes.Unavailable, "writes are paused by the test")
 	}
-	srv, err := storage.NewServer(cfg, testLogger(es.t, "event-store"))
+	srv, err := storage.NewServer(cfg, gridtest.Logger(es.t, "event-store"))
 	if err != nil {
 		es.t.Fatalf("start event store: %v", err)
 	}
@@ -151,7 +152,7 @@ func evMeta(t testing.TB, s *Server) fsm.EventMeta {
 // evWaitShipped waits until the event store holds every event the leader derived.
 func evWaitShipped(t testing.TB, leader *Server) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "every event shipped", func() error {
+	gridtest.WaitFor(t, 20*time.Second, "every event shipped", func() error {
 		m := evMeta(t, leader)
 		if m.LastSeq == 0 || m.ShippedSeq != m.LastSeq {
 			return fmt.Errorf("last seq %d, shipped %d", m.LastSeq, m.ShippedSeq)
@@ -229,7 +230,7 @@ func evSeed(t *testing.T, s *Server) time.Time {
 	evSetStatus(t, s, "a1", fsm.AgentHealthy)
 	want := []events.Type{events.AgentRegistered, events.ClusterHealthy, events.AgentRegistered,
 		events.AgentDegraded, events.ClusterDegraded, events.AgentRecovered, events.ClusterHealthy}
-	waitFor(t, 10*time.Second, "seven events", func() error {
+	gridtest.WaitFor(t, 10*time.Second, "seven events", func() error {
 		if m := evMeta(t, s); m.LastSeq != uint64(len(want)) {
 			return fmt.Errorf("last seq %d", m.LastSeq)
 		}
@@ -422,7 +423,7 @@ func TestEventsWhileStoreIsDown(t *testing.T) {
 
 	es.start() // same dir, same port
 	evWaitShipped(t, s)
-	waitFor(t, 10*time.Second, "a whole listing", func() error {
+	gridtest.WaitFor(t, 10*time.Second, "a whole listing", func() error {
 		l, err := cl.Events(ctx, api.EventQuery{})
 		if err != nil {
 			return err
@@ -713,7 +714,7 @@ func TestEventStreamResumesAndFollows(t *testing.T) {
 	follower := followers(leader, c.servers)[0]
 	register(t, leader, "a1") // 1, 2
 	register(t, leader, "a2") // 3
-	waitFor(t, 10*time.Second, "the follower to evApply event 3", func() error {
+	gridtest.WaitFor(t, 10*time.Second, "the follower to evApply event 3", func() error {
 		if m := evMeta(t, follower); m.LastSeq != 3 {
 			return fmt.Errorf("last seq %d", m.LastSeq)
 		}

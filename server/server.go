@@ -4,10 +4,13 @@
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
 // bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
-// applies and forwards writes; http.go and snapshot.go serve the API. Events:
-// eventfeed.go keeps the events this server derived last; shipper.go sends the
-// outbox to the event store on the leader; events_http.go and events_stream.go
-// serve the event queries, thin over the query engine in eventquery/.
+// applies and forwards writes; agents.go takes the agents' calls and heartbeat.go
+// judges their health from their heartbeats; nodes.go records node intents and
+// reconcile.go, on the leader, orders agents to carry them out and corrects drift;
+// shipper.go sends the events to the event store, and eventfeed.go keeps the latest
+// for readers; http.go, events_http.go, events_stream.go (thin over the query engine in
+// eventquery/), status_http.go and snapshot.go serve the API, every request passing
+// auth.go's Authorizer.
 package server
 
 import (
@@ -19,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,24 +224,15 @@ func (s *Server) raftAdvertise() (net.Addr, error) {
 	return &net.TCPAddr{IP: adv, Port: s.config.RaftPort}, nil
 }
 
-// loadOrCreateID returns the ID stored at path, creating a random one the first time.
+// loadOrCreateID returns the server's Raft ID, kept at path, creating a random one
+// the first time.
 func loadOrCreateID(path string) (string, error) {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		id := strings.TrimSpace(string(raw))
-		if _, perr := uuid.Parse(id); perr != nil {
-			return "", fmt.Errorf("server ID file %s is corrupt: %v", path, perr)
+	return durable.LoadOrCreateID(path, uuid.NewString, func(id string) error {
+		if _, err := uuid.Parse(id); err != nil {
+			return fmt.Errorf("server ID file %s is corrupt: %w", path, err)
 		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read server ID: %w", err)
-	}
-	id := uuid.NewString()
-	if err := durable.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write server ID: %w", err)
-	}
-	return id, nil
+		return nil
+	})
 }
 
 // Fatal returns a channel that receives an error when the server cannot go on, such
@@ -311,7 +304,7 @@ func (s *Server) shutdown(graceful bool) error {
 		s.httpLn.Close()
 	}
 	if s.grpc != nil {
-		stopGRPC(s.grpc, 5*time.Second)
+		dial.StopServer(s.grpc, 5*time.Second)
 	} else if s.rpcLn != nil {
 		s.rpcLn.Close()
 	}
@@ -344,19 +337,5 @@ func (s *Server) transferLeadership() {
 	}
 	if err := s.raft.LeadershipTransfer().Error(); err != nil {
 		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
-	}
-}
-
-// stopGRPC stops gracefully, then forcibly after timeout.
-func stopGRPC(g *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		g.Stop()
 	}
 }

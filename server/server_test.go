@@ -18,6 +18,7 @@ import (
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -27,7 +28,7 @@ func TestBootstrapExpectThree(t *testing.T) {
 	want := []string{c.servers[0].ID(), c.servers[1].ID(), c.servers[2].ID()}
 	sort.Strings(want)
 	for _, s := range c.servers {
-		waitFor(t, 5*time.Second, "three voters on "+s.Name(), func() error {
+		gridtest.WaitFor(t, 5*time.Second, "three voters on "+s.Name(), func() error {
 			got := voters(t, s)
 			sort.Strings(got)
 			if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -104,7 +105,7 @@ func TestRestartKeepsStateAndDoesNotBootstrapAgain(t *testing.T) {
 	cfg.HTTPPort, cfg.RPCPort, cfg.RaftPort = portOf(old.HTTPAddr()), portOf(old.RPCAddr()), portOf(old.RaftAddr())
 	cfg.GossipPort = portOf(old.GossipAddr())
 	cfg.Join = []string{leader.GossipAddr()}
-	cfg.Logger = testLogger(t, cfg.NodeName+"-restarted")
+	cfg.Logger = gridtest.Logger(t, cfg.NodeName+"-restarted")
 	if err := old.Shutdown(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
@@ -126,7 +127,7 @@ func TestRestartKeepsStateAndDoesNotBootstrapAgain(t *testing.T) {
 }
 
 func TestBootstrapExpectMismatchRefuses(t *testing.T) {
-	bufA, bufB := &syncBuffer{}, &syncBuffer{}
+	bufA, bufB := &gridtest.SyncBuffer{}, &gridtest.SyncBuffer{}
 	cfgA := testConfig(t, "a", t.TempDir(), 2)
 	cfgA.Logger = hclog.New(&hclog.LoggerOptions{Output: bufA, Level: hclog.Info})
 	a := startServer(t, cfgA)
@@ -136,7 +137,7 @@ func TestBootstrapExpectMismatchRefuses(t *testing.T) {
 	b := startServer(t, cfgB)
 
 	// Both see each other, both refuse, and so neither bootstraps.
-	waitFor(t, 10*time.Second, "both servers to refuse", func() error {
+	gridtest.WaitFor(t, 10*time.Second, "both servers to refuse", func() error {
 		if !containsAll(bufA.String(), "refusing to bootstrap", "peer_bootstrap_expect=3") {
 			return errors.New("a has not refused yet")
 		}
@@ -289,7 +290,7 @@ func TestRemovePeerThroughFollower(t *testing.T) {
 	if err := cl.RaftRemovePeerByAddress(ctx, victim.RaftAddr()); err != nil {
 		t.Fatalf("remove peer: %v", err)
 	}
-	waitFor(t, 5*time.Second, "two voters", func() error {
+	gridtest.WaitFor(t, 5*time.Second, "two voters", func() error {
 		if got := voters(t, fs[0]); len(got) != 2 {
 			return errors.New("voters: " + strings.Join(got, ","))
 		}
@@ -302,7 +303,7 @@ func TestMembersAndStatusEndpoints(t *testing.T) {
 	leader := c.leader()
 	cl := apiClient(t, c.servers[2])
 	ctx := context.Background()
-	waitFor(t, 5*time.Second, "three alive members", func() error {
+	gridtest.WaitFor(t, 5*time.Second, "three alive members", func() error {
 		ms, err := cl.Members(ctx)
 		if err != nil {
 			return err
@@ -334,7 +335,7 @@ func TestMembersAndStatusEndpoints(t *testing.T) {
 	}
 	// A graceful leave shows as left.
 	_ = c.servers[0].Shutdown()
-	waitFor(t, 10*time.Second, "s1 to show as left", func() error {
+	gridtest.WaitFor(t, 10*time.Second, "s1 to show as left", func() error {
 		ms, err := cl.Members(ctx)
 		if err != nil {
 			return err

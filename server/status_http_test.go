@@ -10,6 +10,7 @@ import (
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/internal/gridtest"
 	"github.com/sutragrid/grid/storage"
 )
 
@@ -25,7 +26,7 @@ func startEventStore(t *testing.T, dir string, port int) *eventStore {
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.Port, cfg.DataDir = port, dir
-	srv, err := storage.NewServer(cfg, testLogger(t, "store"))
+	srv, err := storage.NewServer(cfg, gridtest.Logger(t, "store"))
 	if err != nil {
 		t.Fatalf("start event store: %v", err)
 	}
@@ -61,7 +62,7 @@ func getStatus(t *testing.T, s *Server) (*api.Status, error) {
 func waitPipeline(t *testing.T, s *Server, what string, cond func(ev api.StatusEvents) error) *api.Status {
 	t.Helper()
 	var st *api.Status
-	waitFor(t, 30*time.Second, what, func() error {
+	gridtest.WaitFor(t, 30*time.Second, what, func() error {
 		var err error
 		if st, err = getStatus(t, s); err != nil {
 			return err

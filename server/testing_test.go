@@ -1,22 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 // testConfig returns a config for an in-process server on 127.0.0.1 with kernel-chosen
@@ -46,42 +42,8 @@ func testConfig(t testing.TB, name, dir string, expect int) *Config {
 	mc.PushPullInterval = 0
 	cfg.GossipConfig = mc
 
-	cfg.Logger = testLogger(t, name)
+	cfg.Logger = gridtest.Logger(t, name)
 	return cfg
-}
-
-// testLogger writes to a buffer that is printed only when the test fails (or always
-// with GRID_TEST_LOG=1), so passing runs stay quiet and no goroutine logs through t
-// after the test ends.
-func testLogger(t testing.TB, name string) hclog.Logger {
-	var out io.Writer = os.Stderr
-	if os.Getenv("GRID_TEST_LOG") == "" {
-		buf := &syncBuffer{}
-		out = buf
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("log of %s:\n%s", name, buf.String())
-			}
-		})
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: out})
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startServer starts a server and stops it (abruptly) at the end of the test.
@@ -126,20 +88,6 @@ func newClusterWith(t testing.TB, n int, adjust func(*Config)) *testCluster {
 	return c
 }
 
-// waitFor polls cond until it returns nil or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
-
 // leader waits until exactly one of the running servers leads and all of them know
 // it, and returns it.
 func (c *testCluster) leader(running ...*Server) *Server {
@@ -148,7 +96,7 @@ func (c *testCluster) leader(running ...*Server) *Server {
 		running = c.servers
 	}
 	var leader *Server
-	waitFor(c.t, 15*time.Second, "one leader", func() error {
+	gridtest.WaitFor(c.t, 15*time.Second, "one leader", func() error {
 		leader = nil
 		for _, s := range running {
 			if s.IsLeader() {
@@ -202,7 +150,7 @@ func voters(t testing.TB, s *Server) []string {
 // named agent.
 func waitAgent(t testing.TB, servers []*Server, name string, want bool) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("agent %s present=%v everywhere", name, want), func() error {
+	gridtest.WaitFor(t, 10*time.Second, fmt.Sprintf("agent %s present=%v everywhere", name, want), func() error {
 		for _, s := range servers {
 			a, err := s.State().Agent(name)
 			if err != nil {

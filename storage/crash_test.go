@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -45,10 +46,7 @@ func gridBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "grid")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/sutragrid/grid/cmd/grid").CombinedOutput()
-		if err != nil {
-			binError = fmt.Errorf("build grid: %v\n%s", err, out)
-		}
+		binError = gridtest.BuildGrid(binPath)
 	})
 	if binError != nil {
 		t.Fatal(binError)

@@ -145,8 +145,8 @@ func attrKey(dst []byte, name, value string, t int64, id string) []byte {
 	return appendPosition(attrPrefix(dst, name, value), t, id)
 }
 
-// edgePrefix is the prefix of the out (tagOut) or in (tagIn) associations of id,
-// optionally of one type (typ != "" or withType).
+// edgePrefix is the prefix of the out (tagOut) or in (tagIn) associations of id;
+// edgeTypePrefix narrows it to the associations of one type.
 func edgePrefix(dst []byte, tag byte, id string) []byte {
 	dst = append(dst, tag)
 	return appendEscaped(dst, id)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -194,17 +195,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.logger.Info("storage node stopping")
 	s.health.Shutdown()
-	stopped := make(chan struct{})
-	go func() {
-		s.grpc.GracefulStop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(shutdownGrace):
-		s.logger.Warn("RPCs still running after grace period; stopping them")
-		s.grpc.Stop()
-		<-stopped
+	if !dial.StopServer(s.grpc, shutdownGrace) {
+		s.logger.Warn("RPCs still running after grace period were stopped", "grace", shutdownGrace)
 	}
 	stopRetention()
 	wg.Wait()
