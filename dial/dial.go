@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -32,32 +33,90 @@ var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
 	MinConnectTimeout: 5 * time.Second,
 })
 
-// Pool keeps one gRPC client connection per address. Connections are created lazily
-// and live until Close.
+// Pool keeps one gRPC client connection per address, created on first use. It lets
+// go of connections nobody uses: gRPC puts a connection without calls for IdleTimeout
+// into its idle state, and one that has failed to connect for BrokenAfter since it was
+// last asked for is broken (its peer is gone, an agent that left, say); the next Get
+// of any address closes and forgets both, so the pool does not grow with every peer
+// ever seen.
 type Pool struct {
 	creds grpc.DialOption
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	// now is the clock; tests set it.
+	now func() time.Time
+
+	mu        sync.Mutex
+	conns     map[string]*pooled
+	lastSweep time.Time
 }
+
+type pooled struct {
+	conn     *grpc.ClientConn
+	lastUsed time.Time
+}
+
+// Lifetimes of pooled connections.
+const (
+	// IdleTimeout is how long a connection without calls stays open.
+	IdleTimeout = 5 * time.Minute
+	// BrokenAfter is how long a connection that cannot connect is kept after it
+	// was last asked for.
+	BrokenAfter = time.Minute
+	// sweepEvery bounds how often Get looks for connections to let go of.
+	sweepEvery = 10 * time.Second
+)
 
 // NewPool returns an empty pool whose connections use conf (nil: plaintext).
 func NewPool(conf *tls.Config) *Pool {
-	return &Pool{creds: Creds(conf), conns: map[string]*grpc.ClientConn{}}
+	return &Pool{creds: Creds(conf), now: time.Now, conns: map[string]*pooled{}}
 }
 
 // Get returns the connection to addr, creating it on first use.
 func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
+	now := p.now()
+	if now.Sub(p.lastSweep) >= sweepEvery {
+		p.lastSweep = now
+		p.sweepLocked(now)
 	}
-	c, err := grpc.NewClient(addr, p.creds, reconnect)
+	if c, ok := p.conns[addr]; ok {
+		c.lastUsed = now
+		return c.conn, nil
+	}
+	c, err := grpc.NewClient(addr, p.creds, reconnect, grpc.WithIdleTimeout(IdleTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	p.conns[addr] = c
+	p.conns[addr] = &pooled{conn: c, lastUsed: now}
 	return c, nil
+}
+
+// sweepLocked closes and forgets idle, broken and shut down connections.
+func (p *Pool) sweepLocked(now time.Time) {
+	for addr, c := range p.conns {
+		switch c.conn.GetState() {
+		case connectivity.Idle:
+			if now.Sub(c.lastUsed) < IdleTimeout {
+				continue // new, or asked for again: gRPC connects it on the first call
+			}
+		case connectivity.TransientFailure:
+			if now.Sub(c.lastUsed) < BrokenAfter {
+				continue
+			}
+		case connectivity.Shutdown:
+		default:
+			continue
+		}
+		c.conn.Close()
+		delete(p.conns, addr)
+	}
+}
+
+// Len returns how many connections the pool holds.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
 }
 
 // Close closes every connection.
@@ -65,7 +124,7 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for addr, c := range p.conns {
-		c.Close()
+		c.conn.Close()
 		delete(p.conns, addr)
 	}
 }

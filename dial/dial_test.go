@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -88,5 +89,55 @@ func TestStopServerForcesAStuckCall(t *testing.T) {
 	}
 	if _, err := stream.Recv(); err == nil {
 		t.Fatal("the stream survived the stop")
+	}
+}
+
+func TestPoolLetsGoOfBrokenAndIdleConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(ln)
+	defer srv.Stop()
+	// Nothing listens on a port just closed: a connection there cannot connect.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+
+	now := time.Now()
+	p := NewPool(nil)
+	p.now = func() time.Time { return now }
+	defer p.Close()
+	live, _ := p.Get(ln.Addr().String())
+	broken, _ := p.Get(deadAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(live).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	broken.Connect()
+	for broken.GetState() != connectivity.TransientFailure {
+		if !broken.WaitForStateChange(ctx, broken.GetState()) {
+			t.Fatal("the connection to a closed port never failed")
+		}
+	}
+
+	// A sweep after BrokenAfter closes the broken connection; the ready one stays.
+	now = now.Add(BrokenAfter + sweepEvery)
+	again, _ := p.Get(ln.Addr().String())
+	if again != live {
+		t.Fatal("a ready connection was replaced")
+	}
+	if broken.GetState() != connectivity.Shutdown || p.Len() != 1 {
+		t.Fatalf("broken connection %v, pool holds %d", broken.GetState(), p.Len())
+	}
+	// Asked for again, it is dialled anew.
+	if fresh, _ := p.Get(deadAddr); fresh == broken {
+		t.Fatal("the broken connection was handed out again")
 	}
 }

@@ -25,6 +25,199 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type HTTPHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPHeader) Reset() {
+	*x = HTTPHeader{}
+	mi := &file_server_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPHeader) ProtoMessage() {}
+
+func (x *HTTPHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPHeader.ProtoReflect.Descriptor instead.
+func (*HTTPHeader) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *HTTPHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HTTPHeader) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type HTTPRequestFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method and target ("/v1/nodes?agent=a1") are set in the first frame only.
+	Method  string        `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	Target  string        `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Headers []*HTTPHeader `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	// remote_addr is the original caller's address, for logs.
+	RemoteAddr string `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// body is the next piece of the request body; a frame may have none.
+	Body          []byte `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPRequestFrame) Reset() {
+	*x = HTTPRequestFrame{}
+	mi := &file_server_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPRequestFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPRequestFrame) ProtoMessage() {}
+
+func (x *HTTPRequestFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPRequestFrame.ProtoReflect.Descriptor instead.
+func (*HTTPRequestFrame) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HTTPRequestFrame) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *HTTPRequestFrame) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *HTTPRequestFrame) GetHeaders() []*HTTPHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPRequestFrame) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *HTTPRequestFrame) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+type HTTPResponseFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status and headers are set in the first frame only.
+	Status  int32         `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers []*HTTPHeader `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	// body is the next piece of the response body.
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPResponseFrame) Reset() {
+	*x = HTTPResponseFrame{}
+	mi := &file_server_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPResponseFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPResponseFrame) ProtoMessage() {}
+
+func (x *HTTPResponseFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPResponseFrame.ProtoReflect.Descriptor instead.
+func (*HTTPResponseFrame) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HTTPResponseFrame) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *HTTPResponseFrame) GetHeaders() []*HTTPHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPResponseFrame) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 type ApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// command is an fsm-encoded command (see fsm.Encode).
@@ -35,7 +228,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +240,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +253,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{0}
+	return file_server_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -80,7 +273,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +285,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +298,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{1}
+	return file_server_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -123,7 +316,7 @@ type RaftStateRequest struct {
 
 func (x *RaftStateRequest) Reset() {
 	*x = RaftStateRequest{}
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +328,7 @@ func (x *RaftStateRequest) String() string {
 func (*RaftStateRequest) ProtoMessage() {}
 
 func (x *RaftStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +341,7 @@ func (x *RaftStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftStateRequest.ProtoReflect.Descriptor instead.
 func (*RaftStateRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{2}
+	return file_server_proto_rawDescGZIP(), []int{5}
 }
 
 type RaftStateResponse struct {
@@ -165,7 +358,7 @@ type RaftStateResponse struct {
 
 func (x *RaftStateResponse) Reset() {
 	*x = RaftStateResponse{}
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +370,7 @@ func (x *RaftStateResponse) String() string {
 func (*RaftStateResponse) ProtoMessage() {}
 
 func (x *RaftStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +383,7 @@ func (x *RaftStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftStateResponse.ProtoReflect.Descriptor instead.
 func (*RaftStateResponse) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{3}
+	return file_server_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RaftStateResponse) GetServerId() string {
@@ -218,7 +411,22 @@ var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
 	"\n" +
-	"\fserver.proto\x12\x0egrid.server.v1\"(\n" +
+	"\fserver.proto\x12\x0egrid.server.v1\"8\n" +
+	"\n" +
+	"HTTPHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\xad\x01\n" +
+	"\x10HTTPRequestFrame\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x124\n" +
+	"\aheaders\x18\x03 \x03(\v2\x1a.grid.server.v1.HTTPHeaderR\aheaders\x12\x1f\n" +
+	"\vremote_addr\x18\x04 \x01(\tR\n" +
+	"remoteAddr\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\"u\n" +
+	"\x11HTTPResponseFrame\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x124\n" +
+	"\aheaders\x18\x02 \x03(\v2\x1a.grid.server.v1.HTTPHeaderR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"(\n" +
 	"\fApplyRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"%\n" +
 	"\rApplyResponse\x12\x14\n" +
@@ -227,10 +435,11 @@ const file_server_proto_rawDesc = "" +
 	"\x11RaftStateResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12\x1b\n" +
 	"\thas_state\x18\x02 \x01(\bR\bhasState\x12\x14\n" +
-	"\x05peers\x18\x03 \x03(\tR\x05peers2\xa2\x01\n" +
+	"\x05peers\x18\x03 \x03(\tR\x05peers2\xfa\x01\n" +
 	"\bInternal\x12D\n" +
 	"\x05Apply\x12\x1c.grid.server.v1.ApplyRequest\x1a\x1d.grid.server.v1.ApplyResponse\x12P\n" +
-	"\tRaftState\x12 .grid.server.v1.RaftStateRequest\x1a!.grid.server.v1.RaftStateResponseB(Z&github.com/sutragrid/grid/proto;gridpbb\x06proto3"
+	"\tRaftState\x12 .grid.server.v1.RaftStateRequest\x1a!.grid.server.v1.RaftStateResponse\x12V\n" +
+	"\vForwardHTTP\x12 .grid.server.v1.HTTPRequestFrame\x1a!.grid.server.v1.HTTPResponseFrame(\x010\x01B(Z&github.com/sutragrid/grid/proto;gridpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -244,23 +453,30 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_server_proto_goTypes = []any{
-	(*ApplyRequest)(nil),      // 0: grid.server.v1.ApplyRequest
-	(*ApplyResponse)(nil),     // 1: grid.server.v1.ApplyResponse
-	(*RaftStateRequest)(nil),  // 2: grid.server.v1.RaftStateRequest
-	(*RaftStateResponse)(nil), // 3: grid.server.v1.RaftStateResponse
+	(*HTTPHeader)(nil),        // 0: grid.server.v1.HTTPHeader
+	(*HTTPRequestFrame)(nil),  // 1: grid.server.v1.HTTPRequestFrame
+	(*HTTPResponseFrame)(nil), // 2: grid.server.v1.HTTPResponseFrame
+	(*ApplyRequest)(nil),      // 3: grid.server.v1.ApplyRequest
+	(*ApplyResponse)(nil),     // 4: grid.server.v1.ApplyResponse
+	(*RaftStateRequest)(nil),  // 5: grid.server.v1.RaftStateRequest
+	(*RaftStateResponse)(nil), // 6: grid.server.v1.RaftStateResponse
 }
 var file_server_proto_depIdxs = []int32{
-	0, // 0: grid.server.v1.Internal.Apply:input_type -> grid.server.v1.ApplyRequest
-	2, // 1: grid.server.v1.Internal.RaftState:input_type -> grid.server.v1.RaftStateRequest
-	1, // 2: grid.server.v1.Internal.Apply:output_type -> grid.server.v1.ApplyResponse
-	3, // 3: grid.server.v1.Internal.RaftState:output_type -> grid.server.v1.RaftStateResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: grid.server.v1.HTTPRequestFrame.headers:type_name -> grid.server.v1.HTTPHeader
+	0, // 1: grid.server.v1.HTTPResponseFrame.headers:type_name -> grid.server.v1.HTTPHeader
+	3, // 2: grid.server.v1.Internal.Apply:input_type -> grid.server.v1.ApplyRequest
+	5, // 3: grid.server.v1.Internal.RaftState:input_type -> grid.server.v1.RaftStateRequest
+	1, // 4: grid.server.v1.Internal.ForwardHTTP:input_type -> grid.server.v1.HTTPRequestFrame
+	4, // 5: grid.server.v1.Internal.Apply:output_type -> grid.server.v1.ApplyResponse
+	6, // 6: grid.server.v1.Internal.RaftState:output_type -> grid.server.v1.RaftStateResponse
+	2, // 7: grid.server.v1.Internal.ForwardHTTP:output_type -> grid.server.v1.HTTPResponseFrame
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_server_proto_init() }
@@ -274,7 +490,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,8 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Internal_Apply_FullMethodName     = "/grid.server.v1.Internal/Apply"
-	Internal_RaftState_FullMethodName = "/grid.server.v1.Internal/RaftState"
+	Internal_Apply_FullMethodName       = "/grid.server.v1.Internal/Apply"
+	Internal_RaftState_FullMethodName   = "/grid.server.v1.Internal/RaftState"
+	Internal_ForwardHTTP_FullMethodName = "/grid.server.v1.Internal/ForwardHTTP"
 )
 
 // InternalClient is the client API for Internal service.
@@ -38,6 +39,13 @@ type InternalClient interface {
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
 	// server about to bootstrap can see it must join instead.
 	RaftState(ctx context.Context, in *RaftStateRequest, opts ...grpc.CallOption) (*RaftStateResponse, error)
+	// ForwardHTTP carries an HTTP API request that only the leader answers from a
+	// follower to the leader, and the answer back: the first request frame holds the
+	// method, target and headers (the caller's token among them), later ones the body;
+	// the first response frame holds the status and headers, later ones the body. The
+	// call's deadline is the caller's. A server that is not the leader answers Aborted
+	// before it reads the body: nothing was done, so the caller may try again.
+	ForwardHTTP(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HTTPRequestFrame, HTTPResponseFrame], error)
 }
 
 type internalClient struct {
@@ -68,6 +76,19 @@ func (c *internalClient) RaftState(ctx context.Context, in *RaftStateRequest, op
 	return out, nil
 }
 
+func (c *internalClient) ForwardHTTP(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HTTPRequestFrame, HTTPResponseFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Internal_ServiceDesc.Streams[0], Internal_ForwardHTTP_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[HTTPRequestFrame, HTTPResponseFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Internal_ForwardHTTPClient = grpc.BidiStreamingClient[HTTPRequestFrame, HTTPResponseFrame]
+
 // InternalServer is the server API for Internal service.
 // All implementations must embed UnimplementedInternalServer
 // for forward compatibility.
@@ -79,6 +100,13 @@ type InternalServer interface {
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
 	// server about to bootstrap can see it must join instead.
 	RaftState(context.Context, *RaftStateRequest) (*RaftStateResponse, error)
+	// ForwardHTTP carries an HTTP API request that only the leader answers from a
+	// follower to the leader, and the answer back: the first request frame holds the
+	// method, target and headers (the caller's token among them), later ones the body;
+	// the first response frame holds the status and headers, later ones the body. The
+	// call's deadline is the caller's. A server that is not the leader answers Aborted
+	// before it reads the body: nothing was done, so the caller may try again.
+	ForwardHTTP(grpc.BidiStreamingServer[HTTPRequestFrame, HTTPResponseFrame]) error
 	mustEmbedUnimplementedInternalServer()
 }
 
@@ -94,6 +122,9 @@ func (UnimplementedInternalServer) Apply(context.Context, *ApplyRequest) (*Apply
 }
 func (UnimplementedInternalServer) RaftState(context.Context, *RaftStateRequest) (*RaftStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RaftState not implemented")
+}
+func (UnimplementedInternalServer) ForwardHTTP(grpc.BidiStreamingServer[HTTPRequestFrame, HTTPResponseFrame]) error {
+	return status.Error(codes.Unimplemented, "method ForwardHTTP not implemented")
 }
 func (UnimplementedInternalServer) mustEmbedUnimplementedInternalServer() {}
 func (UnimplementedInternalServer) testEmbeddedByValue()                  {}
@@ -152,6 +183,13 @@ func _Internal_RaftState_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Internal_ForwardHTTP_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(InternalServer).ForwardHTTP(&grpc.GenericServerStream[HTTPRequestFrame, HTTPResponseFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Internal_ForwardHTTPServer = grpc.BidiStreamingServer[HTTPRequestFrame, HTTPResponseFrame]
+
 // Internal_ServiceDesc is the grpc.ServiceDesc for Internal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +206,13 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Internal_RaftState_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ForwardHTTP",
+			Handler:       _Internal_ForwardHTTP_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "server.proto",
 }

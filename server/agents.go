@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -13,30 +12,14 @@ import (
 )
 
 // serversEndpoint serves agents: registration, heartbeats and node reports. Any
-// server takes the calls; a follower relays each to the leader, which alone keeps the
-// heartbeat timers.
+// server takes the calls; leaderInterceptor (forward.go) has a follower send each to
+// the leader, which alone keeps the heartbeat timers, so these methods run there.
 type serversEndpoint struct {
 	gridpb.UnimplementedServersServer
 	s *Server
 }
 
-// leaderClient returns a client of the leader's Servers service, or nil when this
-// server is the leader.
-func (e *serversEndpoint) leaderClient() (gridpb.ServersClient, error) {
-	if e.s.raft.State() == raft.Leader {
-		return nil, nil
-	}
-	conn, err := e.s.leaderConn()
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	return gridpb.NewServersClient(conn), nil
-}
-
 func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequest) (*gridpb.RegisterResponse, error) {
-	if c, err := e.leaderClient(); c != nil || err != nil {
-		return forward(err, func() (*gridpb.RegisterResponse, error) { return c.Register(ctx, req) })
-	}
 	cmd := &fsm.RegisterAgent{
 		Name: req.GetName(), Address: req.GetAddress(), Hostname: req.GetHostname(),
 		Platform: req.GetPlatform(), Version: req.GetVersion(), MaxNodes: int(req.GetMaxNodes()),
@@ -74,9 +57,6 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 }
 
 func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
-	if c, err := e.leaderClient(); c != nil || err != nil {
-		return forward(err, func() (*gridpb.HeartbeatResponse, error) { return c.Heartbeat(ctx, req) })
-	}
 	a, err := e.s.fsm.State().Agent(req.GetName())
 	if err != nil {
 		return nil, toStatus(err)
@@ -104,9 +84,6 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 }
 
 func (e *serversEndpoint) ReportNode(ctx context.Context, r *gridpb.NodeReport) (*gridpb.ReportNodeResponse, error) {
-	if c, err := e.leaderClient(); c != nil || err != nil {
-		return forward(err, func() (*gridpb.ReportNodeResponse, error) { return c.ReportNode(ctx, r) })
-	}
 	var cmd fsm.Command
 	id, pid, code := r.GetNodeId(), int(r.GetPid()), int(r.GetExitCode())
 	switch r.GetEvent() {
@@ -133,9 +110,6 @@ func (e *serversEndpoint) ReportNode(ctx context.Context, r *gridpb.NodeReport) 
 }
 
 func (e *serversEndpoint) Unregister(ctx context.Context, req *gridpb.UnregisterRequest) (*gridpb.UnregisterResponse, error) {
-	if c, err := e.leaderClient(); c != nil || err != nil {
-		return forward(err, func() (*gridpb.UnregisterResponse, error) { return c.Unregister(ctx, req) })
-	}
 	if _, err := e.s.Apply(ctx, &fsm.DeregisterAgent{Name: req.GetName()}); err != nil {
 		return nil, toStatus(err)
 	}
@@ -147,16 +121,6 @@ func (e *serversEndpoint) Unregister(ctx context.Context, req *gridpb.Unregister
 	return &gridpb.UnregisterResponse{}, nil
 }
 
-// forward relays a call to the leader, unless finding the leader failed.
-func forward[T any](err error, call func() (T, error)) (T, error) {
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return call()
-}
-
-// agentClient returns a client of an agent's gRPC endpoint.
 func (s *Server) agentClient(name string) (gridpb.AgentClient, error) {
 	a, err := s.fsm.State().Agent(name)
 	if err != nil {

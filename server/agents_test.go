@@ -155,7 +155,7 @@ func TestReportNodeChecksOwnership(t *testing.T) {
 	cl := serversClient(t, s)
 	ctx := context.Background()
 	for _, name := range []string{"a1", "a2"} {
-		if _, err := cl.Register(ctx, &gridpb.RegisterRequest{Name: name, Address: "127.0.0.1:8001", StorageRoot: "/tmp/" + name}); err != nil {
+		if _, err := cl.Register(ctx, &gridpb.RegisterRequest{Name: name, Address: deadAgentAddr, StorageRoot: "/tmp/" + name}); err != nil {
 			t.Fatal(err)
 		}
 	}

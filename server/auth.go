@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -44,10 +45,20 @@ func listen(addr string, tlsConf *tls.Config) (net.Listener, error) {
 	return ln, nil
 }
 
+// tokenMetadata is the gRPC metadata key of the caller's ACL token, as the HTTP
+// header X-Grid-Token is for HTTP.
+const tokenMetadata = "x-grid-token"
+
 // grpcAuthInterceptor runs the Authorizer before every unary gRPC call.
 func grpcAuthInterceptor(auth Authorizer) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := auth.Authorize(ctx, Access{Endpoint: info.FullMethod, Write: true}); err != nil {
+		var token string
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(tokenMetadata); len(v) > 0 {
+				token = v[0]
+			}
+		}
+		if err := auth.Authorize(ctx, Access{Endpoint: info.FullMethod, Write: true, Token: token}); err != nil {
 			return nil, status.Error(codes.PermissionDenied, err.Error())
 		}
 		return handler(ctx, req)

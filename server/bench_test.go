@@ -39,7 +39,7 @@ func BenchmarkApply(b *testing.B) {
 							return
 						}
 						t0 := time.Now()
-						cmd := &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%d", i%10000), Address: "127.0.0.1:8001", MaxNodes: 4}
+						cmd := &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%d", i%10000), Address: deadAgentAddr, MaxNodes: 4}
 						if _, err := leader.Apply(context.Background(), cmd); err != nil {
 							b.Error(err)
 							return

@@ -542,7 +542,7 @@ func TestEventCounts(t *testing.T) {
 // returns their seqs.
 func evSpawnAndStart(t *testing.T, s *Server) (requested, succeeded uint64) {
 	t.Helper()
-	evApply(t, s, &fsm.RegisterAgent{Name: "a1", Address: "127.0.0.1:8001", MaxNodes: 4, StorageRoot: t.TempDir()})
+	evApply(t, s, &fsm.RegisterAgent{Name: "a1", Address: deadAgentAddr, MaxNodes: 4, StorageRoot: t.TempDir()})
 	evApply(t, s, &fsm.SpawnNode{ID: "n1", Agent: "a1", Port: 5000})
 	requested = evMeta(t, s).LastSeq
 	evApply(t, s, &fsm.NodeStarted{ID: "n1", PID: 4242})

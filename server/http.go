@@ -7,50 +7,64 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/api"
-	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/gossip"
+)
+
+// How a route is served:
+//   - local: by the server asked, about itself (its view of Raft and gossip).
+//   - read: by the leader, unless the request says ?stale: then by the server asked,
+//     from its own state, which may lag. Either way the answer says how fresh it is
+//     (X-Grid-Known-Leader, X-Grid-Last-Contact), as Consul's reads do.
+//   - leader: by the leader: writes, and what only the leader knows.
+//
+// A follower forwards what the leader must answer over the internal gRPC service
+// (forward.go).
+type routeMode int
+
+const (
+	local routeMode = iota
+	read
+	leader
 )
 
 // startHTTP serves the HTTP API on the HTTP listener.
 func (s *Server) startHTTP() {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, httpAuth(s.config.Authorizer, pattern, h))
+	handle := func(pattern string, mode routeMode, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, httpAuth(s.config.Authorizer, pattern, s.route(mode, h)))
 	}
-	handle("GET /v1/status", s.leaderOnly(s.handleStatus))
-	handle("GET /v1/status/leader", s.handleLeader)
-	handle("GET /v1/status/peers", s.handlePeers)
-	handle("GET /v1/operator/raft/configuration", s.handleRaftConfiguration)
-	handle("DELETE /v1/operator/raft/peer", s.leaderOnly(s.handleRemovePeer))
-	handle("GET /v1/members", s.handleMembers)
-	handle("GET /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotSave))
-	handle("PUT /v1/operator/snapshot", s.leaderOnly(s.handleSnapshotRestore))
+	handle("GET /v1/status", leader, s.handleStatus)
+	handle("GET /v1/status/leader", local, s.handleLeader)
+	handle("GET /v1/status/peers", local, s.handlePeers)
+	handle("GET /v1/operator/raft/configuration", local, s.handleRaftConfiguration)
+	handle("DELETE /v1/operator/raft/peer", leader, s.handleRemovePeer)
+	handle("GET /v1/members", local, s.handleMembers)
+	handle("GET /v1/operator/snapshot", leader, s.handleSnapshotSave)
+	handle("PUT /v1/operator/snapshot", leader, s.handleSnapshotRestore)
 	// Agents: the leader alone knows when each last heartbeat came.
-	handle("GET /v1/agents", s.leaderOnly(s.handleAgents))
-	handle("GET /v1/agent/{name}", s.leaderOnly(s.handleAgent))
-	handle("GET /v1/nodes", s.handleNodes)
-	handle("GET /v1/node/{id}", s.handleNode)
-	handle("GET /v1/node/{id}/logs", s.handleNodeLogs)
-	handle("POST /v1/nodes", s.leaderOnly(s.handleSpawnNode))
-	handle("DELETE /v1/node/{id}", s.leaderOnly(s.handleStopNode))
-	handle("GET /v1/operator/events/derived", s.handleDerivedEvents)
-	// Events: any server answers, from its outbox and the event store.
-	handle("GET /v1/events", s.handleEvents)
-	handle("GET /v1/events/aggregate", s.handleEventCounts)
-	handle("GET /v1/event/stream", s.handleEventStream)
-	handle("GET /v1/event/{seq}", s.handleEvent)
+	handle("GET /v1/agents", read, s.handleAgents)
+	handle("GET /v1/agent/{name}", read, s.handleAgent)
+	handle("GET /v1/nodes", read, s.handleNodes)
+	handle("GET /v1/node/{id}", read, s.handleNode)
+	handle("GET /v1/node/{id}/logs", read, s.handleNodeLogs)
+	handle("POST /v1/nodes", leader, s.handleSpawnNode)
+	handle("DELETE /v1/node/{id}", leader, s.handleStopNode)
+	handle("GET /v1/operator/events/derived", local, s.handleDerivedEvents)
+	// Events: from the outbox and the event store. A stream stays on the server
+	// asked: every server derives the same events.
+	handle("GET /v1/events", read, s.handleEvents)
+	handle("GET /v1/events/aggregate", read, s.handleEventCounts)
+	handle("GET /v1/event/stream", local, s.handleEventStream)
+	handle("GET /v1/event/{seq}", read, s.handleEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -67,47 +81,41 @@ func (s *Server) startHTTP() {
 	})
 }
 
-// leaderOnly runs h on the leader: any other server proxies the request to the server
-// it believes leads. During an election that belief can be stale, so a request may
-// hop a few times; each hop first waits (briefly) until some leader is known.
-func (s *Server) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+// route serves h as mode says: here, or on the leader.
+func (s *Server) route(mode routeMode, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.raft.State() == raft.Leader {
+		if r.Method == http.MethodGet {
+			s.setFreshness(w)
+		}
+		_, stale := r.URL.Query()["stale"]
+		switch {
+		case mode == local, s.IsLeader(), mode == read && stale:
 			h(w, r)
-			return
+		case r.Header.Get(forwardedHeader) != "":
+			// Forwarded to a server that is no longer the leader: the sender tries
+			// again once the election is over.
+			writeUnavailable(w, fmt.Errorf("%w: this server is no longer the leader", ErrNoLeader))
+		default:
+			s.forwardHTTP(w, r)
 		}
-		hops, _ := strconv.Atoi(r.Header.Get(forwardHopsHeader))
-		if hops >= maxForwardHops {
-			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: leadership kept changing while the request was forwarded", ErrNoLeader))
-			return
-		}
-		m, err := s.waitForLeader(r.Context(), leaderWait)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		if m.Tags.ID == s.id {
-			h(w, r) // we won the election while waiting
-			return
-		}
-		scheme := "http"
-		if s.config.TLS != nil {
-			scheme = "https"
-		}
-		target := &url.URL{Scheme: scheme, Host: m.HostPort(m.Tags.HTTPPort)}
-		proxy := httputil.NewSingleHostReverseProxy(target)
-		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeError(w, http.StatusBadGateway, fmt.Errorf("forward to leader %s: %w", m.Name, err))
-		}
-		r.Header.Set(forwardHopsHeader, strconv.Itoa(hops+1))
-		proxy.ServeHTTP(w, r)
 	}
 }
 
+// setFreshness says how fresh this server's state is: whether it knows a leader,
+// and how long ago it last heard from it (0 on the leader).
+func (s *Server) setFreshness(w http.ResponseWriter) {
+	addr, _ := s.raft.LeaderWithID()
+	var contact time.Duration
+	if !s.IsLeader() {
+		if last := s.raft.LastContact(); !last.IsZero() {
+			contact = time.Since(last)
+		}
+	}
+	w.Header().Set("X-Grid-Known-Leader", strconv.FormatBool(addr != ""))
+	w.Header().Set("X-Grid-Last-Contact", strconv.FormatInt(contact.Milliseconds(), 10))
+}
+
 const (
-	// forwardHopsHeader counts how often a request was forwarded towards the leader.
-	forwardHopsHeader = "X-Grid-Forward-Hops"
-	maxForwardHops    = 3
 	// leaderWait bounds how long a request waits for an election to end.
 	leaderWait = 5 * time.Second
 )
@@ -293,26 +301,4 @@ func errorMessage(err error) string {
 		return strings.Replace(err.Error(), se.Error(), se.GRPCStatus().Message(), 1)
 	}
 	return err.Error()
-}
-
-// statusOf maps an error from Raft, the FSM or a forwarded RPC to an HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, fsm.ErrInvalidCommand), errors.Is(err, fsm.ErrRejected):
-		return http.StatusBadRequest
-	case errors.Is(err, fsm.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown):
-		return http.StatusServiceUnavailable
-	}
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.FailedPrecondition:
-		return http.StatusBadRequest
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

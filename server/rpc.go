@@ -21,7 +21,7 @@ var ErrNoLeader = errors.New("no cluster leader")
 
 // startRPC serves the gRPC endpoint on the RPC listener.
 func (s *Server) startRPC() {
-	opts := []grpc.ServerOption{grpc.UnaryInterceptor(grpcAuthInterceptor(s.config.Authorizer))}
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(grpcAuthInterceptor(s.config.Authorizer), s.leaderInterceptor)}
 	if s.config.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.config.TLS)))
 	}
@@ -63,43 +63,23 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (uint64, error) {
 }
 
 func (s *Server) applyOnce(ctx context.Context, buf []byte) (uint64, error) {
-	if s.raft.State() == raft.Leader {
+	if s.IsLeader() {
 		return s.applyLocal(ctx, buf)
 	}
-	conn, err := s.leaderConn()
-	if err != nil {
-		return 0, err
-	}
-	resp, err := gridpb.NewInternalClient(conn).Apply(ctx, &gridpb.ApplyRequest{Command: buf})
-	if err != nil {
+	resp := new(gridpb.ApplyResponse)
+	if err := s.forwardRPC(ctx, gridpb.Internal_Apply_FullMethodName, &gridpb.ApplyRequest{Command: buf}, resp); err != nil {
 		return 0, err
 	}
 	return resp.GetIndex(), nil
 }
 
-// leaderConn returns a connection to the leader's gRPC endpoint.
-func (s *Server) leaderConn() (*grpc.ClientConn, error) {
-	_, id := s.raft.LeaderWithID()
-	if id == "" {
-		return nil, ErrNoLeader
-	}
-	m, ok := s.members.ServerByID(string(id))
-	if !ok {
-		return nil, fmt.Errorf("%w: leader %s not yet known to gossip", ErrNoLeader, id)
-	}
-	return s.conns.Get(m.HostPort(m.Tags.RPCPort))
-}
-
-// retryable reports whether a write failed before any leader accepted it, so sending
-// it again cannot apply it twice. A server that is not the leader answers Aborted.
+// retryable reports whether a write failed before any leader took it, so sending
+// it again cannot apply it twice.
 func retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrNoLeader) || errors.Is(err, raft.ErrNotLeader) {
-		return true
-	}
-	return status.Code(err) == codes.Aborted
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, raft.ErrNotLeader) || status.Code(err) == codes.Aborted
 }
 
 // applyLocal stamps and proposes an encoded command on this server, the leader.
@@ -146,8 +126,9 @@ type internalEndpoint struct {
 
 var _ gridpb.InternalServer = (*internalEndpoint)(nil)
 
+// Apply runs on the leader: leaderInterceptor forwards it there.
 func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) (*gridpb.ApplyResponse, error) {
-	if e.s.raft.State() != raft.Leader {
+	if !e.s.IsLeader() {
 		return nil, status.Error(codes.Aborted, "not the leader")
 	}
 	idx, err := e.s.applyLocal(ctx, req.GetCommand())
@@ -167,24 +148,4 @@ func (e *internalEndpoint) RaftState(ctx context.Context, _ *gridpb.RaftStateReq
 		resp.Peers = append(resp.Peers, string(srv.Address))
 	}
 	return resp, nil
-}
-
-// toStatus gives an error its gRPC status code.
-func toStatus(err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	switch {
-	case errors.Is(err, fsm.ErrInvalidCommand):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, fsm.ErrRejected):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, fsm.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, raft.ErrNotLeader):
-		return status.Error(codes.Aborted, err.Error())
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrNoLeader):
-		return status.Error(codes.Unavailable, err.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/api"
@@ -196,14 +197,21 @@ func TestGarbageCommandsAreRejected(t *testing.T) {
 		if err, ok := f.Response().(error); !ok || !errors.Is(err, fsm.ErrInvalidCommand) {
 			t.Errorf("apply %q: response %v, want ErrInvalidCommand", g, f.Response())
 		}
-		// Through a follower's RPC endpoint: InvalidArgument.
+		// Through a follower's RPC endpoint, which forwards it to the leader:
+		// InvalidArgument. Forwarded once already, a follower does not forward it
+		// again: Aborted (not the leader).
 		conn, err := leader.conns.Get(followers(leader, c.servers)[0].RPCAddr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = gridpb.NewInternalClient(conn).Apply(context.Background(), &gridpb.ApplyRequest{Command: g})
+		if code := status.Code(err); code != codes.InvalidArgument {
+			t.Errorf("follower endpoint: got %v, want InvalidArgument from the leader", err)
+		}
+		fwd := metadata.AppendToOutgoingContext(context.Background(), forwardedKey, "1")
+		_, err = gridpb.NewInternalClient(conn).Apply(fwd, &gridpb.ApplyRequest{Command: g})
 		if code := status.Code(err); code != codes.Aborted {
-			t.Errorf("follower endpoint: got %v, want Aborted (not the leader)", err)
+			t.Errorf("follower endpoint, forwarded call: got %v, want Aborted (not the leader)", err)
 		}
 		_, err = leader.Apply(context.Background(), rawCommand(g))
 		if code := status.Code(err); code != codes.InvalidArgument && !errors.Is(err, fsm.ErrInvalidCommand) {

@@ -47,7 +47,7 @@ func benchStore(b *testing.B) (string, gridpb.StorageClient) {
 func fillOutbox(b *testing.B, s *Server, n int) {
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
-		if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%03d", i), Address: "127.0.0.1:8001"}); err != nil {
+		if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%03d", i), Address: deadAgentAddr}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,7 +111,7 @@ func BenchmarkCommitToQueryable(b *testing.B) {
 	s := startServer(b, cfg)
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	ctx := context.Background()
-	if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: "a1", Address: "127.0.0.1:8001"}); err != nil {
+	if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: "a1", Address: deadAgentAddr}); err != nil {
 		b.Fatal(err)
 	}
 	lat := make([]time.Duration, 0, b.N)

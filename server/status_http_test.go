@@ -151,7 +151,7 @@ func TestStatusCounts(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"a1", "a2", "a3"} {
-		apply(&fsm.RegisterAgent{Name: name, Address: "127.0.0.1:8001", MaxNodes: 4, StorageRoot: "/srv/" + name})
+		apply(&fsm.RegisterAgent{Name: name, Address: deadAgentAddr, MaxNodes: 4, StorageRoot: "/srv/" + name})
 	}
 	// a1: one pending, one running, one failed; a2: one running that will be lost.
 	apply(&fsm.SpawnNode{ID: "n1", Agent: "a1", Port: 50061})

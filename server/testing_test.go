@@ -168,7 +168,7 @@ func register(t testing.TB, s *Server, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: name, Address: "127.0.0.1:8001", MaxNodes: 4}); err != nil {
+	if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: name, Address: deadAgentAddr, MaxNodes: 4}); err != nil {
 		t.Fatalf("register %s via %s: %v", name, s.Name(), err)
 	}
 }
@@ -190,3 +190,7 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// deadAgentAddr is the address of agents that tests register without running one:
+// nothing listens there, so the leader's orders to them fail at once.
+const deadAgentAddr = "127.0.0.1:1"
