@@ -11,6 +11,7 @@ import (
 
 	"github.com/sutragrid/grid/durable"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/restart"
 )
 
 // stateFile is the file in the data dir where the agent keeps the nodes it runs, so
@@ -53,7 +54,7 @@ type persistedPolicy struct {
 	MaxDelayMs int64 `json:"max_delay_ms"`
 }
 
-func persistPolicy(p RestartPolicy) persistedPolicy {
+func persistPolicy(p restart.Policy) persistedPolicy {
 	return persistedPolicy{
 		Attempts:   p.Attempts,
 		IntervalMs: p.Interval.Milliseconds(),

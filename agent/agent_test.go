@@ -19,6 +19,7 @@ import (
 
 	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/restart"
 	"github.com/sutragrid/grid/version"
 )
 
@@ -356,7 +357,7 @@ func TestReusedPidIsNotAdopted(t *testing.T) {
 	port := gridtest.FreePort(t)
 	st := persistedState{Nodes: []persistedNode{{
 		NodeID: "n1", Port: port, StoragePath: filepath.Join(dir, "nodes-data", "n1"), MemoryLimitMB: 64,
-		Restart: persistPolicy(RestartPolicy{Attempts: 3, Interval: time.Minute, Delay: 50 * time.Millisecond, MaxDelay: time.Second}),
+		Restart: persistPolicy(restart.Policy{Attempts: 3, Interval: time.Minute, Delay: 50 * time.Millisecond, MaxDelay: time.Second}),
 		PID:     os.Getpid(), StartTime: self.startTime,
 	}}}
 	if err := saveState(dir, st); err != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/restart"
 )
 
 // DefaultKillTimeout is how long a node has to exit after SIGTERM before it gets
@@ -38,7 +39,7 @@ type nodeSpec struct {
 	Port          int
 	StoragePath   string // clean, absolute, inside the storage root
 	MemoryLimitMB int
-	Policy        RestartPolicy
+	Policy        restart.Policy
 }
 
 // node is one storage node the supervisor runs. Its process is started, watched and

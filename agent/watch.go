@@ -59,8 +59,8 @@ func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, imme
 		now := s.now()
 		s.mu.Lock()
 		n.proc, n.running = nil, false
-		n.history = n.spec.Policy.trim(now, n.history)
-		delay, ok := n.spec.Policy.next(now, n.history, s.jitter())
+		n.history = n.spec.Policy.Trim(now, n.history)
+		delay, ok := n.spec.Policy.Next(now, n.history, s.jitter())
 		restarts, recent := n.restarts, len(n.history)
 		s.persistLocked()
 		s.mu.Unlock()

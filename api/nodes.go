@@ -79,14 +79,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // RestartPolicy says how an agent restarts a crashed node: at most Attempts restarts
 // within Interval, the first after Delay, each next one after twice the last, up to
-// MaxDelay, with jitter. Zero fields take the defaults: 3 attempts in 30m, 5s doubling
-// up to 5m.
+// MaxDelay, with jitter. Omitted or zero fields take the defaults: 3 attempts in 30m,
+// 5s doubling up to 5m; but Attempts given as 0 means the node is never restarted.
 type RestartPolicy struct {
-	Attempts int      `json:"attempts"`
+	Attempts *int     `json:"attempts,omitempty"`
 	Interval Duration `json:"interval"`
 	Delay    Duration `json:"delay"`
 	MaxDelay Duration `json:"max_delay"`
 }
+
+// Attempts returns a pointer to n, for RestartPolicy.Attempts.
+func Attempts(n int) *int { return &n }
 
 // Node is a storage node. GET /v1/nodes, GET /v1/node/ID
 type Node struct {

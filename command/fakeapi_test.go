@@ -449,7 +449,7 @@ func nodeJSON(t *testing.T, edits ...func(n *api.Node)) string {
 		Port:          50100,
 		StoragePath:   "/var/lib/grid/nodes/" + testNodeID,
 		MemoryLimitMB: 512,
-		Restart: api.RestartPolicy{Attempts: 3, Interval: api.Duration(30 * time.Minute),
+		Restart: api.RestartPolicy{Attempts: api.Attempts(3), Interval: api.Duration(30 * time.Minute),
 			Delay: api.Duration(5 * time.Second), MaxDelay: api.Duration(5 * time.Minute)},
 		Status:    api.NodeRunning,
 		PID:       4242,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/api"
+	gridrestart "github.com/sutragrid/grid/restart"
 )
 
 // NodeSpawnCommand is `grid node spawn`.
@@ -63,7 +64,7 @@ Spawn Options:
   -restart-attempts=<n>
     How many times the agent restarts the node after crashes within
     -restart-interval before it gives up and marks the node failed.
-    Default: 3. 0 takes the server's default.
+    Default: 3. 0 means the node is never restarted.
 
   -restart-interval=<duration>
     The window in which -restart-attempts are counted. Default: 30m.
@@ -90,17 +91,20 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 		req     api.SpawnRequest
 		detach  bool
 		timeout time.Duration
-		restart struct{ interval, delay, maxDelay time.Duration }
+		restart struct {
+			attempts                  int
+			interval, delay, maxDelay time.Duration
+		}
 	)
 	fs := c.clientFlags(name)
 	fs.StringVar(&req.Agent, "agent", "", "")
 	fs.IntVar(&req.Port, "port", 0, "")
 	fs.StringVar(&req.StoragePath, "storage-path", "", "")
 	fs.IntVar(&req.MemoryLimitMB, "memory-limit-mb", 512, "")
-	fs.IntVar(&req.Restart.Attempts, "restart-attempts", 3, "")
-	fs.DurationVar(&restart.interval, "restart-interval", 30*time.Minute, "")
-	fs.DurationVar(&restart.delay, "restart-delay", 5*time.Second, "")
-	fs.DurationVar(&restart.maxDelay, "restart-max-delay", 5*time.Minute, "")
+	fs.IntVar(&restart.attempts, "restart-attempts", gridrestart.DefaultAttempts, "")
+	fs.DurationVar(&restart.interval, "restart-interval", gridrestart.DefaultInterval, "")
+	fs.DurationVar(&restart.delay, "restart-delay", gridrestart.DefaultDelay, "")
+	fs.DurationVar(&restart.maxDelay, "restart-max-delay", gridrestart.DefaultMaxDelay, "")
 	fs.BoolVar(&detach, "detach", false, "")
 	fs.DurationVar(&timeout, "timeout", 2*time.Minute, "")
 	if code, ok := c.parseFlags(fs, name, args); !ok {
@@ -111,6 +115,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	}
 	req.Agent = strings.TrimSpace(req.Agent)
 	req.StoragePath = strings.TrimSpace(req.StoragePath)
+	req.Restart.Attempts = api.Attempts(restart.attempts)
 	if err := checkSpawnFlags(&req, restart.interval, restart.delay, restart.maxDelay, timeout); err != nil {
 		return c.usageError(name, err)
 	}
@@ -180,8 +185,8 @@ func checkSpawnFlags(req *api.SpawnRequest, interval, delay, maxDelay, timeout t
 		return fmt.Errorf("-port must be between 1 and 65535, not %d", req.Port)
 	case req.MemoryLimitMB < 0:
 		return fmt.Errorf("-memory-limit-mb must not be negative, not %d", req.MemoryLimitMB)
-	case req.Restart.Attempts < 0:
-		return fmt.Errorf("-restart-attempts must not be negative, not %d", req.Restart.Attempts)
+	case req.Restart.Attempts != nil && *req.Restart.Attempts < 0:
+		return fmt.Errorf("-restart-attempts must not be negative, not %d", *req.Restart.Attempts)
 	case interval < 0:
 		return fmt.Errorf("-restart-interval must not be negative, not %s", interval)
 	case delay < 0:

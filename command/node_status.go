@@ -183,11 +183,14 @@ func formatPID(pid int) string {
 }
 
 // formatAttempts is a restart policy's attempts; 0 means the server's default.
-func formatAttempts(n int) string {
-	if n == 0 {
+func formatAttempts(n *int) string {
+	switch {
+	case n == nil:
 		return "default"
+	case *n == 0:
+		return "never"
 	}
-	return strconv.Itoa(n)
+	return strconv.Itoa(*n)
 }
 
 // formatPolicyDuration is a restart policy's duration; 0 means the server's default.

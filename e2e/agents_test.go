@@ -269,6 +269,16 @@ func TestAgentsAndStorageNodes(t *testing.T) {
 		return nil
 	})
 
+	// A policy of no restarts: the first crash fails the node.
+	z := g.spawn(50063, "-restart-attempts=0")
+	_ = syscall.Kill(z.PID, syscall.SIGKILL)
+	g.waitNode(z.ID, "failed without a restart", func(v nodeView) error {
+		if v.Status != "failed" || v.Restarts != 0 {
+			return fmt.Errorf("%+v", v)
+		}
+		return nil
+	})
+
 	// Stop: the process is gone and the port free.
 	if _, stderr, code := grid("node", "stop", address("127.0.0.13"), n.ID); code != 0 {
 		t.Fatalf("node stop: exit %d: %s", code, stderr)

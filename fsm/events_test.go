@@ -112,6 +112,20 @@ func TestEventDerivation(t *testing.T) {
 			&NodeStopped{ID: "n1", ExitCode: 0},
 			&DeregisterAgent{Name: "a1"}},
 			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:stop_succeeded 6:agent_unregistered"},
+		{"stopping a pending node ends its spawn", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&StopNode{ID: "n1"},
+			&NodeStopped{ID: "n1", ExitCode: -1}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_failed<-3 5:stop_requested 6:stop_succeeded<-5"},
+		{"a node found missing by the leader", []Command{reg,
+			&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+			&NodeStarted{ID: "n1", PID: 42},
+			&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Restarting: true, Reason: "the node was not running on agent a1"},
+			&NodeRestarted{ID: "n1", PID: 43, Restarts: 1}},
+			"1:agent_registered 2:cluster_healthy 3:spawn_requested 4:spawn_succeeded<-3 5:node_crashed 6:node_restarted<-5"},
+		{"a stray process stopped", []Command{reg,
+			&StrayStopped{Agent: "a1", ID: "n9", PID: 77, ExitCode: 0}},
+			"1:agent_registered 2:cluster_healthy 3:stop_succeeded"},
 		{"sampled heartbeat", []Command{reg, &SampleHeartbeat{Name: "a1", LastSeen: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}},
 			"1:agent_registered 2:cluster_healthy 3:agent_heartbeat"},
 	}
@@ -232,5 +246,58 @@ func TestEventsShippedTrimsOutbox(t *testing.T) {
 	applyCmd(t, g, 200, time.Now(), &DeregisterAgent{Name: "a2"})
 	if summary(next) != "4:agent_unregistered" {
 		t.Fatalf("after restore: %s", summary(next))
+	}
+}
+
+func TestLeaderFoundEvents(t *testing.T) {
+	_, got := derived(t, reg,
+		&SpawnNode{ID: "n1", Agent: "a1", Port: 50061},
+		&NodeStarted{ID: "n1", PID: 42},
+		&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Restarting: true, Reason: "the node was not running on agent a1"},
+		&StrayStopped{Agent: "a1", ID: "n9", PID: 77, ExitCode: -1, Signal: "SIGTERM"},
+	)
+	crash, stray := got[len(got)-2], got[len(got)-1]
+	if crash.Type != events.NodeCrashed || !strings.Contains(crash.Reason, "not running on agent a1") || !strings.Contains(crash.Reason, "restarted") {
+		t.Errorf("node_crashed %+v", crash)
+	}
+	if stray.Type != events.StopSucceeded || stray.NodeID != "n9" || stray.PID != 77 || stray.Signal != "SIGTERM" || !strings.Contains(stray.Reason, "did not expect") {
+		t.Errorf("stray stop_succeeded %+v", stray)
+	}
+}
+
+func TestStrayStoppedRefusesNodesThatShouldRun(t *testing.T) {
+	f, _ := derived(t, reg, &SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, &NodeStarted{ID: "n1", PID: 42})
+	buf, _ := Encode(&StrayStopped{Agent: "a1", ID: "n1", PID: 42})
+	if err, _ := f.Apply(&raft.Log{Index: 10, Type: raft.LogCommand, Data: buf}).(error); !errors.Is(err, ErrRejected) {
+		t.Fatalf("stray stop of a running node: %v, want rejected", err)
+	}
+}
+
+func TestRecoveryDowntimeCountsFromLastHeartbeat(t *testing.T) {
+	seen := time.Date(2026, 11, 26, 9, 59, 0, 0, time.UTC) // a minute before the first command
+	_, got := derived(t, reg,
+		&SetAgentStatus{Name: "a1", Status: AgentDegraded, LastSeen: seen},
+		&SetAgentStatus{Name: "a1", Status: AgentOffline, LastSeen: seen},
+		&SetAgentStatus{Name: "a1", Status: AgentHealthy},
+	)
+	rec := got[len(got)-2]
+	if rec.Type != events.AgentRecovered {
+		t.Fatalf("got %s", summary(got))
+	}
+	// Recovered at 10:00:03, last heard from at 9:59:00.
+	if rec.DowntimeSeconds != 63 {
+		t.Errorf("downtime %vs, want 63s (from the last heartbeat, not from going offline)", rec.DowntimeSeconds)
+	}
+}
+
+func TestStopCarriesItsKillTimeout(t *testing.T) {
+	f, _ := derived(t, reg, &SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, &NodeStarted{ID: "n1", PID: 42},
+		&StopNode{ID: "n1", KillTimeout: 42 * time.Second})
+	n, _ := f.State().Node("n1")
+	if n.KillTimeout != 42*time.Second || n.EffectiveKillTimeout() != 42*time.Second {
+		t.Fatalf("node %+v", n)
+	}
+	if _, err := Encode(&StopNode{ID: "n1", KillTimeout: MaxKillTimeout + 1}); !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("a kill timeout over the maximum: %v", err)
 	}
 }

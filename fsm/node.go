@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sutragrid/grid/restart"
 )
 
 // NodeStatus is a storage node's lifecycle status.
@@ -24,56 +26,17 @@ const (
 // agent's max nodes.
 func (s NodeStatus) Active() bool { return s != NodeStatusStopped && s != NodeStatusFailed }
 
-// RestartPolicy bounds how an agent restarts a crashed node.
-type RestartPolicy struct {
-	Attempts int           `json:"attempts"`
-	Interval time.Duration `json:"interval"`
-	Delay    time.Duration `json:"delay"`
-	MaxDelay time.Duration `json:"max_delay"`
-}
-
-// DefaultRestartPolicy: 3 attempts in 30m, 5s delay doubling up to 5m.
-var DefaultRestartPolicy = RestartPolicy{Attempts: 3, Interval: 30 * time.Minute, Delay: 5 * time.Second, MaxDelay: 5 * time.Minute}
-
-// WithDefaults fills zero fields from DefaultRestartPolicy.
-func (p RestartPolicy) WithDefaults() RestartPolicy {
-	d := DefaultRestartPolicy
-	if p.Attempts == 0 {
-		p.Attempts = d.Attempts
-	}
-	if p.Interval == 0 {
-		p.Interval = d.Interval
-	}
-	if p.Delay == 0 {
-		p.Delay = d.Delay
-	}
-	if p.MaxDelay == 0 {
-		p.MaxDelay = d.MaxDelay
-	}
-	return p
-}
-
-func (p RestartPolicy) validate() error {
-	if p.Attempts < 0 || p.Interval < 0 || p.Delay < 0 || p.MaxDelay < 0 {
-		return errors.New("restart policy values must not be negative")
-	}
-	if p.MaxDelay != 0 && p.Delay > p.MaxDelay {
-		return fmt.Errorf("restart delay %s exceeds max delay %s", p.Delay, p.MaxDelay)
-	}
-	return nil
-}
-
 // Node is a row of the nodes table.
 type Node struct {
-	ID            string        `json:"id"`
-	Agent         string        `json:"agent"`
-	Port          int           `json:"port"`
-	StoragePath   string        `json:"storage_path"`
-	MemoryLimitMB int           `json:"memory_limit_mb"`
-	Restart       RestartPolicy `json:"restart_policy"`
-	Status        NodeStatus    `json:"status"`
-	PID           int           `json:"pid"`
-	Restarts      int           `json:"restarts"`
+	ID            string         `json:"id"`
+	Agent         string         `json:"agent"`
+	Port          int            `json:"port"`
+	StoragePath   string         `json:"storage_path"`
+	MemoryLimitMB int            `json:"memory_limit_mb"`
+	Restart       restart.Policy `json:"restart_policy"`
+	Status        NodeStatus     `json:"status"`
+	PID           int            `json:"pid"`
+	Restarts      int            `json:"restarts"`
 	// Endpoint is the node's gRPC address, host:port.
 	Endpoint string `json:"endpoint"`
 	// ExitCode is the last exit code (-1: by a signal or unknown); nil if it never exited.
@@ -106,12 +69,12 @@ const (
 // against the state: the agent exists and is healthy, the port is free on that agent,
 // the agent has room, and the storage path lies inside the agent's storage root.
 type SpawnNode struct {
-	ID            string        `json:"id"`
-	Agent         string        `json:"agent"`
-	Port          int           `json:"port"`
-	StoragePath   string        `json:"storage_path"`
-	MemoryLimitMB int           `json:"memory_limit_mb"`
-	Restart       RestartPolicy `json:"restart_policy"`
+	ID            string         `json:"id"`
+	Agent         string         `json:"agent"`
+	Port          int            `json:"port"`
+	StoragePath   string         `json:"storage_path"`
+	MemoryLimitMB int            `json:"memory_limit_mb"`
+	Restart       restart.Policy `json:"restart_policy"`
 }
 
 func (*SpawnNode) Type() CommandType { return CmdSpawnNode }
@@ -132,7 +95,7 @@ func (c *SpawnNode) Validate() error {
 	if err := validPath("storage_path", c.StoragePath); err != nil {
 		return err
 	}
-	return c.Restart.validate()
+	return c.Restart.Validate()
 }
 
 // NodeStarted records that a pending node passed its health check.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sutragrid/grid/restart"
 )
 
 // nodeFixture is an FSM with one healthy agent, "a1", max 2 nodes, root /data/a1, its
@@ -69,7 +71,7 @@ func TestSpawnNodeChecks(t *testing.T) {
 				}
 				n, _ := f.State().Node(tc.spawn.ID)
 				if n == nil || n.Status != NodeStatusPending || n.MemoryLimitMB != DefaultMemoryLimitMB ||
-					n.Restart != DefaultRestartPolicy || n.Endpoint != "127.0.0.21:"+strconv.Itoa(tc.spawn.Port) || !strings.HasPrefix(n.StoragePath, "/data/a1/") {
+					n.Restart != (restart.Policy{}).WithDefaults() || n.Endpoint != "127.0.0.21:"+strconv.Itoa(tc.spawn.Port) || !strings.HasPrefix(n.StoragePath, "/data/a1/") {
 					t.Fatalf("recorded node: %+v", n)
 				}
 				return

@@ -13,6 +13,7 @@ import (
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/restart"
 )
 
 // handleSpawnNode records a node, status pending; the FSM checks the request against
@@ -27,10 +28,13 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 	cmd := &fsm.SpawnNode{
 		ID: newNodeID(), Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
 		MemoryLimitMB: req.MemoryLimitMB,
-		Restart: fsm.RestartPolicy{
-			Attempts: req.Restart.Attempts, Interval: time.Duration(req.Restart.Interval),
+		Restart: restart.Policy{
+			Attempts: restart.DefaultAttempts, Interval: time.Duration(req.Restart.Interval),
 			Delay: time.Duration(req.Restart.Delay), MaxDelay: time.Duration(req.Restart.MaxDelay),
 		},
+	}
+	if req.Restart.Attempts != nil {
+		cmd.Restart.Attempts = *req.Restart.Attempts // 0: never restart
 	}
 	if _, err := s.Apply(r.Context(), cmd); err != nil {
 		writeError(w, statusOf(err), fmt.Errorf("spawn node on %s: %w", req.Agent, err))
@@ -172,7 +176,7 @@ func (s *Server) apiNode(n *fsm.Node) api.Node {
 	out := api.Node{
 		ID: n.ID, Agent: n.Agent, Port: n.Port, StoragePath: n.StoragePath, MemoryLimitMB: n.MemoryLimitMB,
 		Restart: api.RestartPolicy{
-			Attempts: n.Restart.Attempts, Interval: api.Duration(n.Restart.Interval),
+			Attempts: api.Attempts(n.Restart.Attempts), Interval: api.Duration(n.Restart.Interval),
 			Delay: api.Duration(n.Restart.Delay), MaxDelay: api.Duration(n.Restart.MaxDelay),
 		},
 		Status: string(n.Status), PID: n.PID, Restarts: n.Restarts, Endpoint: n.Endpoint,
