@@ -183,10 +183,13 @@ func (s *supervisor) specFrom(req *gridpb.StartNodeRequest) (nodeSpec, error) {
 	if err != nil {
 		return nodeSpec{}, err
 	}
-	// The agent's own files share the data dir, which is the default storage root.
+	// The agent's own files share the data dir, which is the default storage root:
+	// a node may live next to them, not among or around them.
 	for _, dir := range []string{s.cfg.DataDir, s.dataDirResolved} {
-		if within(path, dir) || within(filepath.Join(dir, logsDir), path) {
-			return nodeSpec{}, fmt.Errorf("storage path %s overlaps the agent's own files in %s", path, s.cfg.DataDir)
+		for _, own := range ownPaths(dir) {
+			if within(path, own) || within(own, path) {
+				return nodeSpec{}, fmt.Errorf("storage path %s overlaps the agent's own %s", path, own)
+			}
 		}
 	}
 	policy, err := policyFromProto(req.GetRestart())
