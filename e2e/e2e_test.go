@@ -37,9 +37,35 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build grid:", err)
 		os.Exit(1)
 	}
+	// The tests use fixed addresses (127.0.0.11-13, 127.0.0.21-22 and default ports):
+	// two e2e runs on one machine (two checkouts, say) would join each other's grids.
+	// Take turns.
+	unlock, err := e2eLock()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	unlock()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// e2eLock waits for, and takes, the machine-wide lock of the e2e tests.
+func e2eLock() (unlock func(), err error) {
+	path := filepath.Join(os.TempDir(), "grid-e2e.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		fmt.Fprintf(os.Stderr, "waiting for another e2e run to finish (lock %s)\n", path)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // proc is one running grid process.
