@@ -26,8 +26,8 @@ type Config struct {
 	// Name is the agent's unique name, in gossip and to the servers.
 	// Default: the hostname, with the bind IP appended when BindAddr is one address.
 	Name string
-	// DataDir holds the agent's state (the nodes it runs) and each node's log files.
-	// Required.
+	// DataDir holds the agent's state (the nodes it runs), each node's log files and
+	// the gossip snapshot (serf/local.snapshot). Required.
 	DataDir string
 	// BindAddr is the one IP every listener binds to, storage nodes' included.
 	// Default: 127.0.0.1.
@@ -38,7 +38,8 @@ type Config struct {
 
 	// Join lists gossip addresses (host or host:port) to join at start.
 	Join []string
-	// RetryInterval is the wait between join attempts. Default: 30s.
+	// RetryInterval is the longest wait between join attempts: the first retry
+	// comes after 1s, and the wait doubles up to this. Default: 30s.
 	RetryInterval time.Duration
 	// RetryMax bounds join attempts; 0 retries forever. Default: 0.
 	RetryMax int
@@ -59,8 +60,9 @@ type Config struct {
 	// was started. Default: 30s.
 	StartTimeout time.Duration
 
-	// GossipConfig, if set, is the base memberlist configuration; tests use it for
-	// fast failure detection. Its name, addresses and delegates are overwritten.
+	// GossipConfig, if set, is the base memberlist configuration under serf; tests
+	// use it for fast failure detection. Its name, addresses and delegates are
+	// overwritten.
 	GossipConfig *memberlist.Config
 	// TLS, when set, secures the gRPC listener and every dialer (to servers and to
 	// storage nodes' health checks). Default: nil (plaintext).

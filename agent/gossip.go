@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net"
+	"path/filepath"
 	"sort"
 
 	"github.com/sutragrid/grid/gossip"
@@ -37,7 +38,9 @@ func (t *serverTable) list() []string {
 	return out
 }
 
-// setupGossip starts memberlist with the agent's tags.
+// setupGossip starts serf with the agent's tags. The snapshot in the data dir lets an
+// agent restarted after SIGTERM or a crash rejoin the members it knew without -join;
+// one that left (SIGINT) left for good and needs -join.
 func (a *Agent) setupGossip() error {
 	p, err := gossip.Create(gossip.Config{
 		Name:          a.config.Name,
@@ -50,6 +53,7 @@ func (a *Agent) setupGossip() error {
 		Join:          a.config.Join,
 		RetryInterval: a.config.RetryInterval,
 		RetryMax:      a.config.RetryMax,
+		SnapshotPath:  filepath.Join(a.config.DataDir, gossipSnapshot),
 	})
 	if err != nil {
 		return err
@@ -58,6 +62,10 @@ func (a *Agent) setupGossip() error {
 	return nil
 }
 
-// joinLoop joins the configured addresses, retrying every RetryInterval until one
-// answers or RetryMax attempts have failed, which is fatal.
+// gossipSnapshot is where, in the data dir, serf records the members it knows.
+const gossipSnapshot = "serf/local.snapshot"
+
+// joinLoop joins the configured addresses, retrying after 1s, then waits doubling up
+// to RetryInterval, until one answers or RetryMax attempts have failed, which is
+// fatal.
 func (a *Agent) joinLoop() { a.gossip.JoinLoop(a.ctx, a.fatal) }

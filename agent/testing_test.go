@@ -4,19 +4,16 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/gossip"
 	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 )
@@ -145,7 +143,7 @@ type testServer struct {
 	*fakeServers
 	gossipAddr string
 	grpc       *grpc.Server
-	gossip     *memberlist.Memberlist
+	gossip     *gossip.Pool
 }
 
 var testServerCount atomic.Int64
@@ -163,37 +161,27 @@ func newTestServer(t *testing.T) *testServer {
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)
 
-	meta, _ := json.Marshal(map[string]any{"role": "server", "id": fmt.Sprintf("server-id-%d", n), "ver": "test", "rpc": ln.Addr().(*net.TCPAddr).Port})
-	mc := fastGossip()
-	mc.Name = fmt.Sprintf("server-%d", n)
-	mc.BindAddr = "127.0.0.1"
-	mc.BindPort = 0
-	mc.Delegate = metaDelegate(meta)
-	mc.Logger = gridtest.Logger(t, "fake-gossip").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
-	ml, err := memberlist.Create(mc)
+	pool, err := gossip.Create(gossip.Config{
+		Name:     fmt.Sprintf("server-%d", n),
+		BindAddr: "127.0.0.1",
+		Tags:     gossip.Tags{Role: gossip.RoleServer, ID: fmt.Sprintf("server-id-%d", n), Version: "test", RPCPort: ln.Addr().(*net.TCPAddr).Port},
+		Base:     fastGossip(),
+		Logger:   gridtest.Logger(t, "fake-gossip"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ml.Shutdown() })
-	ln0 := ml.LocalNode()
-	return &testServer{fakeServers: fake, grpc: g, gossip: ml, gossipAddr: net.JoinHostPort(ln0.Addr.String(), strconv.Itoa(int(ln0.Port)))}
+	t.Cleanup(func() { pool.Shutdown() })
+	return &testServer{fakeServers: fake, grpc: g, gossip: pool, gossipAddr: pool.LocalAddr()}
 }
 
 // join puts s in other's gossip pool.
 func (s *testServer) join(t *testing.T, other *testServer) {
 	t.Helper()
-	if _, err := s.gossip.Join([]string{other.gossipAddr}); err != nil {
+	if _, err := s.gossip.Join(other.gossipAddr); err != nil {
 		t.Fatal(err)
 	}
 }
-
-type metaDelegate []byte
-
-func (m metaDelegate) NodeMeta(int) []byte             { return m }
-func (m metaDelegate) NotifyMsg([]byte)                {}
-func (m metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
-func (m metaDelegate) LocalState(bool) []byte          { return nil }
-func (m metaDelegate) MergeRemoteState([]byte, bool)   {}
 
 func fastGossip() *memberlist.Config {
 	mc := memberlist.DefaultLocalConfig()

@@ -59,7 +59,8 @@ Server Options:
     several times. Default port: 7946.
 
   -retry-interval=DURATION
-    The wait between join attempts. Default: 30s.
+    The longest wait between join attempts: the first retry comes after 1s,
+    and the wait doubles up to this. Default: 30s.
 
   -retry-max=N
     How many join attempts before giving up and exiting with an error;

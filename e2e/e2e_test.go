@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Others may run it too: the partition test runs servers under uids of their own.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	gridBin = filepath.Join(dir, "grid")
 	if err := gridtest.BuildGrid(gridBin, "-race"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -78,8 +83,16 @@ type proc struct {
 // start runs grid with args; the process is killed when the test ends.
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
+	return startArgv(t, name, append([]string{gridBin}, args...))
+}
+
+// startArgv runs argv, a command that runs grid in the end (such as through
+// `ip netns exec`, which execs it in the same process); the process is killed when
+// the test ends.
+func startArgv(t testing.TB, name string, argv []string) *proc {
+	t.Helper()
 	p := &proc{name: name, out: &gridtest.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(gridBin, args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -122,8 +135,15 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal, timeout time.Duration) int
 
 // grid runs a client command and returns its stdout, stderr and exit code.
 func grid(args ...string) (string, string, int) {
+	return gridVia(nil, args...)
+}
+
+// gridVia runs a client command through the command prefix (nil for none, or such
+// as `ip netns exec NAME`) and returns its stdout, stderr and exit code.
+func gridVia(prefix []string, args ...string) (string, string, int) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(gridBin, args...)
+	argv := append(append(append([]string{}, prefix...), gridBin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "GRID_ADDR=")
 	err := cmd.Run()
@@ -139,6 +159,11 @@ func grid(args ...string) (string, string, int) {
 
 // gridJSON runs a client command with -json and decodes its output into out.
 func gridJSON(out any, args ...string) error {
+	return gridJSONVia(nil, out, args...)
+}
+
+// gridJSONVia is gridJSON through a command prefix, as gridVia.
+func gridJSONVia(prefix []string, out any, args ...string) error {
 	// -json goes before the first flag, so that it precedes any positional argument.
 	at := len(args)
 	for i, a := range args {
@@ -148,7 +173,7 @@ func gridJSON(out any, args ...string) error {
 		}
 	}
 	withJSON := append(append(append([]string{}, args[:at]...), "-json"), args[at:]...)
-	stdout, stderr, code := grid(withJSON...)
+	stdout, stderr, code := gridVia(prefix, withJSON...)
 	if code != 0 {
 		return fmt.Errorf("grid %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr))
 	}

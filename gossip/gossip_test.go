@@ -2,11 +2,12 @@ package gossip
 
 import (
 	"context"
-	"encoding/json"
 	"net"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,45 +15,6 @@ import (
 
 	"github.com/sutragrid/grid/internal/gridtest"
 )
-
-func TestTagsRoundTrip(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		tags Tags
-		wire string
-	}{
-		{"server", Tags{Role: RoleServer, ID: "abc", Version: "1.2.3", HTTPPort: 4646, RPCPort: 4647, RaftPort: 4648, BootstrapExpect: 3},
-			`{"role":"server","id":"abc","ver":"1.2.3","http":4646,"rpc":4647,"raft":4648,"expect":3}`},
-		{"agent", Tags{Role: RoleAgent, Version: "1.2.3", RPCPort: 4650},
-			`{"role":"agent","ver":"1.2.3","rpc":4650}`},
-		{"empty", Tags{}, `{"role":""}`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := json.Marshal(tc.tags)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(b) != tc.wire {
-				t.Fatalf("wire format:\n got %s\nwant %s", b, tc.wire)
-			}
-			var back Tags
-			if err := json.Unmarshal(b, &back); err != nil {
-				t.Fatal(err)
-			}
-			if back != tc.tags {
-				t.Fatalf("round trip: got %+v, want %+v", back, tc.tags)
-			}
-		})
-	}
-}
-
-func TestTagsMap(t *testing.T) {
-	got := Tags{Role: RoleServer, ID: "abc", Version: "v", RPCPort: 4647, BootstrapExpect: 3}.Map()
-	want := map[string]string{"role": "server", "id": "abc", "version": "v", "rpc_port": "4647", "bootstrap_expect": "3"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-}
 
 func TestJoinAddrs(t *testing.T) {
 	for _, tc := range []struct {
@@ -71,156 +33,37 @@ func TestJoinAddrs(t *testing.T) {
 	}
 }
 
-// event is one thing that happens to the member table.
-type event struct {
-	kind   string // "join", "update", "leave" (memberlist's), "intent" (a leave intent)
-	name   string
-	state  memberlist.NodeStateType // for "leave": StateDead or StateLeft
-	tags   Tags
-	status string // the member's status after the event
-}
-
-func node(name string, state memberlist.NodeStateType, tags Tags) *memberlist.Node {
-	meta, _ := json.Marshal(tags)
-	return &memberlist.Node{Name: name, Addr: net.ParseIP("10.0.0.1"), Port: 7946, Meta: meta, State: state}
-}
-
-func TestMemberStatuses(t *testing.T) {
-	srv := Tags{Role: RoleServer, ID: "id-a", RPCPort: 4647}
+func TestRetryWait(t *testing.T) {
+	s := time.Second
 	for _, tc := range []struct {
-		name   string
-		events []event
+		name string
+		max  time.Duration
+		want []time.Duration // after the 1st, 2nd, … failed attempt
 	}{
-		{"failure", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateDead, status: StatusFailed},
-		}},
-		{"memberlist says left", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateLeft, status: StatusLeft},
-		}},
-		{"intent before leave", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "intent", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateDead, status: StatusLeft},
-		}},
-		{"intent after leave", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateDead, status: StatusFailed},
-			{kind: "intent", name: "a", status: StatusLeft},
-		}},
-		{"rejoin clears the intent", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "intent", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateDead, status: StatusLeft},
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "leave", name: "a", state: memberlist.StateDead, status: StatusFailed},
-		}},
-		{"update keeps alive", []event{
-			{kind: "join", name: "a", status: StatusAlive},
-			{kind: "update", name: "a", tags: Tags{Role: RoleServer, ID: "id-b"}, status: StatusAlive},
-		}},
+		{"default", DefaultRetryInterval, []time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 30 * s, 30 * s, 30 * s}},
+		{"max not a power of two", 5 * s, []time.Duration{1 * s, 2 * s, 4 * s, 5 * s, 5 * s}},
+		{"max of a second", s, []time.Duration{s, s, s}},
+		{"max under a second", 50 * time.Millisecond, []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &delegate{members: NewMembers()}
-			for i, e := range tc.events {
-				tags := srv
-				if e.tags != (Tags{}) {
-					tags = e.tags
-				}
-				switch e.kind {
-				case "join":
-					d.NotifyJoin(node(e.name, memberlist.StateAlive, tags))
-				case "update":
-					d.NotifyUpdate(node(e.name, memberlist.StateAlive, tags))
-				case "leave":
-					d.NotifyLeave(node(e.name, e.state, tags))
-				case "intent":
-					d.NotifyMsg(append([]byte{msgLeaveIntent}, e.name...))
-				}
-				list := d.members.List()
-				if len(list) != 1 || list[0].Name != e.name || list[0].Status != e.status || list[0].Tags != tags {
-					t.Fatalf("after event %d (%s): members %+v, want %s %s with %+v", i, e.kind, list, e.name, e.status, tags)
-				}
+			var got []time.Duration
+			for attempt := 1; attempt <= len(tc.want); attempt++ {
+				got = append(got, retryWait(attempt, tc.max))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("waits %v, want %v", got, tc.want)
 			}
 		})
 	}
-}
-
-func TestMemberLookups(t *testing.T) {
-	d := &delegate{members: NewMembers()}
-	d.NotifyJoin(node("s2", memberlist.StateAlive, Tags{Role: RoleServer, ID: "id2", RaftPort: 4648}))
-	d.NotifyJoin(node("s1", memberlist.StateAlive, Tags{Role: RoleServer, ID: "id1", RaftPort: 4648}))
-	d.NotifyJoin(node("s3", memberlist.StateAlive, Tags{Role: RoleServer, ID: "id3"}))
-	d.NotifyJoin(node("noid", memberlist.StateAlive, Tags{Role: RoleServer}))
-	d.NotifyJoin(node("a1", memberlist.StateAlive, Tags{Role: RoleAgent, ID: "id1"}))
-	d.NotifyJoin(&memberlist.Node{Name: "junk", Meta: []byte("not json")})
-	d.NotifyLeave(node("s3", memberlist.StateDead, Tags{Role: RoleServer, ID: "id3"}))
-
-	var names []string
-	for _, m := range d.members.AliveServers() {
-		names = append(names, m.Name)
-	}
-	if want := []string{"s1", "s2"}; !reflect.DeepEqual(names, want) {
-		t.Fatalf("alive servers %v, want %v", names, want)
-	}
-	for _, tc := range []struct {
-		id, name string
-		ok       bool
-	}{{"id1", "s1", true}, {"id3", "s3", true}, {"nope", "", false}} {
-		m, ok := d.members.ServerByID(tc.id)
-		if ok != tc.ok || m.Name != tc.name {
-			t.Errorf("ServerByID(%s) = %s, %v; want %s, %v", tc.id, m.Name, ok, tc.name, tc.ok)
-		}
-	}
-	m, _ := d.members.ServerByID("id1")
-	if got := m.HostPort(m.Tags.RaftPort); got != "10.0.0.1:4648" {
-		t.Errorf("HostPort = %s", got)
-	}
-	list := d.members.List()
-	if len(list) != 6 || list[0].Name != "a1" || list[1].Name != "junk" || list[1].Tags != (Tags{}) {
-		t.Errorf("list %+v", list)
+	// The doubling stops at the cap, so a join that has failed for days neither
+	// overflows nor spins.
+	if got := retryWait(1_000_000, DefaultRetryInterval); got != DefaultRetryInterval {
+		t.Fatalf("wait after a million attempts %v", got)
 	}
 }
 
-func signalled(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-func TestSubscribe(t *testing.T) {
-	members := NewMembers()
-	d := &delegate{members: members}
-	all := members.Subscribe(nil)
-	servers := members.Subscribe(func(m Member) bool { return m.Status == StatusAlive && m.Tags.Role == RoleServer })
-	srv, agent := Tags{Role: RoleServer, ID: "x"}, Tags{Role: RoleAgent}
-	for _, tc := range []struct {
-		what        string
-		do          func()
-		all, server bool
-	}{
-		{"agent joins", func() { d.NotifyJoin(node("a", memberlist.StateAlive, agent)) }, true, false},
-		{"server joins", func() { d.NotifyJoin(node("s", memberlist.StateAlive, srv)) }, true, true},
-		{"server updates", func() { d.NotifyUpdate(node("s", memberlist.StateAlive, srv)) }, true, true},
-		{"server fails", func() { d.NotifyLeave(node("s", memberlist.StateDead, srv)) }, true, true},
-		{"failed server's late intent", func() { d.NotifyMsg(append([]byte{msgLeaveIntent}, 's')) }, true, false},
-		{"intent of an alive member", func() { d.NotifyMsg(append([]byte{msgLeaveIntent}, 'a')) }, false, false},
-		{"agent leaves", func() { d.NotifyLeave(node("a", memberlist.StateDead, agent)) }, true, false},
-	} {
-		tc.do()
-		if got := signalled(all); got != tc.all {
-			t.Errorf("%s: all subscriber signalled %v, want %v", tc.what, got, tc.all)
-		}
-		if got := signalled(servers); got != tc.server {
-			t.Errorf("%s: server subscriber signalled %v, want %v", tc.what, got, tc.server)
-		}
-	}
-}
-
+// fastConfig is memberlist tuned to detect failures within a second on loopback,
+// yet slow enough for -race on two busy cores.
 func fastConfig() *memberlist.Config {
 	mc := memberlist.DefaultLocalConfig()
 	mc.GossipInterval = 20 * time.Millisecond
@@ -232,9 +75,15 @@ func fastConfig() *memberlist.Config {
 	return mc
 }
 
-func create(t *testing.T, name string, tags Tags, join ...string) *Pool {
+// testConfig is a member on 127.0.0.1 with a kernel-chosen port and fast gossip.
+func testConfig(t *testing.T, name string, tags Tags, join ...string) Config {
+	return Config{Name: name, BindAddr: "127.0.0.1", Tags: tags, Base: fastConfig(), Join: join,
+		RetryInterval: 20 * time.Millisecond, RetryMax: 3, Logger: gridtest.Logger(t, name)}
+}
+
+func create(t *testing.T, cfg Config) *Pool {
 	t.Helper()
-	p, err := Create(Config{Name: name, BindAddr: "127.0.0.1", Tags: tags, Base: fastConfig(), Join: join, RetryInterval: 20 * time.Millisecond, RetryMax: 3})
+	p, err := Create(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,30 +91,29 @@ func create(t *testing.T, name string, tags Tags, join ...string) *Pool {
 	return p
 }
 
-// gossipPoll keeps up with fastConfig, which gossips every 20ms.
-var gossipPoll = gridtest.Poller{Interval: 10 * time.Millisecond}
+// waitFor polls cond every 10ms, for up to 20s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	gridtest.Poller{Interval: 10 * time.Millisecond}.WaitUntil(t, 20*time.Second, what, cond)
+}
 
 func statusOf(p *Pool, name string) string {
-	for _, m := range p.Members().List() {
-		if m.Name == name {
-			return m.Status
-		}
-	}
-	return ""
+	m, _ := p.Members().Get(name)
+	return m.Status
 }
 
 func TestPoolJoinLeaveAndFail(t *testing.T) {
-	s1 := create(t, "s1", Tags{Role: RoleServer, ID: "id1", RPCPort: 1})
+	s1 := create(t, testConfig(t, "s1", Tags{Role: RoleServer, ID: "id1", RPCPort: 1}))
 	if statusOf(s1, "s1") != StatusAlive {
 		t.Fatalf("local member not in the table: %+v", s1.Members().List())
 	}
-	s2 := create(t, "s2", Tags{Role: RoleServer, ID: "id2"}, s1.LocalAddr())
-	a1 := create(t, "a1", Tags{Role: RoleAgent}, s1.LocalAddr())
+	s2 := create(t, testConfig(t, "s2", Tags{Role: RoleServer, ID: "id2"}, s1.LocalAddr()))
+	a1 := create(t, testConfig(t, "a1", Tags{Role: RoleAgent}, s1.LocalAddr()))
 	fatal := make(chan error, 1)
 	for _, p := range []*Pool{s2, a1} {
 		p.JoinLoop(context.Background(), fatal)
 	}
-	gossipPoll.WaitUntil(t, 10*time.Second, "three alive members", func() bool {
+	waitFor(t, "three alive members", func() bool {
 		return statusOf(s1, "s2") == StatusAlive && statusOf(s1, "a1") == StatusAlive && statusOf(a1, "s2") == StatusAlive
 	})
 	if m, ok := a1.Members().ServerByID("id1"); !ok || m.Tags.RPCPort != 1 || m.HostPort(int(m.Port)) != s1.LocalAddr() {
@@ -276,18 +124,138 @@ func TestPoolJoinLeaveAndFail(t *testing.T) {
 	}
 
 	// A graceful leave shows as left, a crash as failed.
-	if err := s2.Leave(5 * time.Second); err != nil {
+	if err := s2.Leave(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	_ = s2.Shutdown()
 	_ = a1.Shutdown()
-	gossipPoll.WaitUntil(t, 10*time.Second, "s2 left and a1 failed", func() bool {
+	waitFor(t, "s2 left and a1 failed", func() bool {
 		return statusOf(s1, "s2") == StatusLeft && statusOf(s1, "a1") == StatusFailed
 	})
 	select {
 	case err := <-fatal:
 		t.Fatalf("fatal after a join: %v", err)
 	default:
+	}
+}
+
+// TestReap: failed and left members are forgotten once their timeout passes.
+func TestReap(t *testing.T) {
+	cfg := testConfig(t, "s1", Tags{Role: RoleServer, ID: "id1"})
+	cfg.ReapInterval = 100 * time.Millisecond
+	cfg.ReconnectTimeout = 500 * time.Millisecond
+	cfg.TombstoneTimeout = 500 * time.Millisecond
+	s1 := create(t, cfg)
+	left := create(t, testConfig(t, "left", Tags{Role: RoleServer, ID: "id2"}))
+	failed := create(t, testConfig(t, "failed", Tags{Role: RoleAgent}))
+	for _, p := range []*Pool{left, failed} {
+		if _, err := p.Join(s1.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both alive", func() bool {
+		return statusOf(s1, "left") == StatusAlive && statusOf(s1, "failed") == StatusAlive
+	})
+
+	// Record each status the two go through on their way out.
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	changed := s1.Members().Subscribe(nil)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		for {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+			mu.Lock()
+			for _, name := range []string{"left", "failed"} {
+				seen[name+" "+statusOf(s1, name)] = true
+			}
+			mu.Unlock()
+		}
+	}()
+	if err := left.Leave(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = left.Shutdown()
+	_ = failed.Shutdown()
+	waitFor(t, "both reaped", func() bool {
+		_, leftKnown := s1.Members().Get("left")
+		_, failedKnown := s1.Members().Get("failed")
+		return !leftKnown && !failedKnown
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !seen["left left"] || !seen["failed failed"] {
+		t.Errorf("statuses seen before the reap: %v", seen)
+	}
+	if _, ok := s1.Members().ServerByID("id2"); ok {
+		t.Error("a reaped server is still found by ID")
+	}
+	if len(s1.Members().List()) != 1 {
+		t.Errorf("members after the reap: %+v", s1.Members().List())
+	}
+}
+
+// TestSnapshotRejoin: a member restarted with its snapshot rejoins the members it
+// knew without being told where, unless it left and does not rejoin after a leave.
+func TestSnapshotRejoin(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		leave            bool
+		rejoinAfterLeave bool
+		rejoins          bool
+	}{
+		{"after a crash", false, false, true},
+		{"after a leave", true, false, false},
+		{"after a leave, rejoining after leave", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s1 := create(t, testConfig(t, "s1", Tags{Role: RoleServer, ID: "id1"}))
+			cfg := testConfig(t, "s2", Tags{Role: RoleServer, ID: "id2"})
+			cfg.SnapshotPath = filepath.Join(t.TempDir(), "serf", "local.snapshot")
+			cfg.RejoinAfterLeave = tc.rejoinAfterLeave
+			s2, err := Create(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s2.Join(s1.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "s2 alive", func() bool { return statusOf(s1, "s2") == StatusAlive })
+			if tc.leave {
+				// serf's snapshotter records events on a goroutine of its own and
+				// stops recording once a leave starts; nothing shows when it has
+				// recorded s1, so give it a moment, as a member that ran for a while
+				// has had.
+				time.Sleep(500 * time.Millisecond)
+				if err := s2.Leave(10 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = s2.Shutdown()
+			waitFor(t, "s2 gone", func() bool { return statusOf(s1, "s2") != StatusAlive })
+
+			// Same snapshot and port (a restarted member keeps its address: memberlist
+			// refuses a new address for a failed member's name), nothing to join.
+			_, port, _ := net.SplitHostPort(s2.LocalAddr())
+			cfg.Port, _ = strconv.Atoi(port)
+			again := create(t, cfg)
+			if !tc.rejoins {
+				// Give a rejoin, if one were coming, the time it would take.
+				time.Sleep(time.Second)
+				if st := statusOf(again, "s1"); st != "" {
+					t.Fatalf("s2 rejoined after a leave: it sees s1 %s", st)
+				}
+				return
+			}
+			waitFor(t, "s2 rejoined", func() bool {
+				return statusOf(s1, "s2") == StatusAlive && statusOf(again, "s1") == StatusAlive
+			})
+		})
 	}
 }
 
@@ -308,11 +276,9 @@ func TestJoinLoopGivesUp(t *testing.T) {
 		{"retries until ctx ends", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Create(Config{Name: "lonely", BindAddr: "127.0.0.1", Base: fastConfig(), Join: []string{addr}, RetryInterval: 10 * time.Millisecond, RetryMax: tc.max})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Shutdown()
+			cfg := testConfig(t, "lonely", Tags{}, addr)
+			cfg.RetryInterval, cfg.RetryMax = 10*time.Millisecond, tc.max
+			p := create(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			fatal := make(chan error, 1)
@@ -342,13 +308,16 @@ func TestCreateDefaults(t *testing.T) {
 		t.Fatal("Create without a name succeeded")
 	}
 	members := NewMembers()
-	p, err := Create(Config{Name: "d", BindAddr: "127.0.0.1", Base: fastConfig(), Members: members})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Shutdown()
-	if p.Members() != members || p.config.RetryInterval != DefaultRetryInterval || p.logger == nil {
+	p := create(t, Config{Name: "d", BindAddr: "127.0.0.1", Base: fastConfig(), Members: members})
+	want := Config{RetryInterval: DefaultRetryInterval, ReconnectInterval: DefaultReconnectInterval,
+		ReconnectTimeout: DefaultReconnectTimeout, TombstoneTimeout: DefaultTombstoneTimeout, ReapInterval: DefaultReapInterval}
+	got := Config{RetryInterval: p.config.RetryInterval, ReconnectInterval: p.config.ReconnectInterval,
+		ReconnectTimeout: p.config.ReconnectTimeout, TombstoneTimeout: p.config.TombstoneTimeout, ReapInterval: p.config.ReapInterval}
+	if p.Members() != members || !reflect.DeepEqual(got, want) || p.logger == nil {
 		t.Fatalf("defaults not applied: %+v", p.config)
+	}
+	if p.KeyManager() == nil {
+		t.Fatal("no key manager")
 	}
 	// Nothing to join: JoinLoop returns at once.
 	p.JoinLoop(context.Background(), nil)

@@ -27,7 +27,8 @@ type Config struct {
 	// NodeName is the server's unique name in the gossip pool.
 	// Default: DefaultNodeName(BindAddr).
 	NodeName string
-	// DataDir holds the Raft log, snapshots and the server's ID. Required.
+	// DataDir holds the Raft log, snapshots, the server's ID and the gossip snapshot
+	// (serf/local.snapshot). Required.
 	DataDir string
 	// BindAddr is the one IP every listener binds to. Default: 127.0.0.1.
 	// With 0.0.0.0 the server advertises its first private IP.
@@ -45,7 +46,8 @@ type Config struct {
 
 	// Join lists gossip addresses (host or host:port) to join at start.
 	Join []string
-	// RetryInterval is the wait between join attempts. Default: 30s.
+	// RetryInterval is the longest wait between join attempts: the first retry
+	// comes after 1s, and the wait doubles up to this. Default: 30s.
 	RetryInterval time.Duration
 	// RetryMax bounds join attempts; 0 retries forever. Default: 0.
 	RetryMax int
@@ -56,8 +58,9 @@ type Config struct {
 	// RaftConfig, if set, is the base Raft configuration before the multiplier is
 	// applied; tests use it for fast timeouts. Its LocalID and NotifyCh are overwritten.
 	RaftConfig *raft.Config
-	// GossipConfig, if set, is the base memberlist configuration; tests use it for
-	// fast failure detection. Its name, addresses and delegates are overwritten.
+	// GossipConfig, if set, is the base memberlist configuration under serf; tests
+	// use it for fast failure detection. Its name, addresses and delegates are
+	// overwritten.
 	GossipConfig *memberlist.Config
 
 	// TLS, when set, secures the HTTP and gRPC listeners and the dialers to other

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -24,7 +25,9 @@ const (
 	StatusLeft   = gossip.StatusLeft
 )
 
-// setupGossip starts memberlist with this server's tags.
+// setupGossip starts serf with this server's tags. The snapshot in the data dir lets
+// a restarted server rejoin the members it knew without -join, even after it left
+// gracefully: it is still a Raft peer.
 func (s *Server) setupGossip() error {
 	p, err := gossip.Create(gossip.Config{
 		Name:     s.config.NodeName,
@@ -45,6 +48,9 @@ func (s *Server) setupGossip() error {
 		Join:          s.config.Join,
 		RetryInterval: s.config.RetryInterval,
 		RetryMax:      s.config.RetryMax,
+
+		SnapshotPath:     filepath.Join(s.config.DataDir, gossipSnapshot),
+		RejoinAfterLeave: true,
 	})
 	if err != nil {
 		return err
@@ -53,8 +59,12 @@ func (s *Server) setupGossip() error {
 	return nil
 }
 
-// joinLoop joins the configured addresses, retrying every RetryInterval until one
-// answers or RetryMax attempts have failed, which is fatal.
+// gossipSnapshot is where, in the data dir, serf records the members it knows.
+const gossipSnapshot = "serf/local.snapshot"
+
+// joinLoop joins the configured addresses, retrying after 1s, then waits doubling up
+// to RetryInterval, until one answers or RetryMax attempts have failed, which is
+// fatal.
 func (s *Server) joinLoop() { s.gossip.JoinLoop(s.ctx, s.fatal) }
 
 func portOf(hostPort string) int {
