@@ -37,6 +37,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
@@ -168,7 +169,7 @@ const lockFile = "agent.lock"
 
 // startRPC serves the Agent gRPC service on the RPC listener.
 func (a *Agent) startRPC() {
-	opts := []grpc.ServerOption{grpc.UnaryInterceptor(authInterceptor(a.config.Authorize))}
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(auth.UnaryInterceptor(a.config.Authorizer))}
 	if a.config.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(a.config.TLS)))
 	}

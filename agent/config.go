@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
+
+	"github.com/sutragrid/grid/auth"
 )
 
 // Default ports of an agent's listeners, both bound to Config.BindAddr.
@@ -67,9 +68,9 @@ type Config struct {
 	// TLS, when set, secures the gRPC listener and every dialer (to servers and to
 	// storage nodes' health checks). Default: nil (plaintext).
 	TLS *tls.Config
-	// Authorize, if set, is called before every gRPC request to the agent with its
-	// full method name; an error refuses the call (PermissionDenied).
-	Authorize func(ctx context.Context, fullMethod string) error
+	// Authorizer is asked before every gRPC request to the agent; an error refuses
+	// the call (PermissionDenied). Default nil: allow all.
+	Authorizer auth.Authorizer
 
 	// Logger is the agent's logger; components log to named sub-loggers
 	// ("agent.gossip", "agent.client", "agent.supervisor").

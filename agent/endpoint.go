@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -48,22 +47,6 @@ func (e *endpoint) NodeLogs(ctx context.Context, req *gridpb.NodeLogsRequest) (*
 		return nil, err
 	}
 	return &gridpb.NodeLogsResponse{Stdout: stdout, Stderr: stderr}, nil
-}
-
-// authInterceptor asks cfg.Authorize before every call: the one place where ACLs
-// will hook in.
-func authInterceptor(authorize func(context.Context, string) error) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if authorize != nil {
-			if err := authorize(ctx, info.FullMethod); err != nil {
-				if _, ok := status.FromError(err); ok {
-					return nil, err
-				}
-				return nil, status.Error(codes.PermissionDenied, err.Error())
-			}
-		}
-		return handler(ctx, req)
-	}
 }
 
 var _ gridpb.AgentServer = (*endpoint)(nil)

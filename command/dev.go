@@ -162,8 +162,9 @@ func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error)
 	}()
 
 	scfg := storage.DefaultConfig()
-	scfg.Bind, scfg.Port, scfg.DataDir = bind, devEventStorePort, filepath.Join(dir, "event-store")
-	if g.store, err = storage.NewServer(scfg, logger.Named("event-store")); err != nil {
+	scfg.BindAddr, scfg.Port, scfg.DataDir = bind, devEventStorePort, filepath.Join(dir, "event-store")
+	scfg.Logger = logger.Named("event-store")
+	if g.store, err = storage.New(scfg); err != nil {
 		return g, fmt.Errorf("event store: %w", err)
 	}
 	storeCtx, cancel := context.WithCancel(context.Background())

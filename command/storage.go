@@ -69,7 +69,7 @@ func (c *StorageCommand) Run(args []string) int {
 	var logLevel string
 	fs := c.flagSet("storage")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
-	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "")
+	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "")
 	fs.IntVar(&cfg.MemoryLimitMB, "memory-limit-mb", 0, "")
@@ -94,7 +94,8 @@ func (c *StorageCommand) Run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := storage.NewServer(cfg, logger)
+	cfg.Logger = logger
+	srv, err := storage.New(cfg)
 	if err != nil {
 		return c.fail("start storage node: %v", err)
 	}

@@ -35,7 +35,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 	if r := e.s.nodeOrders.Load(); r != nil {
 		r.forget(cmd.Name)
 	}
-	e.s.logger.Named("agents").Info("agent registered", "agent", cmd.Name, "address", cmd.Address, "nodes", len(req.GetNodes()))
+	e.s.logs.agents.Info("agent registered", "agent", cmd.Name, "address", cmd.Address, "nodes", len(req.GetNodes()))
 	// Nodes the agent re-adopted after a restart are running, whatever the state
 	// recorded while it was away.
 	for _, r := range req.GetNodes() {
@@ -75,7 +75,7 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 		}
 	}
 	if a.Status != fsm.AgentHealthy {
-		e.s.logger.Named("heartbeat").Info("agent is back", "agent", a.Name, "was", a.Status)
+		e.s.logs.heartbeat.Info("agent is back", "agent", a.Name, "was", a.Status)
 		if _, err := e.s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: fsm.AgentHealthy}); err != nil {
 			return nil, toStatus(err)
 		}
@@ -117,7 +117,7 @@ func (e *serversEndpoint) Unregister(ctx context.Context, req *gridpb.Unregister
 	if r := e.s.nodeOrders.Load(); r != nil {
 		r.forget(req.GetName())
 	}
-	e.s.logger.Named("agents").Info("agent unregistered", "agent", req.GetName())
+	e.s.logs.agents.Info("agent unregistered", "agent", req.GetName())
 	return &gridpb.UnregisterResponse{}, nil
 }
 

@@ -39,7 +39,7 @@ func (s *Server) bootstrapLoop() {
 
 // tryBootstrap makes one attempt and reports whether the loop is done.
 func (s *Server) tryBootstrap(warned map[string]bool) bool {
-	log := s.logger.Named("bootstrap")
+	log := s.logs.bootstrap
 	if cfg := s.raft.GetConfiguration(); cfg.Error() == nil && len(cfg.Configuration().Servers) > 0 {
 		return true // a leader added us, or we bootstrapped already
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+
+	"github.com/sutragrid/grid/auth"
 )
 
 // Default ports of a server's listeners, all bound to Config.BindAddr.
@@ -67,7 +69,7 @@ type Config struct {
 	// servers. Every listener and dialer takes it from here. Default: nil (plaintext).
 	TLS *tls.Config
 	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
-	Authorizer Authorizer
+	Authorizer auth.Authorizer
 
 	// HeartbeatInterval is how often agents are told to heartbeat. Default: 5s.
 	HeartbeatInterval time.Duration
@@ -184,7 +186,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("agent-offline-after (%s) must not be shorter than agent-degraded-after (%s)", c.AgentOfflineAfter, c.AgentDegradedAfter)
 	}
 	if c.Authorizer == nil {
-		c.Authorizer = allowAll{}
+		c.Authorizer = auth.AllowAll{}
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "server", Level: hclog.Info})

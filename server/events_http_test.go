@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/internal/gridtest"
@@ -66,16 +67,17 @@ func (es *evStore) start() {
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = es.dir
 	cfg.Port, _ = strconv.Atoi(port)
-	cfg.Authorize = func(ctx context.Context, method string) error {
-		if !strings.HasSuffix(method, "/LearnBatch") || !es.blockWrites.Load() {
+	cfg.Authorizer = auth.AuthorizerFunc(func(ctx context.Context, a auth.Access) error {
+		if !strings.HasSuffix(a.Endpoint, "/LearnBatch") || !es.blockWrites.Load() {
 			return nil
 		}
 		if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(evWriterKey)) > 0 {
 			return nil
 		}
 		return status.Error(codes.Unavailable, "writes are paused by the test")
-	}
-	srv, err := storage.NewServer(cfg, gridtest.Logger(es.t, "event-store"))
+	})
+	cfg.Logger = gridtest.Logger(es.t, "event-store")
+	srv, err := storage.New(cfg)
 	if err != nil {
 		es.t.Fatalf("start event store: %v", err)
 	}

@@ -89,7 +89,7 @@ func (st *eventStreamer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	store, storeErr := s.eventStore()
 	if storeErr != nil {
-		s.logger.Named("http").Warn("event stream without an event store", "error", storeErr)
+		s.logs.http.Warn("event stream without an event store", "error", storeErr)
 	}
 
 	h := w.Header()

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
@@ -25,7 +26,7 @@ type tokenLog struct {
 	seen map[string][]string
 }
 
-func (l *tokenLog) Authorize(_ context.Context, a Access) error {
+func (l *tokenLog) Authorize(_ context.Context, a auth.Access) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen == nil {
@@ -143,7 +144,7 @@ func TestFollowersForwardToTheLeader(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		ctx = metadata.AppendToOutgoingContext(ctx, "x-grid-token", "agent-secret")
+		ctx = metadata.AppendToOutgoingContext(ctx, auth.TokenMetadata, "agent-secret")
 		if _, err := gridpb.NewServersClient(conn).Heartbeat(ctx, &gridpb.HeartbeatRequest{Name: "a1"}); err != nil {
 			t.Fatal(err)
 		}

@@ -132,7 +132,7 @@ func (s *Server) checkHeartbeats(ctx context.Context, now time.Time) {
 		if a.Status == want || (a.Status == fsm.AgentOffline && want == fsm.AgentDegraded) {
 			continue
 		}
-		s.logger.Named("heartbeat").Warn("agent missed its heartbeats", "agent", a.Name, "status", want, "last_heartbeat", last)
+		s.logs.heartbeat.Warn("agent missed its heartbeats", "agent", a.Name, "status", want, "last_heartbeat", last)
 		if _, err := s.Apply(ctx, &fsm.SetAgentStatus{Name: a.Name, Status: want, LastSeen: last}); err != nil && ctx.Err() == nil {
 			s.logger.Error("record agent status", "agent", a.Name, "status", want, "error", err)
 		}

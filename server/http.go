@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/gossip"
 )
 
@@ -40,7 +41,7 @@ const (
 func (s *Server) startHTTP() {
 	mux := http.NewServeMux()
 	handle := func(pattern string, mode routeMode, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, httpAuth(s.config.Authorizer, pattern, s.route(mode, h)))
+		mux.HandleFunc(pattern, auth.HTTP(s.config.Authorizer, pattern, refuse, s.route(mode, h)))
 	}
 	handle("GET /v1/status", leader, s.handleStatus)
 	handle("GET /v1/status/leader", local, s.handleLeader)
@@ -71,7 +72,7 @@ func (s *Server) startHTTP() {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          s.logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		ErrorLog:          s.logs.http.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	ln := s.httpLn
 	s.goRun(func() {
@@ -277,6 +278,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, what string, v any) bool
 	}
 	return true
 }
+
+// refuse answers a request the Authorizer refused.
+func refuse(w http.ResponseWriter, err error) { writeError(w, http.StatusForbidden, err) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

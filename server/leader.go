@@ -58,7 +58,7 @@ func (l *leadership) stop() {
 // leaderLoop runs while this server leads: it waits until the FSM has applied every
 // entry of earlier terms, then keeps the Raft configuration in step with gossip.
 func (s *Server) leaderLoop(ctx context.Context) {
-	log := s.logger.Named("leader")
+	log := s.logs.leader
 	log.Info("gained leadership")
 	defer log.Info("lost leadership")
 	for waitFuture(ctx, s.ctx, s.raft.Barrier(time.Minute)) != nil {
@@ -99,7 +99,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 // the stale entry is removed first. Failed servers are not removed automatically; an
 // operator does that with `grid operator raft remove-peer`.
 func (s *Server) reconcileServers() {
-	log := s.logger.Named("leader")
+	log := s.logs.leader
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {
 		return

@@ -96,7 +96,7 @@ type reconciler struct {
 
 func newReconciler(ctx context.Context, s *Server) *reconciler {
 	return &reconciler{
-		s: s, log: s.logger.Named("nodes"), ctx: ctx,
+		s: s, log: s.logs.nodes, ctx: ctx,
 		wake:   make(chan struct{}, 1),
 		orders: map[string]*order{},
 		views:  map[string]*agentView{},

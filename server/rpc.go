@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/fsm"
 	gridpb "github.com/sutragrid/grid/proto"
 )
@@ -21,7 +22,8 @@ var ErrNoLeader = errors.New("no cluster leader")
 
 // startRPC serves the gRPC endpoint on the RPC listener.
 func (s *Server) startRPC() {
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(grpcAuthInterceptor(s.config.Authorizer), s.leaderInterceptor)}
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s.config.Authorizer), s.leaderInterceptor),
+		grpc.ChainStreamInterceptor(auth.StreamInterceptor(s.config.Authorizer))}
 	if s.config.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.config.TLS)))
 	}

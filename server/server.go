@@ -1,20 +1,22 @@
 // Package server is a Grid server: a Raft peer that keeps the replicated state (fsm/),
 // a gossip member that finds the other servers and bootstraps Raft with them, a gRPC
-// endpoint that takes forwarded writes, and the HTTP API that clients use.
+// endpoint for agents and for the other servers, and the HTTP API that clients use.
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
 // bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
-// applies and forwards writes; agents.go takes the agents' calls and heartbeat.go
-// judges their health from their heartbeats; nodes.go records node intents and
-// reconcile.go, on the leader, orders agents to carry them out and corrects drift;
-// shipper.go sends the events to the event store, and eventfeed.go keeps the latest
-// for readers; http.go, events_http.go, events_stream.go (thin over the query engine in
-// eventquery/), status_http.go and snapshot.go serve the API, every request passing
-// auth.go's Authorizer.
+// applies writes, and forward.go is the one way a follower reaches the leader;
+// agents.go takes the agents' calls and heartbeat.go judges their health from their
+// heartbeats; nodes.go records node intents and reconcile.go, on the leader, orders
+// agents to carry them out and corrects drift; shipper.go sends the events to the
+// event store, and eventfeed.go keeps the latest for readers; http.go,
+// events_http.go, events_stream.go (thin over the query engine in eventquery/),
+// status_http.go and snapshot.go serve the API. Every request passes the
+// Authorizer (auth/).
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +44,10 @@ import (
 type Server struct {
 	config *Config
 	logger hclog.Logger
+	// logs are the subsystems' named loggers, made once.
+	logs struct {
+		leader, bootstrap, agents, heartbeat, nodes, shipper, http hclog.Logger
+	}
 	// id is the server's Raft ID, kept in the data dir so it survives restarts.
 	id string
 
@@ -103,6 +109,9 @@ func New(cfg *Config) (s *Server, err error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	s.logs.leader, s.logs.bootstrap = s.logger.Named("leader"), s.logger.Named("bootstrap")
+	s.logs.agents, s.logs.heartbeat = s.logger.Named("agents"), s.logger.Named("heartbeat")
+	s.logs.nodes, s.logs.shipper, s.logs.http = s.logger.Named("nodes"), s.logger.Named("shipper"), s.logger.Named("http")
 	// "return nil, err" sets s to nil before this runs: keep the server to stop.
 	started := s
 	defer func() {
@@ -338,4 +347,16 @@ func (s *Server) transferLeadership() {
 	if err := s.raft.LeadershipTransfer().Error(); err != nil {
 		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
 	}
+}
+
+// listen opens a TCP listener, wrapped in TLS when the server has a TLS config.
+func listen(addr string, tlsConf *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConf != nil {
+		return tls.NewListener(ln, tlsConf), nil
+	}
+	return ln, nil
 }

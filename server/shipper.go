@@ -50,7 +50,7 @@ func (s *shipperState) get() ShipperStatus {
 // trims the outbox on every server. The store writes idempotently by event ID, so a
 // batch resent after a failover or a lost acknowledgement is stored once.
 func (s *Server) runShipper(ctx context.Context) {
-	log := s.logger.Named("shipper")
+	log := s.logs.shipper
 	if s.config.EventStore == "" {
 		log.Warn("no event store configured (-event-store): events wait in the outbox")
 		return
@@ -107,10 +107,10 @@ func (s *Server) reportOutboxBound(wasOver bool) bool {
 	over := waiting > limit
 	switch {
 	case over && !wasOver:
-		s.logger.Named("shipper").Error("event outbox is over its bound; events are kept, memory grows until the event store takes them",
+		s.logs.shipper.Error("event outbox is over its bound; events are kept, memory grows until the event store takes them",
 			"waiting", waiting, "limit", limit)
 	case !over && wasOver:
-		s.logger.Named("shipper").Info("event outbox is back under its bound", "waiting", waiting, "limit", limit)
+		s.logs.shipper.Info("event outbox is back under its bound", "waiting", waiting, "limit", limit)
 	}
 	return over
 }
@@ -190,7 +190,7 @@ func (sh *shipping) acknowledge(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				// The events stay in the outbox and the next acknowledgement covers them;
 				// a new leader resends them, and the store keeps one copy.
-				sh.s.logger.Named("shipper").Warn("acknowledging shipped events failed", "up_to", upTo, "error", err)
+				sh.s.logs.shipper.Warn("acknowledging shipped events failed", "up_to", upTo, "error", err)
 			}
 		}
 	}

@@ -25,9 +25,9 @@ import (
 func benchStore(b *testing.B) (string, gridpb.StorageClient) {
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = b.TempDir()
-	cfg.Bind = "127.0.0.1"
+	cfg.BindAddr = "127.0.0.1"
 	cfg.Port = 0
-	srv, err := storage.NewServer(cfg, hclog.NewNullLogger())
+	srv, err := storage.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,7 +26,8 @@ func startEventStore(t *testing.T, dir string, port int) *eventStore {
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.Port, cfg.DataDir = port, dir
-	srv, err := storage.NewServer(cfg, gridtest.Logger(t, "store"))
+	cfg.Logger = gridtest.Logger(t, "store")
+	srv, err := storage.New(cfg)
 	if err != nil {
 		t.Fatalf("start event store: %v", err)
 	}

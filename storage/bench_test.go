@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -150,7 +149,7 @@ func store1M(b *testing.B) (*Server, gridpb.StorageClient) {
 		}
 		cfg := DefaultConfig()
 		cfg.Port, cfg.DataDir = 0, bench1MDir
-		bench1MServer, bench1MErr = NewServer(cfg, hclog.NewNullLogger())
+		bench1MServer, bench1MErr = New(cfg)
 		if bench1MErr != nil {
 			return
 		}

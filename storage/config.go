@@ -1,17 +1,19 @@
 package storage
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/sutragrid/grid/auth"
 )
 
 // Config configures a storage node. Start from DefaultConfig.
 type Config struct {
-	// Bind is the IP the gRPC listener binds. Default 127.0.0.1.
-	Bind string
+	// BindAddr is the IP the gRPC listener binds. Default 127.0.0.1.
+	BindAddr string
 	// Port is the gRPC port; 0 picks a free one (see Server.Addr). Default 50051.
 	Port int
 	// DataDir holds the store, its lock and the node ID. Required.
@@ -35,17 +37,21 @@ type Config struct {
 	// TLS, if set, serves gRPC over TLS with it (and mutual TLS if it asks for client
 	// certificates). Default nil: plaintext.
 	TLS *tls.Config
-	// Authorize, if set, is called before every RPC with its full method name; an
-	// error refuses the call (return a status error to choose its code).
-	Authorize func(ctx context.Context, fullMethod string) error
+	// Authorizer is asked before every RPC; an error refuses the call
+	// (PermissionDenied, unless it is a status error with a code of its own).
+	// Default nil: allow all.
+	Authorizer auth.Authorizer
+	// Logger is the node's logger; pebble logs to its "pebble" sub-logger.
+	// Default: no logging.
+	Logger hclog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults documented on Config.
-func DefaultConfig() Config {
-	return Config{
-		Bind:            "127.0.0.1",
+func DefaultConfig() *Config {
+	return &Config{
+		BindAddr:        "127.0.0.1",
 		Port:            50051,
 		MaxContentBytes: DefaultMaxContentBytes,
 	}
@@ -65,8 +71,11 @@ func (c *Config) validate() error {
 	case c.MaxContentBytes < 0:
 		return fmt.Errorf("max content bytes %d is negative", c.MaxContentBytes)
 	}
-	if c.Bind == "" {
-		c.Bind = "127.0.0.1"
+	if c.BindAddr == "" {
+		c.BindAddr = "127.0.0.1"
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
 	}
 	if c.MaxContentBytes == 0 {
 		c.MaxContentBytes = DefaultMaxContentBytes

@@ -109,9 +109,10 @@ func startTestServer(tb testing.TB, edit func(*Config)) (gridpb.StorageClient, *
 	cfg.Port = 0
 	cfg.DataDir = tb.TempDir()
 	if edit != nil {
-		edit(&cfg)
+		edit(cfg)
 	}
-	srv, err := NewServer(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: hclog.DefaultOutput}))
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: hclog.DefaultOutput})
+	srv, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

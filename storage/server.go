@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
 )
@@ -41,27 +42,34 @@ type Server struct {
 	lis    net.Listener
 	grpc   *grpc.Server
 	health *health.Server
+
+	authorizeUnary  grpc.UnaryServerInterceptor
+	authorizeStream grpc.StreamServerInterceptor
 }
 
 // Run runs a storage node until ctx is done, then stops it cleanly.
-func Run(ctx context.Context, cfg Config, logger hclog.Logger) error {
-	s, err := NewServer(cfg, logger)
+func Run(ctx context.Context, cfg *Config) error {
+	s, err := New(cfg)
 	if err != nil {
 		return err
 	}
 	return s.Serve(ctx)
 }
 
-// NewServer locks the data dir, opens the store and binds the listener. Serve then
-// serves; if Serve is never called, Close releases everything.
-func NewServer(cfg Config, logger hclog.Logger) (*Server, error) {
-	if err := cfg.validate(); err != nil {
+// New locks the data dir, opens the store and binds the listener. Serve then serves;
+// if Serve is never called, Close releases everything. A nil cfg is DefaultConfig(),
+// which lacks the required DataDir.
+func New(cfg *Config) (*Server, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	c := *cfg
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = hclog.NewNullLogger()
-	}
-	s := &Server{cfg: cfg, logger: logger}
+	cfg, logger := &c, c.Logger
+	s := &Server{cfg: c, logger: logger,
+		authorizeUnary: auth.UnaryInterceptor(cfg.Authorizer), authorizeStream: auth.StreamInterceptor(cfg.Authorizer)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -92,7 +100,7 @@ func NewServer(cfg Config, logger hclog.Logger) (*Server, error) {
 		return nil, err
 	}
 
-	addr := net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))
+	addr := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.Port))
 	if s.lis, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -139,12 +147,7 @@ func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServer
 			resp, err = nil, status.Errorf(codes.Internal, "%s failed", info.FullMethod)
 		}
 	}()
-	if s.cfg.Authorize != nil {
-		if err := s.cfg.Authorize(ctx, info.FullMethod); err != nil {
-			return nil, err
-		}
-	}
-	return h(ctx, req)
+	return s.authorizeUnary(ctx, req, info, h)
 }
 
 func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
@@ -154,12 +157,7 @@ func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 			err = status.Errorf(codes.Internal, "%s failed", info.FullMethod)
 		}
 	}()
-	if s.cfg.Authorize != nil {
-		if err := s.cfg.Authorize(ss.Context(), info.FullMethod); err != nil {
-			return err
-		}
-	}
-	return h(srv, ss)
+	return s.authorizeStream(srv, ss, info, h)
 }
 
 // Addr is the address the node listens on.

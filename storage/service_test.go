@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gridpb "github.com/sutragrid/grid/proto"
+
+	"github.com/sutragrid/grid/auth"
 )
 
 func TestServiceWritesAndReads(t *testing.T) {
@@ -320,7 +323,7 @@ func TestDataDirIsLocked(t *testing.T) {
 	startTestServer(t, func(c *Config) { c.DataDir = dir })
 	cfg := DefaultConfig()
 	cfg.Port, cfg.DataDir = 0, dir
-	_, err := NewServer(cfg, nil)
+	_, err := New(cfg)
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("second server on the same data dir: %v", err)
 	}
@@ -330,13 +333,13 @@ func TestNodeIDIsKept(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.Port, cfg.DataDir = 0, dir
-	s1, err := NewServer(cfg, nil)
+	s1, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := s1.NodeID()
 	s1.Close()
-	s2, err := NewServer(cfg, nil)
+	s2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,19 +348,24 @@ func TestNodeIDIsKept(t *testing.T) {
 	}
 	s2.Close()
 	cfg.NodeID = "someone-else"
-	if _, err := NewServer(cfg, nil); err == nil || !strings.Contains(err.Error(), "belongs to node") {
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "belongs to node") {
 		t.Fatalf("other node ID: %v", err)
 	}
 }
 
+// refuseWrites refuses LearnConcept.
+type refuseWrites struct{}
+
+func (refuseWrites) Authorize(_ context.Context, a auth.Access) error {
+	if strings.HasSuffix(a.Endpoint, "/LearnConcept") {
+		return errors.New("no writes")
+	}
+	return nil
+}
+
 func TestAuthorizeHook(t *testing.T) {
 	client, _ := startTestServer(t, func(c *Config) {
-		c.Authorize = func(ctx context.Context, method string) error {
-			if strings.HasSuffix(method, "/LearnConcept") {
-				return status.Error(codes.PermissionDenied, "no writes")
-			}
-			return nil
-		}
+		c.Authorizer = refuseWrites{}
 	})
 	_, err := client.LearnConcept(context.Background(), &gridpb.LearnConceptRequest{Id: "a"})
 	if status.Code(err) != codes.PermissionDenied {
