@@ -217,25 +217,26 @@ func nodeIn(nodes []*fsm.Node, id string) *fsm.Node {
 
 // startLocked runs one attempt of order o for node n.
 func (r *reconciler) startLocked(n *fsm.Node, o *order) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	o.running, o.cancel = true, cancel
-	o.attempts++
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer cancel()
-		var done bool
-		switch o.kind {
-		case orderStart, orderRevive:
-			done = r.start(ctx, n, o)
-		case orderStop:
-			done = r.stop(ctx, n, o)
+	r.attemptLocked(n.ID, o, func(ctx context.Context) bool {
+		if o.kind == orderStop {
+			return r.stop(ctx, n, o)
 		}
-		r.finish(n.ID, o, done)
-	}()
+		return r.start(ctx, n, o)
+	})
 }
 
+// startStrayLocked stops a stray process once: if that fails, the next heartbeats
+// show it again.
 func (r *reconciler) startStrayLocked(rep *gridpb.NodeReport, o *order) {
+	r.attemptLocked(rep.GetNodeId(), o, func(ctx context.Context) bool {
+		r.unstray(ctx, rep)
+		return true
+	})
+}
+
+// attemptLocked runs one attempt of order o in a goroutine of its own; do reports
+// whether the order is done.
+func (r *reconciler) attemptLocked(id string, o *order, do func(context.Context) bool) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	o.running, o.cancel = true, cancel
 	o.attempts++
@@ -243,9 +244,7 @@ func (r *reconciler) startStrayLocked(rep *gridpb.NodeReport, o *order) {
 	go func() {
 		defer r.wg.Done()
 		defer cancel()
-		// A stray is stopped once: if this fails, the next heartbeats show it again.
-		r.unstray(ctx, rep)
-		r.finish(rep.GetNodeId(), o, true)
+		r.finish(id, o, do(ctx))
 	}()
 }
 
