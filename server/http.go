@@ -217,7 +217,7 @@ func (s *Server) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no raft peer with id %q or address %q", id, addr))
 		return
 	}
-	if err := s.raft.RemoveServer(found.ID, 0, 0).Error(); err != nil {
+	if err := s.removeVoter(r.Context(), found.ID); err != nil {
 		writeError(w, statusOf(err), fmt.Errorf("remove raft peer %s: %w", found.ID, err))
 		return
 	}
