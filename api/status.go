@@ -40,10 +40,13 @@ type RaftServer struct {
 	RaftProtocol string `json:"raft_protocol"`
 }
 
-// RaftConfiguration is the committed Raft configuration as one server sees it.
+// RaftConfiguration is the latest Raft configuration as one server sees it.
 type RaftConfiguration struct {
+	// Servers are sorted by node name; servers that gossip does not know come
+	// last, by address.
 	Servers []RaftServer `json:"servers"`
-	// Index is the Raft index at which the configuration was committed.
+	// Index is the Raft index the server had applied when it answered: the
+	// configuration is the latest it knew at that index.
 	Index uint64 `json:"index"`
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,14 +168,19 @@ func (s *Server) handleRaftConfiguration(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, cfg)
 }
 
-// raftConfiguration is the latest Raft configuration with gossip names and the leader.
+// raftConfiguration is the latest Raft configuration with gossip names and the leader,
+// its servers sorted by name (those gossip does not know last, by address).
 func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
+	// Read the index first: the configuration is then at least as recent. Raft does
+	// not tell at which index the configuration itself was written (the future's
+	// Index is always 0), so the index says how far this server's view goes.
+	applied := s.raft.AppliedIndex()
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
 	_, leaderID := s.raft.LeaderWithID()
-	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: f.Index()}
+	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: applied}
 	for _, srv := range f.Configuration().Servers {
 		rs := api.RaftServer{
 			ID:           string(srv.ID),
@@ -192,6 +198,16 @@ func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
 		}
 		out.Servers = append(out.Servers, rs)
 	}
+	sort.Slice(out.Servers, func(i, j int) bool {
+		a, b := out.Servers[i], out.Servers[j]
+		if (a.Node == "") != (b.Node == "") {
+			return b.Node == ""
+		}
+		if a.Node != b.Node {
+			return a.Node < b.Node
+		}
+		return a.Address < b.Address
+	})
 	return out, nil
 }
 
