@@ -45,8 +45,8 @@ type RaftConfiguration struct {
 	// Servers are sorted by node name; servers that gossip does not know come
 	// last, by address.
 	Servers []RaftServer `json:"servers"`
-	// Index is the Raft index the server had applied when it answered: the
-	// configuration is the latest it knew at that index.
+	// Index is the index of the last entry in the server's Raft log when it
+	// answered: the configuration is the latest in the log up to there.
 	Index uint64 `json:"index"`
 }
 

@@ -171,16 +171,18 @@ func (s *Server) handleRaftConfiguration(w http.ResponseWriter, r *http.Request)
 // raftConfiguration is the latest Raft configuration with gossip names and the leader,
 // its servers sorted by name (those gossip does not know last, by address).
 func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
-	// Read the index first: the configuration is then at least as recent. Raft does
-	// not tell at which index the configuration itself was written (the future's
-	// Index is always 0), so the index says how far this server's view goes.
-	applied := s.raft.AppliedIndex()
+	// Raft does not tell at which index the configuration itself was written (the
+	// future's Index is always 0). The latest configuration is the last one in the
+	// server's log, so the log's last index says how far the answer goes; read first,
+	// the configuration is at least that recent. (The applied index would not do: a
+	// follower applies nothing until it learns of a commit.)
+	last := s.raft.LastIndex()
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
 	_, leaderID := s.raft.LeaderWithID()
-	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: applied}
+	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: last}
 	for _, srv := range f.Configuration().Servers {
 		rs := api.RaftServer{
 			ID:           string(srv.ID),
