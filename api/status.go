@@ -40,10 +40,13 @@ type RaftServer struct {
 	RaftProtocol string `json:"raft_protocol"`
 }
 
-// RaftConfiguration is the committed Raft configuration as one server sees it.
+// RaftConfiguration is the latest Raft configuration as one server sees it.
 type RaftConfiguration struct {
+	// Servers are sorted by node name; servers that gossip does not know come
+	// last, by address.
 	Servers []RaftServer `json:"servers"`
-	// Index is the Raft index at which the configuration was committed.
+	// Index is the index of the last entry in the server's Raft log when it
+	// answered: the configuration is the latest in the log up to there.
 	Index uint64 `json:"index"`
 }
 

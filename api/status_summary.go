@@ -15,7 +15,7 @@ type Status struct {
 	Agents  StatusAgents `json:"agents"`
 	Nodes   StatusNodes  `json:"nodes"`
 	// ClusterHealth is the type of the last cluster event: "cluster_healthy",
-	// "cluster_degraded", "cluster_critical", or "" before any agent registered.
+	// "cluster_degraded" or "cluster_critical"; "" while no agent is registered.
 	ClusterHealth string       `json:"cluster_health"`
 	Events        StatusEvents `json:"events"`
 }

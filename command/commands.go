@@ -5,7 +5,9 @@ package command
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/cli"
 
@@ -14,18 +16,74 @@ import (
 
 // Main runs the CLI with args (without the program name) and returns the exit code.
 func Main(args []string) int {
-	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
+	return run(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ui := &cli.BasicUi{Reader: stdin, Writer: stdout, ErrorWriter: stderr}
 	c := cli.NewCLI("grid", version.String())
 	c.Args = args
 	c.Commands = Commands(ui)
-	c.HelpWriter = os.Stdout
-	c.ErrorWriter = os.Stderr
+	c.HelpWriter = stdout
+	c.ErrorWriter = stderr
+	// hashicorp/cli answers a command it does not know with the list of commands
+	// and exit code 127, and a bare "grid" likewise: the CLI's errors say what is
+	// wrong on one "Error:" line on stderr and exit 1 instead.
+	if !c.IsHelp() && !c.IsVersion() {
+		if name, parent, ok := unknownCommand(c); !ok {
+			fmt.Fprintf(stderr, "Error: unknown command %q\nRun '%s -help' for usage.\n", name, strings.TrimSpace("grid "+parent))
+			return 1
+		} else if name == "" {
+			fmt.Fprintln(stderr, c.HelpFunc(topLevel(c.Commands)))
+			return 1
+		}
+	}
 	code, err := c.Run()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 1
 	}
 	return code
+}
+
+// unknownCommand reports whether the command line names a command: it returns the
+// command as typed ("" for none) and, for one that does not exist, the parent command
+// whose help lists those that do ("" for grid itself). The CLI matches the longest
+// known command, so "grid node bogus" runs the parent "node" with the argument
+// "bogus": a parent command takes no arguments but flags.
+func unknownCommand(c *cli.CLI) (name, parent string, ok bool) {
+	name = c.Subcommand()
+	if name == "" {
+		return "", "", true
+	}
+	if _, known := c.Commands[name]; !known {
+		return name, "", false
+	}
+	if args := c.SubcommandArgs(); len(args) > 0 && !strings.HasPrefix(args[0], "-") && isParent(c.Commands, name) {
+		return name + " " + args[0], name, false
+	}
+	return name, "", true
+}
+
+// topLevel returns the commands that are not subcommands, as grid's help lists them.
+func topLevel(commands map[string]cli.CommandFactory) map[string]cli.CommandFactory {
+	out := map[string]cli.CommandFactory{}
+	for k, f := range commands {
+		if !strings.Contains(k, " ") {
+			out[k] = f
+		}
+	}
+	return out
+}
+
+// isParent reports whether name has subcommands.
+func isParent(commands map[string]cli.CommandFactory, name string) bool {
+	for k := range commands {
+		if strings.HasPrefix(k, name+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // Commands returns the factory of every command, keyed by its name as typed.

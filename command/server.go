@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/sutragrid/grid/server"
 )
 
@@ -175,15 +173,6 @@ func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
 		return 1
 	}
 	return code
-}
-
-// newLogger returns the root logger of a long-running command.
-func newLogger(name, level string) (hclog.Logger, error) {
-	lvl := hclog.LevelFromString(level)
-	if lvl == hclog.NoLevel {
-		return nil, fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, Output: os.Stderr}), nil
 }
 
 // stringList is a flag that may be given several times.

@@ -120,10 +120,13 @@ func formatLeader(l api.StatusLeader) string {
 	return "none"
 }
 
-// formatClusterHealth is "healthy", "degraded" or "critical"; "-" before any agent
-// registered.
+// formatClusterHealth is "healthy", "degraded" or "critical"; "no agents" while no
+// agent is registered, since the health is the agents'.
 func formatClusterHealth(h string) string {
-	return orDash(strings.TrimPrefix(h, "cluster_"))
+	if h == "" {
+		return "no agents"
+	}
+	return strings.TrimPrefix(h, "cluster_")
 }
 
 // statusCount is how many agents or nodes have one status.

@@ -82,7 +82,7 @@ func TestStatus(t *testing.T) {
 				return []check{exitCode(0), noStderr(), stdoutIs(strings.Join([]string{
 					"Leader         = dev (127.0.0.1:7002)",
 					"Servers        = 1",
-					"Cluster Health = -",
+					"Cluster Health = no agents",
 					"Agents         = 0",
 					"Nodes          = 0",
 					"Event Store    = none (events wait in the outbox)",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -176,14 +177,21 @@ func (s *Server) handleRaftConfiguration(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, cfg)
 }
 
-// raftConfiguration is the latest Raft configuration with gossip names and the leader.
+// raftConfiguration is the latest Raft configuration with gossip names and the leader,
+// its servers sorted by name (those gossip does not know last, by address).
 func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
+	// Raft does not tell at which index the configuration itself was written (the
+	// future's Index is always 0). The latest configuration is the last one in the
+	// server's log, so the log's last index says how far the answer goes; read first,
+	// the configuration is at least that recent. (The applied index would not do: a
+	// follower applies nothing until it learns of a commit.)
+	last := s.raft.LastIndex()
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
 	_, leaderID := s.raft.LeaderWithID()
-	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: f.Index()}
+	out := &api.RaftConfiguration{Servers: []api.RaftServer{}, Index: last}
 	for _, srv := range f.Configuration().Servers {
 		rs := api.RaftServer{
 			ID:           string(srv.ID),
@@ -201,6 +209,16 @@ func (s *Server) raftConfiguration() (*api.RaftConfiguration, error) {
 		}
 		out.Servers = append(out.Servers, rs)
 	}
+	sort.Slice(out.Servers, func(i, j int) bool {
+		a, b := out.Servers[i], out.Servers[j]
+		if (a.Node == "") != (b.Node == "") {
+			return b.Node == ""
+		}
+		if a.Node != b.Node {
+			return a.Node < b.Node
+		}
+		return a.Address < b.Address
+	})
 	return out, nil
 }
 
@@ -226,7 +244,7 @@ func (s *Server) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no raft peer with id %q or address %q", id, addr))
 		return
 	}
-	if err := s.raft.RemoveServer(found.ID, 0, 0).Error(); err != nil {
+	if err := s.removeVoter(r.Context(), found.ID); err != nil {
 		writeError(w, statusOf(err), fmt.Errorf("remove raft peer %s: %w", found.ID, err))
 		return
 	}

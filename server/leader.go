@@ -84,7 +84,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
 	for {
-		s.reconcileServers()
+		s.reconcileServers(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -94,11 +94,15 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 }
 
+// membershipTimeout bounds one change of the Raft configuration, and the barrier
+// after it.
+const membershipTimeout = 30 * time.Second
+
 // reconcileServers adds every alive server that gossip knows and Raft does not as a
 // voter. A server whose data dir was wiped comes back with a new ID at its old address:
 // the stale entry is removed first. Failed servers are not removed automatically; an
 // operator does that with `grid operator raft remove-peer`.
-func (s *Server) reconcileServers() {
+func (s *Server) reconcileServers(ctx context.Context) {
 	log := s.logs.leader
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -117,14 +121,38 @@ func (s *Server) reconcileServers() {
 		}
 		if old, ok := byAddr[addr]; ok && old != id {
 			log.Info("removing stale raft peer at a reused address", "address", addr, "old_id", old)
-			if err := s.raft.RemoveServer(old, 0, 0).Error(); err != nil {
+			if err := s.removeVoter(ctx, old); err != nil {
 				log.Error("remove stale raft peer", "id", old, "error", err)
 				continue
 			}
 		}
 		log.Info("adding server to raft", "server", m.Name, "id", id, "address", addr)
-		if err := s.raft.AddVoter(id, addr, 0, 0).Error(); err != nil {
+		if err := s.changeMembership(ctx, func() raft.IndexFuture { return s.raft.AddVoter(id, addr, 0, 0) }); err != nil {
 			log.Error("add raft voter", "server", m.Name, "error", err)
 		}
 	}
+}
+
+// removeVoter removes a server from the Raft configuration; see changeMembership.
+func (s *Server) removeVoter(ctx context.Context, id raft.ServerID) error {
+	return s.changeMembership(ctx, func() raft.IndexFuture { return s.raft.RemoveServer(id, 0, 0) })
+}
+
+// changeMembership makes one change of the Raft configuration and then commits a
+// barrier. Raft refuses to snapshot until its FSM has applied an entry past the latest
+// configuration entry, and a configuration entry is not one the FSM applies: in a grid
+// with no writes, every snapshot, Raft's own and the operator's, would fail until the
+// next write. The barrier is such an entry, on every server once it is committed.
+func (s *Server) changeMembership(ctx context.Context, change func() raft.IndexFuture) error {
+	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
+	defer cancel()
+	if err := waitFuture(ctx, s.ctx, change()); err != nil {
+		return err
+	}
+	if err := waitFuture(ctx, s.ctx, s.raft.Barrier(membershipTimeout)); err != nil {
+		// The change stands; a new leader's first barrier, or the next write, lets
+		// snapshots through again.
+		s.logs.leader.Warn("barrier after a raft configuration change", "error", err)
+	}
+	return nil
 }

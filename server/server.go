@@ -181,7 +181,7 @@ func (s *Server) setupRaft() error {
 	rc.LeaderLeaseTimeout *= m
 	rc.LocalID = raft.ServerID(s.id)
 	rc.NotifyCh = s.leaderCh
-	rc.Logger = s.logger.Named("raft")
+	rc.Logger = newRaftLogger(s.logger.Named("raft"), s.members)
 	// Batch concurrent applies into one log write and one fsync.
 	rc.BatchApplyCh = true
 
@@ -335,17 +335,32 @@ func (s *Server) shutdown(graceful bool) error {
 }
 
 // transferLeadership hands leadership to another voter before a leader stops, so the
-// cluster does not wait out an election timeout.
+// cluster does not wait out an election timeout. The voter is one that gossip shows
+// alive: Raft on its own picks the most up-to-date follower, which may be a server
+// that stopped a moment ago, and the transfer then fails after a timeout.
 func (s *Server) transferLeadership() {
 	if s.raft.State() != raft.Leader {
 		return
 	}
 	cfg := s.raft.GetConfiguration()
-	if cfg.Error() != nil || len(cfg.Configuration().Servers) < 2 {
+	if cfg.Error() != nil {
 		return
 	}
-	if err := s.raft.LeadershipTransfer().Error(); err != nil {
-		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
+	alive := map[raft.ServerID]bool{}
+	for _, m := range s.members.AliveServers() {
+		alive[raft.ServerID(m.Tags.ID)] = true
+	}
+	for _, srv := range cfg.Configuration().Servers {
+		if srv.Suffrage != raft.Voter || string(srv.ID) == s.id || !alive[srv.ID] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), leadershipTransferTimeout)
+		err := waitFuture(ctx, context.Background(), s.raft.LeadershipTransferToServer(srv.ID, srv.Address))
+		cancel()
+		if err != nil {
+			s.logger.Warn("leadership transfer before shutdown failed", "to", srv.Address, "error", err)
+		}
+		return
 	}
 }
 
@@ -360,3 +375,7 @@ func listen(addr string, tlsConf *tls.Config) (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// leadershipTransferTimeout bounds the handover of leadership before a shutdown; Raft
+// gives up on its own after an election timeout.
+const leadershipTransferTimeout = 10 * time.Second

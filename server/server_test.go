@@ -58,6 +58,14 @@ func TestBootstrapExpectThree(t *testing.T) {
 	if len(cfg.Servers) != 3 || leaders != 1 {
 		t.Errorf("configuration %+v: want 3 servers and 1 leader", cfg.Servers)
 	}
+	// Servers come sorted by name, whatever order Raft keeps them in, with the last
+	// index of the answering server's log: the bootstrap configuration's at least.
+	if !sort.SliceIsSorted(cfg.Servers, func(i, j int) bool { return cfg.Servers[i].Node < cfg.Servers[j].Node }) {
+		t.Errorf("servers not sorted by name: %+v", cfg.Servers)
+	}
+	if cfg.Index < 1 {
+		t.Errorf("configuration index %d, want the last log index, 1 or more", cfg.Index)
+	}
 }
 
 func TestSingleServerBootstrap(t *testing.T) {

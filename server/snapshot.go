@@ -3,6 +3,7 @@ package server
 import (
 	"archive/tar"
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,11 +30,22 @@ const (
 	archiveSums  = "SHA256SUMS"
 	// maxArchiveBytes bounds an uploaded archive.
 	maxArchiveBytes = 4 << 30
+	// snapshotTimeout bounds taking a snapshot, not streaming it.
+	snapshotTimeout = 2 * time.Minute
 )
 
 func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
+	defer cancel()
+	// A barrier first: the snapshot then holds every write acknowledged before it
+	// was asked for, and the FSM has applied an entry past any configuration change
+	// still settling, without which Raft refuses to snapshot.
+	if err := waitFuture(ctx, s.ctx, s.raft.Barrier(snapshotTimeout)); err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("take snapshot: %w", err))
+		return
+	}
 	f := s.raft.Snapshot()
-	if err := f.Error(); err != nil {
+	if err := waitFuture(ctx, s.ctx, f); err != nil {
 		writeError(w, statusOf(err), fmt.Errorf("take snapshot: %w", err))
 		return
 	}

@@ -94,7 +94,12 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read event counters: %w", err)
 	}
-	out.ClusterHealth = meta.ClusterHealth
+	// The FSM keeps the health its last cluster event announced. With no agent left
+	// there is no health to announce (no event says so), and the last one would be
+	// stale: the summary says none.
+	if out.Agents.Total > 0 {
+		out.ClusterHealth = meta.ClusterHealth
+	}
 	ev := &out.Events
 	ev.LastSeq, ev.ShippedSeq = meta.LastSeq, meta.ShippedSeq
 	if meta.LastSeq > meta.ShippedSeq {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/internal/gridtest"
 	"github.com/sutragrid/grid/storage"
@@ -209,5 +210,49 @@ func TestStatusReportsOutboxOverItsBound(t *testing.T) {
 	// Nothing was dropped: all three events still wait in the outbox.
 	if out, _ := s.State().Outbox(0, 10); len(out) != 3 {
 		t.Fatalf("outbox holds %d events, want 3", len(out))
+	}
+}
+
+// The health is the agents': with none left, the summary shows none rather than the
+// last health announced, and no cluster event is derived for it.
+func TestStatusClusterHealthWithoutAgents(t *testing.T) {
+	c := newCluster(t, 1)
+	s := c.leader()
+	steps := []struct {
+		apply      fsm.Command
+		wantHealth string
+	}{
+		{nil, ""},
+		{&fsm.RegisterAgent{Name: "a1", Address: "127.0.0.1:8001", MaxNodes: 4}, "cluster_healthy"},
+		{&fsm.DeregisterAgent{Name: "a1"}, ""},
+		{&fsm.RegisterAgent{Name: "a1", Address: "127.0.0.1:8001", MaxNodes: 4}, "cluster_healthy"},
+	}
+	for i, step := range steps {
+		if step.apply != nil {
+			if _, err := s.Apply(context.Background(), step.apply); err != nil {
+				t.Fatalf("step %d: apply %s: %v", i, step.apply.Type(), err)
+			}
+		}
+		st, err := getStatus(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ClusterHealth != step.wantHealth {
+			t.Errorf("step %d: cluster health %q, want %q", i, st.ClusterHealth, step.wantHealth)
+		}
+	}
+	// The events are as before: one cluster_healthy, when the first agent came.
+	evs, err := s.State().Outbox(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var healthy int
+	for _, e := range evs {
+		if e.Type == events.ClusterHealthy {
+			healthy++
+		}
+	}
+	if healthy != 1 {
+		t.Errorf("%d cluster_healthy events, want 1", healthy)
 	}
 }
