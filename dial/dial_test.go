@@ -13,22 +13,15 @@ import (
 )
 
 func TestPoolSharesOneConnectionPerAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go srv.Serve(ln)
-	defer srv.Stop()
+	_, addr := serveHealth(t)
 
 	p := NewPool(nil)
 	defer p.Close()
-	a, err := p.Get(ln.Addr().String())
+	a, err := p.Get(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := p.Get(ln.Addr().String())
+	b, _ := p.Get(addr)
 	if a != b {
 		t.Fatal("two connections for one address")
 	}
@@ -93,14 +86,7 @@ func TestStopServerForcesAStuckCall(t *testing.T) {
 }
 
 func TestPoolLetsGoOfBrokenAndIdleConnections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go srv.Serve(ln)
-	defer srv.Stop()
+	_, addr := serveHealth(t)
 	// Nothing listens on a port just closed: a connection there cannot connect.
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +99,7 @@ func TestPoolLetsGoOfBrokenAndIdleConnections(t *testing.T) {
 	p := NewPool(nil)
 	p.now = func() time.Time { return now }
 	defer p.Close()
-	live, _ := p.Get(ln.Addr().String())
+	live, _ := p.Get(addr)
 	broken, _ := p.Get(deadAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -129,7 +115,7 @@ func TestPoolLetsGoOfBrokenAndIdleConnections(t *testing.T) {
 
 	// A sweep after BrokenAfter closes the broken connection; the ready one stays.
 	now = now.Add(BrokenAfter + sweepEvery)
-	again, _ := p.Get(ln.Addr().String())
+	again, _ := p.Get(addr)
 	if again != live {
 		t.Fatal("a ready connection was replaced")
 	}
