@@ -154,6 +154,8 @@ type EventCountQuery struct {
 	Bucket string
 	// MaxGroups is the most groups to return: 0 means 1000, at most 100000.
 	MaxGroups int
+	// Top, if not 0, keeps the Top largest groups, by their count over all buckets.
+	Top int
 }
 
 // EventGroup is one group of counted events.
@@ -200,6 +202,9 @@ func (c *Client) EventCounts(ctx context.Context, q EventCountQuery) (*EventCoun
 	}
 	if q.MaxGroups > 0 {
 		v.Set("max_groups", strconv.Itoa(q.MaxGroups))
+	}
+	if q.Top > 0 {
+		v.Set("top", strconv.Itoa(q.Top))
 	}
 	const path = "/v1/events/aggregate"
 	resp, err := c.do(ctx, http.MethodGet, path, v, nil)

@@ -105,6 +105,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"node status":               m(&NodeStatusCommand{Meta: meta}),
 		"node logs":                 m(&NodeLogsCommand{Meta: meta}),
 		"event":                     m(&EventCommand{}),
+		"event count":               m(&EventCountCommand{Meta: meta}),
 		"event list":                m(&EventListCommand{Meta: meta}),
 		"event show":                m(&EventShowCommand{Meta: meta}),
 		"event tail":                m(&EventTailCommand{Meta: meta}),

@@ -40,7 +40,8 @@ Usage: grid event <subcommand> [options] [args]
 
 Subcommands:
 
-  list    List events, filtered by agent, node, type and time
+  count   Count events, grouped by type, agent or node and by time
+  list    List events, filtered by agent, node, type, severity and time
   show    Show one event, what caused it and what it caused
   tail    Follow events as they happen
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/sutragrid/grid/api"
-	"github.com/sutragrid/grid/events"
 )
 
 // maxEventListLimit is the most events one listing returns.
@@ -56,6 +55,10 @@ List Options:
     stop_succeeded, stop_failed, node_crashed, node_restarted,
     cluster_healthy, cluster_degraded, cluster_critical.
 
+  -severity=<severity>
+    List only events of this severity or more: info, warning, error or
+    critical. With -type, only those of its types that are this severe.
+
   -since=<time>
     List only events at or after this time: an RFC 3339 time such as
     2024-05-01T12:00:00Z, or a duration such as 30m or 2h meaning that long
@@ -77,16 +80,12 @@ List Options:
 func (c *EventListCommand) Run(args []string) int {
 	const name = "event list"
 	var (
-		agent, node, typ, since, until string
-		limit                          int
-		asc                            bool
+		f     eventFilterFlags
+		limit int
+		asc   bool
 	)
 	fs := c.clientFlags(name)
-	fs.StringVar(&agent, "agent", "", "")
-	fs.StringVar(&node, "node", "", "")
-	fs.StringVar(&typ, "type", "", "")
-	fs.StringVar(&since, "since", "", "")
-	fs.StringVar(&until, "until", "", "")
+	f.register(fs)
 	fs.IntVar(&limit, "limit", 100, "")
 	fs.BoolVar(&asc, "asc", false, "")
 	if code, ok := c.parseFlags(fs, name, args); !ok {
@@ -95,14 +94,9 @@ func (c *EventListCommand) Run(args []string) int {
 	if fs.NArg() > 0 {
 		return c.usageError(name, argsError(fs.Args()))
 	}
-	types, err := events.ParseTypes(typ)
+	types, err := f.check()
 	if err != nil {
-		return c.usageError(name, fmt.Errorf("-type: %w", err))
-	}
-	for _, f := range []struct{ name, v string }{{"since", since}, {"until", until}} {
-		if err := parseEventTimeFlag(f.name, f.v); err != nil {
-			return c.usageError(name, err)
-		}
+		return c.usageError(name, err)
 	}
 	if limit < 1 || limit > maxEventListLimit {
 		return c.usageError(name, fmt.Errorf("-limit must be from 1 to %d, not %d", maxEventListLimit, limit))
@@ -114,8 +108,8 @@ func (c *EventListCommand) Run(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	list, err := client.Events(ctx, api.EventQuery{
-		Agents: splitComma(agent), Nodes: splitComma(node), Types: types,
-		Since: since, Until: until, Limit: limit, Ascending: asc,
+		Agents: splitComma(f.agent), Nodes: splitComma(f.node), Types: types,
+		Since: f.since, Until: f.until, Limit: limit, Ascending: asc,
 	})
 	if err != nil {
 		return c.fail("list events: %v", err)

@@ -145,6 +145,26 @@ func TestEventList(t *testing.T) {
 			},
 		},
 		{
+			name:   "minimum severity, with and without -type",
+			routes: map[string]http.HandlerFunc{"GET /v1/events": rawReply(eventListJSON(t, "", evDegraded))},
+			args:   []string{"-address=ADDR", "-severity=error", "-type=node_crashed,spawn_requested,agent_offline"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), requestsAre(f, "GET /v1/events?limit=100&type=node_crashed%2Cagent_offline")}
+			},
+		},
+		{
+			name: "no type of -type is that severe",
+			args: []string{"-address=ADDR", "-severity=critical", "-type=spawn_requested"},
+			checks: func(f *fakeAPI) []check {
+				return []check{usageFails(cmd, "no event type of -type=spawn_requested is of severity critical or more"), requestsAre(f)}
+			},
+		},
+		{
+			name:   "unknown severity",
+			args:   []string{"-address=ADDR", "-severity=loud"},
+			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, `unknown severity "loud"`), requestsAre(f)} },
+		},
+		{
 			name:   "bad since",
 			args:   []string{"-address=ADDR", "-since=yesterday"},
 			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, "-since", `"yesterday"`), requestsAre(f)} },
@@ -441,7 +461,7 @@ func TestEventTailServerUnreachable(t *testing.T) {
 func TestEventCommandsAreRegistered(t *testing.T) {
 	r := runCLI(t, "event")
 	exitCode(1)(t, r)
-	for _, sub := range []string{"list", "show", "tail"} {
+	for _, sub := range []string{"count", "list", "show", "tail"} {
 		if !strings.Contains(r.stdout+r.stderr, "\n  "+sub+" ") {
 			t.Errorf("grid event help does not list %q:\n%s", sub, r.stdout+r.stderr)
 		}
@@ -449,5 +469,81 @@ func TestEventCommandsAreRegistered(t *testing.T) {
 		if !strings.Contains(h.stdout+h.stderr, "Usage: grid event "+sub) {
 			t.Errorf("grid event %s -help:\n%s", sub, h.stdout+h.stderr)
 		}
+	}
+}
+
+func TestEventCount(t *testing.T) {
+	const cmd = "event count"
+	byAgent := `{"groups":[{"values":{"agent":"agent-001"},"count":3},{"values":{"agent":""},"count":1}],"total":4,"truncated":false}`
+	byHour := `{"groups":[{"values":{},"bucket":"2024-05-01T12:00:00Z","count":2},{"values":{},"bucket":"2024-05-01T13:00:00Z","count":0}],"total":2,"truncated":true}`
+	tests := []struct {
+		name   string
+		routes map[string]http.HandlerFunc
+		args   []string
+		checks func(f *fakeAPI) []check
+	}{
+		{
+			name:   "a table by agent",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(byAgent)},
+			args:   []string{"-address=ADDR", "-by=agent", "-type=node_crashed", "-since=24h", "-top=2"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), noStderr(),
+					requestsAre(f, "GET /v1/events/aggregate?group_by=agent&since=24h&top=2&type=node_crashed"),
+					stdoutIs("Agent      Count\nagent-001  3\n-          1")}
+			},
+		},
+		{
+			name:   "by hour, the empty hours included, more groups said on stderr",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(byHour)},
+			args:   []string{"-address=ADDR", "-bucket=1h", "-since=2h", "-severity=critical"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0),
+					requestsAre(f, "GET /v1/events/aggregate?bucket=1h&since=2h&type=cluster_critical"),
+					stdoutIs("Bucket                Count\n2024-05-01T12:00:00Z  2\n2024-05-01T13:00:00Z  0"),
+					stderrHas("More groups exist")}
+			},
+		},
+		{
+			name:   "one total",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(`{"groups":[{"values":{},"count":7}],"total":7,"truncated":false}`)},
+			args:   []string{"-address=ADDR"},
+			checks: func(f *fakeAPI) []check { return []check{exitCode(0), stdoutIs("Count\n7")} },
+		},
+		{
+			name:   "json is the API's answer",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(byAgent)},
+			args:   []string{"-address=ADDR", "-by=agent", "-json"},
+			checks: func(f *fakeAPI) []check { return []check{exitCode(0), stdoutHas(`"total": 4`, `"agent": "agent-001"`)} },
+		},
+		{
+			name: "unknown grouping",
+			args: []string{"-address=ADDR", "-by=colour"},
+			checks: func(f *fakeAPI) []check {
+				return []check{usageFails(cmd, `-by takes type, severity, agent and node, not "colour"`), requestsAre(f)}
+			},
+		},
+		{
+			name:   "unknown bucket",
+			args:   []string{"-address=ADDR", "-bucket=2h"},
+			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, `-bucket must be one of`), requestsAre(f)} },
+		},
+		{
+			name:   "server error",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": errorReply(http.StatusBadRequest, "since and until span 43200 buckets")},
+			args:   []string{"-address=ADDR", "-bucket=1m", "-since=720h"},
+			checks: func(f *fakeAPI) []check {
+				return []check{failsWith("count events: since and until span 43200 buckets (HTTP 400)")}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			f := newFakeAPI(t, tt.routes)
+			r := runCommand(t, cmd, substAddr(tt.args, f)...)
+			for _, c := range tt.checks(f) {
+				c(t, r)
+			}
+		})
 	}
 }

@@ -51,6 +51,14 @@ const (
 // store counts only by attributes, so Count asks it which of the waiting events it
 // holds, before and after counting: if the answers agree, the count is exact.
 func (v *View) Count(ctx context.Context, q *CountQuery) (*Counts, error) {
+	c, err := v.count(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return q.shape(c), nil
+}
+
+func (v *View) count(ctx context.Context, q *CountQuery) (*Counts, error) {
 	waiting, err := v.waiting(0, q.Match)
 	if err != nil {
 		return nil, err
@@ -163,6 +171,63 @@ func (q *CountQuery) merge(c *Counts, evs []*events.Event) *Counts {
 	}
 	return c
 }
+
+// shape keeps the Top largest groups, and with buckets over a known range adds the
+// empty buckets of every group (of the one group, without GroupBy) with count 0, so
+// that a series has a point for every bucket.
+func (q *CountQuery) shape(c *Counts) *Counts {
+	if q.Top > 0 {
+		totals := map[string]uint64{}
+		for _, g := range c.Groups {
+			totals[valuesKey(g.Values)] += g.Count
+		}
+		keys := make([]string, 0, len(totals))
+		for k := range totals {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int {
+			if c := cmp.Compare(totals[b], totals[a]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
+		if len(keys) > q.Top {
+			keep := map[string]bool{}
+			for _, k := range keys[:q.Top] {
+				keep[k] = true
+			}
+			c.Groups = slices.DeleteFunc(c.Groups, func(g Group) bool { return !keep[valuesKey(g.Values)] })
+			c.Truncated = true
+		}
+	}
+	if q.Bucket > 0 && !q.Start.IsZero() {
+		series := map[string][]string{}
+		have := map[string]bool{}
+		for _, g := range c.Groups {
+			series[valuesKey(g.Values)] = g.Values
+			have[groupKey(g)] = true
+		}
+		if len(q.GroupBy) == 0 {
+			series[""] = []string{}
+		}
+		for b := bucketOf(q.Start, q.Bucket); b.Before(q.end()); b = b.Add(q.Bucket) {
+			for _, values := range series {
+				g := Group{Values: values, Bucket: b}
+				if !have[groupKey(g)] {
+					c.Groups = append(c.Groups, g)
+				}
+			}
+		}
+	}
+	slices.SortFunc(c.Groups, compareGroups)
+	if q.MaxGroups > 0 && len(c.Groups) > q.MaxGroups {
+		c.Groups, c.Truncated = c.Groups[:q.MaxGroups], true
+	}
+	return c
+}
+
+// valuesKey identifies a group's values, whatever its bucket.
+func valuesKey(values []string) string { return strings.Join(values, "\x00") }
 
 // groupKey identifies a group by its bucket and values.
 func groupKey(g Group) string {

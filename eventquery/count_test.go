@@ -54,6 +54,12 @@ func TestCount(t *testing.T) {
 			"12:00 severity=info:3 13:00 severity=info:2 13:00 severity=warning:2 /7"},
 		{"by 15 minutes, one agent", CountQuery{Filter: Filter{Agents: []string{"a1"}}, Bucket: 15 * time.Minute, MaxGroups: 10},
 			"12:00:1 13:00:1 13:15:1 /3"},
+		{"the top agent", CountQuery{GroupBy: []Dimension{ByAgent}, Top: 1, MaxGroups: 10},
+			"agent=:3 /7 truncated"},
+		{"empty buckets are there with 0", CountQuery{Filter: Filter{Agents: []string{"a2"}, Start: base, End: base.Add(3 * time.Hour)}, Bucket: time.Hour, MaxGroups: 10},
+			"12:00:1 13:00:0 14:00:0 /1"},
+		{"empty buckets of every series, up to now", CountQuery{Filter: Filter{Agents: []string{"a1"}, Start: base}, GroupBy: []Dimension{ByType}, Bucket: time.Hour, MaxGroups: 10, Now: base.Add(90 * time.Minute)},
+			"12:00 type=agent_registered:1 12:00 type=agent_degraded:0 12:00 type=agent_recovered:0 13:00 type=agent_degraded:1 13:00 type=agent_recovered:1 13:00 type=agent_registered:0 /3"},
 		{"since", CountQuery{Filter: Filter{Start: base.Add(time.Hour)}, GroupBy: []Dimension{ByType}, MaxGroups: 10},
 			"type=agent_degraded:1 type=agent_recovered:1 type=cluster_degraded:1 type=cluster_healthy:1 /4"},
 	} {

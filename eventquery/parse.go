@@ -43,7 +43,15 @@ type CountQuery struct {
 	Bucket  time.Duration
 	// MaxGroups bounds the groups returned, 1 to MaxMaxGroups.
 	MaxGroups int
+	// Top, if not 0, keeps the Top largest groups, by their count over all buckets.
+	Top int
+	// Now is when the query was asked: with Bucket and Start, every bucket from Start
+	// to End (or Now) is in the answer, empty ones with 0.
+	Now time.Time
 }
+
+// MaxBuckets bounds the time buckets of a count over a range.
+const MaxBuckets = 10000
 
 // Continue makes q continue the listing whose page ended with page token tok.
 func (q *ListQuery) Continue(tok string) error {
@@ -93,10 +101,10 @@ func ParseList(q url.Values, now time.Time) (*ListQuery, error) {
 // ParseCount parses the query parameters of GET /v1/events/aggregate; relative
 // times count back from now.
 func ParseCount(q url.Values, now time.Time) (*CountQuery, error) {
-	if err := knownParams(q, "agent", "node", "type", "severity", "since", "until", "group_by", "bucket", "max_groups"); err != nil {
+	if err := knownParams(q, "agent", "node", "type", "severity", "since", "until", "group_by", "bucket", "max_groups", "top"); err != nil {
 		return nil, err
 	}
-	cq := &CountQuery{MaxGroups: DefaultMaxGroups}
+	cq := &CountQuery{MaxGroups: DefaultMaxGroups, Now: now}
 	if err := parseFilter(q, now, &cq.Filter); err != nil {
 		return nil, err
 	}
@@ -131,7 +139,27 @@ func ParseCount(q url.Values, now time.Time) (*CountQuery, error) {
 		}
 		cq.MaxGroups = n
 	}
+	if v := q.Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxMaxGroups {
+			return nil, fmt.Errorf("top must be a number from 1 to %d, not %q", MaxMaxGroups, v)
+		}
+		cq.Top = n
+	}
+	if cq.Bucket > 0 && !cq.Start.IsZero() {
+		if n := cq.end().Sub(cq.Start) / cq.Bucket; n > MaxBuckets {
+			return nil, fmt.Errorf("since and until span %d buckets of %s; at most %d: use a larger bucket", n, cq.Bucket, MaxBuckets)
+		}
+	}
 	return cq, nil
+}
+
+// end is where the count's range ends: End, or Now.
+func (q *CountQuery) end() time.Time {
+	if !q.End.IsZero() {
+		return q.End
+	}
+	return q.Now
 }
 
 var severities = []events.Severity{events.SeverityInfo, events.SeverityWarning, events.SeverityError, events.SeverityCritical}

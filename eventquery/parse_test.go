@@ -78,13 +78,14 @@ func TestParseCount(t *testing.T) {
 		want  *CountQuery
 		err   string
 	}{
-		{"", &CountQuery{MaxGroups: 1000}, ""},
+		{"", &CountQuery{MaxGroups: 1000, Now: now}, ""},
 		{"group_by=type,severity&bucket=1h&since=24h", &CountQuery{
-			Filter: Filter{Start: now.Add(-24 * time.Hour)}, GroupBy: []Dimension{ByType, BySeverity}, Bucket: time.Hour, MaxGroups: 1000,
+			Filter: Filter{Start: now.Add(-24 * time.Hour)}, GroupBy: []Dimension{ByType, BySeverity}, Bucket: time.Hour, MaxGroups: 1000, Now: now,
 		}, ""},
+		{"group_by=agent&top=3", &CountQuery{GroupBy: []Dimension{ByAgent}, MaxGroups: 1000, Top: 3, Now: now}, ""},
 		{"group_by=node,agent&severity=error,critical&agent=a1&max_groups=5&bucket=7d", &CountQuery{
 			Filter:  Filter{Agents: []string{"a1"}, Severities: []events.Severity{events.SeverityError, events.SeverityCritical}},
-			GroupBy: []Dimension{ByNode, ByAgent}, Bucket: 7 * 24 * time.Hour, MaxGroups: 5,
+			GroupBy: []Dimension{ByNode, ByAgent}, Bucket: 7 * 24 * time.Hour, MaxGroups: 5, Now: now,
 		}, ""},
 
 		{"limit=5", nil, `unknown query parameter "limit"`},
@@ -96,6 +97,8 @@ func TestParseCount(t *testing.T) {
 		{"max_groups=100001", nil, "max_groups must be a number from 1 to 100000"},
 		{"type=nope", nil, "unknown event type"},
 		{"since=2h&until=3h", nil, "must be before until"},
+		{"top=0", nil, "top must be a number from 1"},
+		{"bucket=1m&since=720h", nil, "at most 10000: use a larger bucket"},
 	} {
 		got, err := ParseCount(mustQuery(t, tc.query), now)
 		switch {

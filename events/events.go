@@ -81,6 +81,39 @@ const (
 	SeverityCritical Severity = "critical"
 )
 
+// Severities lists the severities from the least to the most severe.
+var Severities = []Severity{SeverityInfo, SeverityWarning, SeverityError, SeverityCritical}
+
+// rank is s's place in Severities; -1 for an unknown severity.
+func (s Severity) rank() int {
+	for i, v := range Severities {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// ParseSeverity reads a severity name.
+func ParseSeverity(s string) (Severity, error) {
+	v := Severity(strings.TrimSpace(s))
+	if v.rank() < 0 {
+		return "", fmt.Errorf("unknown severity %q: want info, warning, error or critical", s)
+	}
+	return v, nil
+}
+
+// TypesAtLeast returns the event types of severity min or more, in the order of Types.
+func TypesAtLeast(min Severity) []Type {
+	var out []Type
+	for _, t := range Types {
+		if t.Severity().rank() >= min.rank() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // Severity returns the severity of events of type t.
 func (t Type) Severity() Severity {
 	switch t {
