@@ -93,7 +93,9 @@ func Attempts(n int) *int { return &n }
 
 // Node is a storage node. GET /v1/nodes, GET /v1/node/ID
 type Node struct {
-	ID            string        `json:"id"`
+	ID string `json:"id"`
+	// Name is the node's name; its ID when it was spawned without one.
+	Name          string        `json:"name"`
 	Agent         string        `json:"agent"`
 	Port          int           `json:"port"`
 	StoragePath   string        `json:"storage_path"`
@@ -138,6 +140,9 @@ func (c *Client) Node(ctx context.Context, id string) (*Node, error) {
 // SpawnRequest asks for a storage node on an agent. StoragePath "" means a directory
 // named after the node inside the agent's storage root; MemoryLimitMB 0 means 512.
 type SpawnRequest struct {
+	// Name, if set, names the node: 1 to 63 letters, digits, '-', '_' and '.',
+	// unique among the grid's nodes. Default: the node's ID.
+	Name          string        `json:"name,omitempty"`
 	Agent         string        `json:"agent"`
 	Port          int           `json:"port"`
 	StoragePath   string        `json:"storage_path,omitempty"`

@@ -54,6 +54,12 @@ Spawn Options:
   -port=<port>
     The port of the node's gRPC endpoint, 1-65535. Required.
 
+  -name=<name>
+    A name for the node, unique among the grid's nodes: 1 to 63 letters,
+    digits, '-', '_' and '.'. It shows in 'grid node status', in the node's
+    events (node_name), and names the node in 'grid event list -node='.
+    Default: the node's ID.
+
   -storage-path=<path>
     Where the node keeps its data, inside the agent's storage root.
     Default: a directory named after the node in the agent's storage root.
@@ -100,6 +106,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	fs.StringVar(&req.Agent, "agent", "", "")
 	fs.IntVar(&req.Port, "port", 0, "")
 	fs.StringVar(&req.StoragePath, "storage-path", "", "")
+	fs.StringVar(&req.Name, "name", "", "")
 	fs.IntVar(&req.MemoryLimitMB, "memory-limit-mb", 512, "")
 	fs.IntVar(&restart.attempts, "restart-attempts", gridrestart.DefaultAttempts, "")
 	fs.DurationVar(&restart.interval, "restart-interval", gridrestart.DefaultInterval, "")

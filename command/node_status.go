@@ -127,10 +127,10 @@ func (c *NodeStatusCommand) Run(args []string) int {
 	}
 	rows := make([][]string, 0, len(nodes))
 	for _, n := range nodes {
-		rows = append(rows, []string{n.ID, n.Agent, strconv.Itoa(n.Port), n.Status, formatPID(n.PID),
+		rows = append(rows, []string{n.ID, nameOf(n), n.Agent, strconv.Itoa(n.Port), n.Status, formatPID(n.PID),
 			strconv.Itoa(n.Restarts), orDash(n.Endpoint)})
 	}
-	c.printTable([]string{"ID", "Agent", "Port", "Status", "PID", "Restarts", "Endpoint"}, rows)
+	c.printTable([]string{"ID", "Name", "Agent", "Port", "Status", "PID", "Restarts", "Endpoint"}, rows)
 	return 0
 }
 
@@ -147,6 +147,7 @@ func (c *NodeStatusCommand) printNode(n *api.Node) {
 	}
 	lines := [][2]string{
 		{"ID", n.ID},
+		{"Name", nameOf(*n)},
 		{"Agent", n.Agent},
 		{"Port", strconv.Itoa(n.Port)},
 		{"Status", n.Status},
@@ -199,4 +200,12 @@ func formatPolicyDuration(d api.Duration) string {
 		return "default"
 	}
 	return formatDuration(time.Duration(d))
+}
+
+// nameOf is a node's name; an older server sends none, and then the ID names it.
+func nameOf(n api.Node) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.ID
 }

@@ -12,7 +12,7 @@ import (
 
 func TestNodeStatus(t *testing.T) {
 	const cmd = "node status"
-	header := []string{"ID", "Agent", "Port", "Status", "PID", "Restarts", "Endpoint"}
+	header := []string{"ID", "Name", "Agent", "Port", "Status", "PID", "Restarts", "Endpoint"}
 	// Three nodes on two agents, not in order: agent-002's, then two of agent-001's.
 	n3 := nodeJSON(t, func(n *api.Node) {
 		n.ID, n.Agent, n.Port, n.Status, n.PID, n.Endpoint = "n3", "agent-002", 50100, api.NodeLost, 0, ""
@@ -40,9 +40,9 @@ func TestNodeStatus(t *testing.T) {
 			checks: func(f *fakeAPI) []check {
 				return []check{exitCode(0), noStderr(), requestsAre(f, "GET /v1/nodes"), tableIs(
 					header,
-					[]string{"n1", "agent-001", "50100", "pending", "-", "0", "-"},
-					[]string{"n2", "agent-001", "50101", "running", "4242", "2", "127.0.0.21:50101"},
-					[]string{"n3", "agent-002", "50100", "lost", "-", "0", "-"},
+					[]string{"n1", "n1", "agent-001", "50100", "pending", "-", "0", "-"},
+					[]string{"n2", "n2", "agent-001", "50101", "running", "4242", "2", "127.0.0.21:50101"},
+					[]string{"n3", "n3", "agent-002", "50100", "lost", "-", "0", "-"},
 				)}
 			},
 		},
@@ -71,8 +71,8 @@ func TestNodeStatus(t *testing.T) {
 			checks: func(f *fakeAPI) []check {
 				return []check{exitCode(0), requestsAre(f, "GET /v1/nodes?agent=agent-001"), tableIs(
 					header,
-					[]string{"n1", "agent-001", "50100", "pending", "-", "0", "-"},
-					[]string{"n2", "agent-001", "50101", "running", "4242", "2", "127.0.0.21:50101"},
+					[]string{"n1", "n1", "agent-001", "50100", "pending", "-", "0", "-"},
+					[]string{"n2", "n2", "agent-001", "50101", "running", "4242", "2", "127.0.0.21:50101"},
 				)}
 			},
 		},
@@ -95,6 +95,7 @@ func TestNodeStatus(t *testing.T) {
 			checks: func(f *fakeAPI) []check {
 				return []check{exitCode(0), noStderr(), requestsAre(f, "GET /v1/node/"+testNodeID), stdoutIs(strings.Join([]string{
 					"ID                = " + testNodeID,
+					"Name              = " + testNodeID,
 					"Agent             = agent-001",
 					"Port              = 50100",
 					"Status            = running",

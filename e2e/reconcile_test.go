@@ -233,6 +233,34 @@ func TestNodeOrdersFollowState(t *testing.T) {
 		cliPoll.WaitFor(t, 30*time.Second, "the port to be free", func() error { return portFree("127.0.0.21:50340") })
 	})
 
+	t.Run("a named node", func(t *testing.T) {
+		n := g.spawn(50350, "-name=orders-1")
+		var views []nodeView
+		if err := gridJSON(&views, "node", "status", address(g.via), n.ID); err != nil || len(views) != 1 {
+			t.Fatalf("node status: %v %+v", err, views)
+		}
+		out, stderr, code := grid("node", "spawn", address(g.via), "-agent=agent-001", "-port=50351", "-name=orders-1", "-detach")
+		if code == 0 || !strings.Contains(stderr, "name orders-1 is already used by node "+n.ID) {
+			t.Errorf("a second node named orders-1: exit %d, %s%s", code, out, stderr)
+		}
+		var list []struct {
+			Type     string `json:"type"`
+			NodeID   string `json:"node_id"`
+			NodeName string `json:"node_name"`
+		}
+		if err := gridJSON(&list, "event", "list", address(g.via), "-node=orders-1", "-asc"); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) < 2 || list[0].Type != "spawn_requested" || list[1].Type != "spawn_succeeded" {
+			t.Fatalf("events of orders-1: %+v", list)
+		}
+		for _, e := range list {
+			if e.NodeID != n.ID || e.NodeName != "orders-1" {
+				t.Errorf("event %+v, want node %s named orders-1", e, n.ID)
+			}
+		}
+	})
+
 	evs, err := derivedEvents(leader)
 	if err != nil {
 		t.Fatal(err)

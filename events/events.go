@@ -135,8 +135,10 @@ type Event struct {
 	Type      Type      `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
 
-	AgentID       string `json:"agent_id,omitempty"`
-	NodeID        string `json:"node_id,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
+	NodeID  string `json:"node_id,omitempty"`
+	// NodeName is the node's name (its ID when it was spawned without one).
+	NodeName      string `json:"node_name,omitempty"`
 	Hostname      string `json:"hostname,omitempty"`
 	Platform      string `json:"platform,omitempty"`
 	Address       string `json:"address,omitempty"`

@@ -169,6 +169,11 @@ func TestEventFields(t *testing.T) {
 		byType[e.Type] = e
 	}
 	spawn := byType[events.SpawnRequested]
+	for _, e := range got {
+		if e.NodeID == "n1" && e.NodeName != "n1" {
+			t.Errorf("%s of node n1 has node_name %q, want n1 (its ID: no name was given)", e.Type, e.NodeName)
+		}
+	}
 	if spawn.NodeID != "n1" || spawn.AgentID != "a1" || spawn.Port != 50061 || spawn.MemoryLimitMB != 256 || spawn.StoragePath != "/data/n1" {
 		t.Errorf("spawn_requested %+v", spawn)
 	}

@@ -28,7 +28,10 @@ func (s NodeStatus) Active() bool { return s != NodeStatusStopped && s != NodeSt
 
 // Node is a row of the nodes table.
 type Node struct {
-	ID            string         `json:"id"`
+	ID string `json:"id"`
+	// Name is the name the node was spawned with, unique among the grid's nodes; its
+	// ID when it was given none (and in rows recorded before names existed).
+	Name          string         `json:"name,omitempty"`
 	Agent         string         `json:"agent"`
 	Port          int            `json:"port"`
 	StoragePath   string         `json:"storage_path"`
@@ -59,6 +62,25 @@ type Node struct {
 	CrashSeq   uint64 `json:"crash_seq,omitempty"`
 }
 
+// MaxNodeNameLen bounds a node's name.
+const MaxNodeNameLen = 63
+
+// ValidNodeName accepts a node name: 1 to 63 letters, digits, '-', '_' and '.'.
+func ValidNodeName(name string) error {
+	if len(name) > MaxNodeNameLen {
+		return fmt.Errorf("name %q is longer than %d characters", name, MaxNodeNameLen)
+	}
+	return validName("name", name)
+}
+
+// DisplayName is the node's name, or its ID if it has none.
+func (n *Node) DisplayName() string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.ID
+}
+
 // Storage-node limits the servers enforce.
 const (
 	DefaultMemoryLimitMB = 512
@@ -69,7 +91,9 @@ const (
 // against the state: the agent exists and is healthy, the port is free on that agent,
 // the agent has room, and the storage path lies inside the agent's storage root.
 type SpawnNode struct {
-	ID            string         `json:"id"`
+	ID string `json:"id"`
+	// Name, if set, names the node; see ValidNodeName.
+	Name          string         `json:"name,omitempty"`
 	Agent         string         `json:"agent"`
 	Port          int            `json:"port"`
 	StoragePath   string         `json:"storage_path"`
@@ -82,6 +106,11 @@ func (*SpawnNode) Type() CommandType { return CmdSpawnNode }
 func (c *SpawnNode) Validate() error {
 	if err := validName("id", c.ID); err != nil {
 		return err
+	}
+	if c.Name != "" {
+		if err := ValidNodeName(c.Name); err != nil {
+			return err
+		}
 	}
 	if err := validName("agent", c.Agent); err != nil {
 		return err

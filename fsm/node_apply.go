@@ -48,6 +48,22 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 	if err != nil {
 		return err
 	}
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	// Names are checked against every node, not through an index: spawns are rare,
+	// and a name must not be taken by any node, nor be another node's ID, so that a
+	// name or an ID names one node in the whole history.
+	all, err := nodes(txn, "")
+	if err != nil {
+		return err
+	}
+	for _, n := range all {
+		if n.DisplayName() == name || n.ID == name {
+			return rejected("name %s is already used by node %s", name, n.ID)
+		}
+	}
 	active := 0
 	for _, n := range siblings {
 		if !n.Status.Active() {
@@ -72,10 +88,10 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 	if err != nil {
 		host = agent.Address
 	}
-	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, Port: c.Port,
+	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, NodeName: name, Port: c.Port,
 		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname})
 	return txn.Insert(tableNodes, &Node{
-		ID: c.ID, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
+		ID: c.ID, Name: name, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
 		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
 		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
@@ -102,7 +118,7 @@ func (x *applyCtx) strayStopped(c *StrayStopped) error {
 		if n.Agent != c.Agent || n.Status.Active() {
 			return rejected("node %s is %s on agent %s: not a stray process of agent %s", n.ID, n.Status, n.Agent, c.Agent)
 		}
-		e.Port = n.Port
+		e.Port, e.NodeName = n.Port, n.DisplayName()
 	}
 	x.emit(e)
 	return nil
@@ -159,7 +175,7 @@ func (x *applyCtx) nodeChange() error {
 // anything changed.
 func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
 	ev := func(t events.Type) *events.Event {
-		return &events.Event{Type: t, AgentID: n.Agent, NodeID: n.ID, Port: n.Port}
+		return &events.Event{Type: t, AgentID: n.Agent, NodeID: n.ID, NodeName: n.DisplayName(), Port: n.Port}
 	}
 	switch c := cmd.(type) {
 	case *NodeStarted:

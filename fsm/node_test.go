@@ -54,6 +54,9 @@ func TestSpawnNodeChecks(t *testing.T) {
 		{"inside agent's logs", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "logs/n0"}, "overlaps the agent's own"},
 		{"agent's state file", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 3, StoragePath: "/data/a1/agent-state.json"}, "overlaps the agent's own"},
 		{"agent's own port", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 8001}, "port 8001 is the agent a1's own"},
+		{"name taken", []Command{&SpawnNode{ID: "n0", Name: "orders", Agent: "a1", Port: 1}}, SpawnNode{ID: "n1", Name: "orders", Agent: "a1", Port: 3}, "name orders is already used by node n0"},
+		{"name taken by a stopped node", []Command{&SpawnNode{ID: "n0", Name: "orders", Agent: "a1", Port: 1}, &StopNode{ID: "n0"}, &NodeStopped{ID: "n0"}}, SpawnNode{ID: "n1", Name: "orders", Agent: "a1", Port: 3}, "already used by node n0"},
+		{"name is another node's ID", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 1}}, SpawnNode{ID: "n1", Name: "n0", Agent: "a1", Port: 3}, "name n0 is already used by node n0"},
 		{"duplicate id", []Command{&SpawnNode{ID: "n1", Agent: "a1", Port: 1}}, SpawnNode{ID: "n1", Agent: "a1", Port: 3}, "already exists"},
 	}
 	for _, tc := range cases {
@@ -201,5 +204,28 @@ func TestResolveStoragePath(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%q in %q: got %q, %v; want %q", tc.path, tc.root, got, err, tc.want)
 		}
+	}
+}
+
+func TestNodeNames(t *testing.T) {
+	f, idx := nodeFixture(t)
+	if err := applyStep(t, f, idx, &SpawnNode{ID: "n1", Name: "orders-1", Agent: "a1", Port: 50061}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyStep(t, f, idx, &SpawnNode{ID: "n2", Agent: "a1", Port: 50062}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"n1": "orders-1", "n2": "n2"} {
+		if n, _ := f.State().Node(id); n == nil || n.Name != want || n.DisplayName() != want {
+			t.Errorf("node %s: %+v, want name %s", id, n, want)
+		}
+	}
+	for _, bad := range []string{strings.Repeat("x", MaxNodeNameLen+1), "two words", "a/b"} {
+		if _, err := Encode(&SpawnNode{ID: "n3", Name: bad, Agent: "a1", Port: 1}); !errors.Is(err, ErrInvalidCommand) {
+			t.Errorf("name %q: %v, want invalid", bad, err)
+		}
+	}
+	if (&Node{ID: "old"}).DisplayName() != "old" {
+		t.Error("a node recorded without a name is not named by its ID")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func setPartial(w http.ResponseWriter, reasons []string) {
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	q, err := eventquery.ParseList(r.URL.Query(), time.Now())
+	q, err := eventquery.ParseList(s.nodeNamesToIDs(r.URL.Query()), time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -87,6 +88,31 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	setPartial(w, page.Partial)
 	writeJSON(w, http.StatusOK, api.EventList{Events: eventList(page.Events), NextPageToken: page.NextPageToken})
+}
+
+// nodeNamesToIDs lets the node filter name nodes by name or ID: events are stored by
+// node ID, and names are unique among every node the state holds, stopped ones too.
+func (s *Server) nodeNamesToIDs(q url.Values) url.Values {
+	v := q.Get("node")
+	if v == "" {
+		return q
+	}
+	nodes, err := s.fsm.State().Nodes("")
+	if err != nil {
+		return q
+	}
+	byName := make(map[string]string, len(nodes))
+	for _, n := range nodes {
+		byName[n.DisplayName()] = n.ID
+	}
+	items := strings.Split(v, ",")
+	for i, item := range items {
+		if id, ok := byName[strings.TrimSpace(item)]; ok {
+			items[i] = id
+		}
+	}
+	q.Set("node", strings.Join(items, ","))
+	return q
 }
 
 func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +143,7 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleEventCounts(w http.ResponseWriter, r *http.Request) {
-	q, err := eventquery.ParseCount(r.URL.Query(), time.Now())
+	q, err := eventquery.ParseCount(s.nodeNamesToIDs(r.URL.Query()), time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
