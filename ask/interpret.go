@@ -61,6 +61,11 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 
 	sub := subjectOf(s, ents)
 	ts := readTypes(s, sub)
+	if len(ents) == 0 && ts.types == nil && ts.severity == "" && !when.found && !when.present &&
+		!s.has(eventWords...) && !s.has(agentNouns...) && !s.has(nodeNouns...) && !s.has(clusterNouns...) {
+		// Nothing in the question is about the grid: answering it would be a guess.
+		return refuse(IntentUnanswerable, "nothing in the question names an agent, a node, an event or a time; "+example)
+	}
 	in := Interpretation{
 		Entities: names(ents),
 		Types:    ts.sorted(),

@@ -83,7 +83,7 @@ var (
 	orders       = []string{"", "asc", "desc"}
 	severities   = []string{"", string(events.SeverityWarning), string(events.SeverityError), string(events.SeverityCritical)}
 	entityKinds  = []string{"", "agent", "node", "cluster"}
-	entityStates = []string{"", "healthy", "degraded", "offline", "running", "stopped", "failed", "pending", "restarting", "stopping"}
+	entityStates = []string{"", "healthy", "degraded", "critical", "offline", "running", "stopped", "failed", "pending", "restarting", "stopping"}
 )
 
 // Validate reports the first way in which in breaks the contract. Interpret never
@@ -129,8 +129,9 @@ func (in Interpretation) Validate() error {
 			return fmt.Errorf("time %s is not in UTC", t)
 		}
 	}
-	if in.Since != nil && in.Until != nil && !in.Since.Before(*in.Until) {
-		return fmt.Errorf("since %s is not before until %s", in.Since, in.Until)
+	// An empty range is well formed: "today" asked at midnight.
+	if in.Since != nil && in.Until != nil && in.Since.After(*in.Until) {
+		return fmt.Errorf("since %s is after until %s", in.Since, in.Until)
 	}
 	if in.DefaultWindow && (in.Since == nil || in.Until == nil) {
 		return fmt.Errorf("default_window without a window")

@@ -140,7 +140,8 @@ func wholeAt(s *sentence, i int, now, today time.Time) (span, int) {
 			return mk(today.Add(-6*time.Hour), today.Add(6*time.Hour)), lead + 2
 		case u == "weekend":
 			return weekend(today), lead + 2
-		case (u == "week" || u == "month" || u == "year") && w2 != "past":
+		case (u == "week" || u == "month" || u == "year") && w2 != "past" && lead == 0:
+			// Bare "last week" is the calendar week; "over the last week" rolls.
 			switch u {
 			case "week":
 				return mk(monday.AddDate(0, 0, -7), monday), lead + 2
@@ -203,7 +204,7 @@ func dateRangeAt(s *sentence, i int, now, today time.Time) (span, int) {
 			}
 		}
 		if m > 0 {
-			if !explicitYear(s, k+1) {
+			if !explicitYear(s, k+1, m) {
 				// An end date without a year is the first at or after the start.
 				for b.Before(a) {
 					b = b.AddDate(1, 0, 0)
@@ -231,9 +232,18 @@ func dateRangeAt(s *sentence, i int, now, today time.Time) (span, int) {
 	return sp, n + 1
 }
 
-func explicitYear(s *sentence, i int) bool {
-	_, err := time.Parse("2006-01-02", s.at(i))
-	return err == nil
+// explicitYear reports whether the n words of a date at i give its year.
+func explicitYear(s *sentence, i, n int) bool {
+	for k := i; k < i+n; k++ {
+		w := s.words[k]
+		if _, err := time.Parse("2006-01-02", w); err == nil {
+			return true
+		}
+		if y, err := strconv.Atoi(w); err == nil && len(w) == 4 && y >= 1970 {
+			return true
+		}
+	}
+	return false
 }
 
 // weekend is the latest complete weekend before today: [Saturday, Monday).

@@ -47,7 +47,7 @@ func screen(q string) string {
 // have no use for these characters, and treating them as words would invite a guess.
 var codeFragments = []string{
 	"`", "$", "|", ";", "<", ">", "{", "}", "\\", "*", "=",
-	"select ", "drop table", "insert into", "union all", "rm -rf", "/*", "--",
+	"select ", "drop table", "insert into", "union all", "rm -rf", "/*", "--", "&&",
 }
 
 // fold turns typographic punctuation into ASCII so that a question pasted from a
