@@ -117,7 +117,16 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 	if in.Intent == IntentHistory && len(in.Entities) == 0 {
 		in.Intent = IntentList
 	}
+	if !writable(in.Since) || !writable(in.Until) {
+		// "the last 100000 years", or a now far in the future: RFC 3339 cannot say it.
+		return refuse(IntentUnanswerable, `the time range reaches outside the years 0 to 9999; try e.g. "in the last 2 hours"`)
+	}
 	return in
+}
+
+// writable reports whether t can be written in RFC 3339, whose years have 4 digits.
+func writable(t *time.Time) bool {
+	return t == nil || (t.Year() >= 0 && t.Year() <= 9999)
 }
 
 // decide applies the contract's rules in its order; the first that fits wins.

@@ -217,6 +217,8 @@ func TestInterpret(t *testing.T) {
 		{q: "hello", want: `{"intent":"unanswerable"}`},
 		{q: "events from March 3 2026 to March 1 2026", want: `{"intent":"unanswerable"}`},
 		{q: "events since 2027-01-01", want: `{"intent":"unanswerable"}`},
+		{q: "events in the last 100000 years", want: `{"intent":"unanswerable"}`},
+		{q: "events on February 30", want: `{"intent":"unanswerable"}`},
 
 		// unknown_entity
 		{q: "what happened on agent-042", want: `{"intent":"unknown_entity","entities":["agent-042"]}`},

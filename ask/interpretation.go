@@ -128,6 +128,9 @@ func (in Interpretation) Validate() error {
 		if t != nil && t.Location() != time.UTC {
 			return fmt.Errorf("time %s is not in UTC", t)
 		}
+		if !writable(t) {
+			return fmt.Errorf("time %s has no RFC 3339 form", t)
+		}
 	}
 	// An empty range is well formed: "today" asked at midnight.
 	if in.Since != nil && in.Until != nil && in.Since.After(*in.Until) {

@@ -83,6 +83,14 @@ func parseTime(s *sentence, now time.Time) span {
 		}
 	}
 
+	// A month with a day that did not parse as a date: "February 30".
+	for i := range s.words {
+		if _, ok := months[s.at(i)]; ok && s.at(i) != "may" && isNumeric(s.at(i+1)) {
+			out.bad = "there is no such date"
+			return out
+		}
+	}
+
 	switch {
 	case p.whole != nil:
 		out.since, out.until, out.bad, out.found = p.whole.since, p.whole.until, p.whole.bad, true
