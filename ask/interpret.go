@@ -186,7 +186,7 @@ func isState(s *sentence, ents []entity, ts typeSet, when span) bool {
 		return false
 	}
 	noun := s.has(agentNouns...) || s.has(nodeNouns...) || s.has(clusterNouns...)
-	cue := when.present || s.has("is", "are", "list", "show", "display", "status", "health", "state") || s.has(stateWords...)
+	cue := when.present || s.has("is", "are", "list", "show", "display", "status", "health", "state", "doing") || s.has(stateWords...)
 	return (noun || len(ents) > 0) && cue
 }
 

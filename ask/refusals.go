@@ -27,7 +27,7 @@ var topics = []struct {
 		`events do not hold a node's logs or output: "grid node logs NODE" shows them; ask here what happened, e.g. "what happened to node-2 today?"`,
 	},
 	{
-		[]string{"predict", "predicts", "prediction", "predictions", "forecast", "forecasts", "likely", "will", "going to", "expect", "expected", "probably", "future", "risk"},
+		[]string{"predict", "predicts", "prediction", "predictions", "forecast", "forecasts", "likely", "will", "going to", "expect", "probably", "future"},
 		`events record the past and cannot predict what will happen; ask what did, e.g. "how many nodes crashed this week?"`,
 	},
 	{

@@ -226,7 +226,7 @@ lately oldest newest earliest order ordered chronological chronologically sequen
 happens something things thing hit had been kind kinds type types categories category sort sorts
 noon midnight midday am pm a.m p.m couple few one two three four five six seven eight nine ten lot
 currently present moment healthy health status state states running online alive up pending failed
-stopping critical totally overall summary summarize report recap`
+stopping critical doing totally overall summary summarize report recap`
 
 const intentWords = `count counts counted number numbers total totals tally rate rates ratio percent
 percentage often frequently frequency top highest most common frequent worst biggest largest best per
