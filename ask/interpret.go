@@ -147,7 +147,7 @@ func decide(s *sentence, ents []entity, ts typeSet, when span) Intent {
 		return IntentAfter
 	}
 	if !s.has("first") && (s.hasPhrase("when did", "when was", "when were", "when has", "when have", "last time", "most recent", "how long ago") ||
-		s.has("latest") || (s.has("last") && !s.has("most", "top", "highest"))) {
+		s.has("latest") || (lastAnchor(s) && !s.has("most", "top", "highest"))) {
 		return IntentLast
 	}
 	if isState(s, ents, ts, when) {
@@ -167,6 +167,19 @@ func decide(s *sentence, ents []entity, ts typeSet, when span) Intent {
 	return IntentList
 }
 
+// lastAnchor reports a "last" that asks for the latest event: "the last crash",
+// not "the last 5 crashes", which lists them.
+func lastAnchor(s *sentence) bool {
+	for i := range s.words {
+		if s.at(i) == "last" {
+			if _, n := numberAt(s, i+1); n == 0 || s.at(i+1) == "a" || s.at(i+1) == "an" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // stateWords are the present-tense conditions a state question can ask about.
 var stateWords = []string{
 	"offline", "online", "down", "up", "dead", "alive", "healthy", "unhealthy", "degraded", "critical",
@@ -177,7 +190,7 @@ var stateWords = []string{
 // Any sign of the past — a time phrase, an event word, a past verb, a word only
 // events carry — makes it a question about history instead.
 func isState(s *sentence, ents []entity, ts typeSet, when span) bool {
-	if when.found || s.has(eventWords...) || s.has("went", "was", "were", "did", "had", "got", "became", "ago", "been", "have", "has") {
+	if when.found || s.has(eventWords...) || s.has("went", "gone", "was", "were", "did", "had", "got", "became", "ago", "been") {
 		return false
 	}
 	if s.has(crashWords...) || s.has(restartWords...) || s.has(troubleNouns...) || s.has(registerWords...) ||
@@ -186,7 +199,7 @@ func isState(s *sentence, ents []entity, ts typeSet, when span) bool {
 		return false
 	}
 	noun := s.has(agentNouns...) || s.has(nodeNouns...) || s.has(clusterNouns...)
-	cue := when.present || s.has("is", "are", "list", "show", "display", "status", "health", "state", "doing") || s.has(stateWords...)
+	cue := when.present || s.has("is", "are", "list", "show", "display", "status", "health", "state", "doing", "have", "has", "there") || s.has(stateWords...)
 	return (noun || len(ents) > 0) && cue
 }
 

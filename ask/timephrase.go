@@ -63,6 +63,17 @@ func parseTime(s *sentence, now time.Time) span {
 			}
 		}
 		if !p.hasClock {
+			if w := s.at(i); w == "before" || w == "after" || w == "until" || w == "till" {
+				// "before 2pm", "after 14:30": the part of the day on that side.
+				if c, n := clockAt(s, i+1, w != "after"); n > 0 {
+					s.take(i, n+1)
+					p.from, p.to, p.hasClock = 0, c, true
+					if w == "after" {
+						p.from, p.to = c, day
+					}
+					continue
+				}
+			}
 			if a, b, n := clockSpanAt(s, i); n > 0 {
 				s.take(i, n)
 				p.from, p.to, p.hasClock = a, b, true
@@ -83,10 +94,23 @@ func parseTime(s *sentence, now time.Time) span {
 		}
 	}
 
-	// A month with a day that did not parse as a date: "February 30".
+	// Time words no phrase claimed: a guess at what they meant would be silent.
 	for i := range s.words {
-		if _, ok := months[s.at(i)]; ok && s.at(i) != "may" && isNumeric(s.at(i+1)) {
-			out.bad = "there is no such date"
+		w := s.at(i)
+		if _, ok := months[w]; ok && w != "may" && w != "mar" {
+			if isNumeric(s.at(i + 1)) {
+				out.bad = "there is no such date"
+			} else {
+				out.bad = "a month needs a day (March 1) or \"in March\""
+			}
+			return out
+		}
+		if _, n := clockAt(s, i, false); n > 0 {
+			out.bad = "a time of day needs a range, such as \"between 2pm and 3pm\" or \"since 2pm\""
+			return out
+		}
+		if _, ok := weekdays[w]; ok && len(w) > 3 {
+			out.bad = "the day is unclear: say \"on Tuesday\" or \"since Tuesday\""
 			return out
 		}
 	}
@@ -143,6 +167,9 @@ func wholeAt(s *sentence, i int, now, today time.Time) (span, int) {
 				return mk(back(now, n, u), now), lead + 2 + k
 			}
 		}
+		if n, u, ok := compactDuration(s.at(j + 1)); ok {
+			return mk(back(now, n, u), now), lead + 2
+		}
 		switch u := s.at(j + 1); {
 		case u == "night" && w2 == "last":
 			return mk(today.Add(-6*time.Hour), today.Add(6*time.Hour)), lead + 2
@@ -181,6 +208,16 @@ func wholeAt(s *sentence, i int, now, today time.Time) (span, int) {
 		}
 	case w2 == "weekend":
 		return weekend(today), lead + 1
+	case months[w2] != 0 && lead > 0 && w2 != "may" && !isDayOfMonth(s.at(j+1)):
+		// "in March", "during March 2025": the whole month, the latest one begun.
+		start := time.Date(today.Year(), months[w2], 1, 0, 0, 0, 0, time.UTC)
+		n := lead + 1
+		if y, err := strconv.Atoi(s.at(j + 1)); err == nil && y >= 1970 && y <= 9999 {
+			start, n = time.Date(y, months[w2], 1, 0, 0, 0, 0, time.UTC), n+1
+		} else if start.After(now) {
+			start = start.AddDate(-1, 0, 0)
+		}
+		return mk(start, start.AddDate(0, 1, 0)), n
 	case w2 == "tonight":
 		return mk(today.Add(18*time.Hour), today.Add(day)), lead + 1
 	case w2 == "ever" || w2 == "all-time":
@@ -300,6 +337,31 @@ var numberWords = map[string]int{
 	"seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
 	"fifteen": 15, "twenty": 20, "thirty": 30, "forty-five": 45, "sixty": 60,
 	"couple": 2, "few": 3,
+}
+
+// compactDuration reads 24h, 5m, 30min, 2d, 1w.
+func compactDuration(w string) (int, string, bool) {
+	i := 0
+	for i < len(w) && w[i] >= '0' && w[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 6 {
+		return 0, "", false
+	}
+	n, _ := strconv.Atoi(w[:i])
+	switch w[i:] {
+	case "s", "sec", "secs":
+		return n, "second", n > 0
+	case "m", "min", "mins":
+		return n, "minute", n > 0
+	case "h", "hr", "hrs":
+		return n, "hour", n > 0
+	case "d":
+		return n, "day", n > 0
+	case "w", "wk", "wks":
+		return n, "week", n > 0
+	}
+	return 0, "", false
 }
 
 // numberAt reads a count at i: digits, a number word, or "a couple of".
@@ -531,6 +593,11 @@ func dateAt(s *sentence, i int, now time.Time) (time.Time, time.Duration, int) {
 		return d, c, k + m - i
 	}
 	return d, 0, n
+}
+
+func isDayOfMonth(w string) bool {
+	_, ok := dayOfMonth(w)
+	return ok
 }
 
 // dayOfMonth reads 1, 1st, 22nd, 3rd, 14th.

@@ -252,6 +252,9 @@ func understood(s *sentence) (bool, []string) {
 }
 
 func isNumeric(w string) bool {
+	if w == "" {
+		return false
+	}
 	if _, ok := dayOfMonth(w); ok {
 		return true
 	}
