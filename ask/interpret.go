@@ -25,6 +25,8 @@ const example = `try e.g. "which nodes crashed today?", "what happened to agent-
 // and it never guesses: what it cannot map is unanswerable, with the reason.
 func Interpret(question string, now time.Time, known Names) Interpretation {
 	now = now.UTC()
+	// Rule 1: refuse junk, what events do not hold, orders and unknown names, in
+	// the contract's order, before anything else reads the question.
 	if why := screen(question); why != "" {
 		return refuse(IntentUnanswerable, why+"; "+example)
 	}
@@ -44,6 +46,7 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 		in.Entities = unknown
 		return in
 	}
+	// The anchor window first: "in the 5 minutes before" is no time range.
 	window, hasWindow := anchorWindow(s)
 	when := parseTime(s, now)
 	switch {
@@ -76,6 +79,7 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 	if ascending(s) {
 		in.Order = "asc"
 	}
+	// Rules 2 to 6, then what each intent adds.
 	in.Intent = decide(s, ents, ts, when)
 
 	switch in.Intent {
@@ -113,9 +117,6 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 			since := now.Add(-DefaultWindow)
 			in.Since, in.Until, in.DefaultWindow = &since, &now, true
 		}
-	}
-	if in.Intent == IntentHistory && len(in.Entities) == 0 {
-		in.Intent = IntentList
 	}
 	if !writable(in.Since) || !writable(in.Until) {
 		// "the last 100000 years", or a now far in the future: RFC 3339 cannot say it.
