@@ -251,6 +251,24 @@ func TestInterpret(t *testing.T) {
 		{q: "scale up to 10 nodes", want: `{"intent":"action"}`},
 		{q: "kill node-99", want: `{"intent":"action"}`},
 		{q: "drain agent-003", want: `{"intent":"action"}`},
+		{q: "Delete agent-003", want: `{"intent":"action"}`},
+
+		// more of each, as an operator might type them
+		{q: "What's the failure rate of spawns this week?", want: `{"intent":"rate","types":["spawn_failed","spawn_requested"],"since":"2026-03-02T00:00:00Z"}`},
+		{q: "Which agent had the most spawn failures yesterday?", want: `{"intent":"top","types":["spawn_failed"],"group_by":["agent_id"],"limit":1}`},
+		{q: "How many restarts per hour today?", want: `{"intent":"count","types":["node_restarted"],"bucket":"1h"}`},
+		{q: "Show node-4's timeline since yesterday", want: `{"intent":"history","entities":["node-4"],"order":"asc","since":"2026-03-04T00:00:00Z"}`},
+		{q: "Which nodes are on agent-001?", want: `{"intent":"state","entities":["agent-001"],"entities_kind":"node"}`},
+		{q: "Why did the cluster become degraded?", want: `{"intent":"cause","types":["cluster_degraded"],"window":"15m"}`},
+		{q: "When did agent-002 last go offline?", want: `{"intent":"last","entities":["agent-002"],"types":["agent_offline"]}`},
+		{q: "How many spawn events yesterday", want: `{"intent":"count","types":["spawn_requested","spawn_succeeded","spawn_failed"]}`},
+		{q: "Count events per agent this week", want: `{"intent":"count","types":null,"group_by":["agent_id"]}`},
+		{q: "Which event type is most common this week?", want: `{"intent":"top","group_by":["type"],"limit":1}`},
+		{q: "What is the stop failure rate on agent-003 over the last 7 days?", want: `{"intent":"rate","types":["stop_failed","stop_requested"],"since":"2026-02-26T09:15:00Z"}`},
+		{q: "Are all agents healthy?", want: `{"intent":"state","entities_kind":"agent","state":"healthy"}`},
+		{q: "Trace the chain of events for node-2's last crash", want: `{"intent":"chain","entities":["node-2"],"types":["node_crashed"]}`},
+		{q: "What happened right before node-4 crashed?", want: `{"intent":"before","window":"15m"}`},
+		{q: "Number of crashes per node per day this week", want: `{"intent":"count","group_by":["node_id"],"bucket":"1d"}`},
 
 		// edge days: a Monday just after midnight
 		{q: "events today", now: monday, want: `{"since":"2026-03-02T00:00:00Z","until":"2026-03-02T00:00:30Z"}`},

@@ -69,6 +69,12 @@ var orderVerbs = map[string]string{
 	"migrate":   "grid node stop NODE_ID, then grid node spawn -agent=NAME -port=PORT on the new agent",
 }
 
+// agentStops are the order verbs that, aimed at an agent, mean taking it away.
+var agentStops = map[string]bool{
+	"stop": true, "kill": true, "terminate": true, "shutdown": true, "shut": true,
+	"remove": true, "delete": true, "drain": true, "evict": true,
+}
+
 // politeness may come before an order: "please stop node-2", "can you stop node-2".
 var politeness = map[string]bool{
 	"please": true, "can": true, "could": true, "would": true, "will": true, "you": true,
@@ -88,6 +94,9 @@ func order(s *sentence) (string, bool) {
 		return "", false
 	}
 	next := s.at(i + 1)
+	if strings.HasPrefix(next, "agent") && agentStops[s.at(i)] {
+		return "grid node stop NODE_ID for each of its nodes, then stop the grid agent process on its host", true
+	}
 	switch next {
 	case "all", "the", "a", "an", "every", "node", "nodes", "agent", "agents", "to", "up", "down",
 		"it", "them", "cluster", "my", "new", "another", "more", "":
