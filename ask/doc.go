@@ -22,4 +22,8 @@
 //     March 1 to March 3") resolved against now, in UTC.
 //   - tokens.go: screening of junk input and the tokenized sentence whose words
 //     the rules consume as they claim them.
+//
+// Tests: examples_test.go runs testdata/examples.json, the contract's public
+// examples; interpret_test.go is the broad table (phrasings, edge days, bad
+// input); fuzz_test.go and bench_test.go hold FuzzInterpret and BenchmarkInterpret.
 package ask
