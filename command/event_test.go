@@ -63,12 +63,7 @@ func eventListJSON(t *testing.T, next string, evs ...api.Event) string {
 func TestEventList(t *testing.T) {
 	const cmd = "event list"
 	all := map[string]http.HandlerFunc{"GET /v1/events": rawReply(eventListJSON(t, "", evDegraded, evStarted, evRequested))}
-	tests := []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		checks func(f *fakeAPI) []check
-	}{
+	tests := []apiCase{
 		{
 			name:   "newest first, one line each",
 			routes: all,
@@ -187,16 +182,7 @@ func TestEventList(t *testing.T) {
 			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, `unexpected argument "agent-001"`)} },
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolateEnv(t)
-			f := newFakeAPI(t, tt.routes)
-			r := runCommand(t, cmd, substAddr(tt.args, f)...)
-			for _, c := range tt.checks(f) {
-				c(t, r)
-			}
-		})
-	}
+	runAPICases(t, cmd, tests)
 }
 
 func TestEventListServerUnreachable(t *testing.T) {
@@ -215,12 +201,7 @@ func TestEventShow(t *testing.T) {
 		return string(b)
 	}
 	started := map[string]http.HandlerFunc{"GET /v1/event/12": rawReply(detail(evStarted, []api.Event{evRequested}, []api.Event{}))}
-	tests := []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		checks func(f *fakeAPI) []check
-	}{
+	tests := []apiCase{
 		{
 			name:   "fields, causes and effects",
 			routes: started,
@@ -315,16 +296,7 @@ func TestEventShow(t *testing.T) {
 			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, `unexpected argument "2"`)} },
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolateEnv(t)
-			f := newFakeAPI(t, tt.routes)
-			r := runCommand(t, cmd, substAddr(tt.args, f)...)
-			for _, c := range tt.checks(f) {
-				c(t, r)
-			}
-		})
-	}
+	runAPICases(t, cmd, tests)
 }
 
 // sseEvent is e as a message of the event stream.
@@ -476,12 +448,7 @@ func TestEventCount(t *testing.T) {
 	const cmd = "event count"
 	byAgent := `{"groups":[{"values":{"agent":"agent-001"},"count":3},{"values":{"agent":""},"count":1}],"total":4,"truncated":false}`
 	byHour := `{"groups":[{"values":{},"bucket":"2024-05-01T12:00:00Z","count":2},{"values":{},"bucket":"2024-05-01T13:00:00Z","count":0}],"total":2,"truncated":true}`
-	tests := []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		checks func(f *fakeAPI) []check
-	}{
+	tests := []apiCase{
 		{
 			name:   "a table by agent",
 			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(byAgent)},
@@ -536,14 +503,5 @@ func TestEventCount(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolateEnv(t)
-			f := newFakeAPI(t, tt.routes)
-			r := runCommand(t, cmd, substAddr(tt.args, f)...)
-			for _, c := range tt.checks(f) {
-				c(t, r)
-			}
-		})
-	}
+	runAPICases(t, cmd, tests)
 }

@@ -568,3 +568,28 @@ func (u *stopAfterUi) Output(s string) {
 		u.stop()
 	}
 }
+
+// apiCase is a case of a table-driven test of a client command against the fake API:
+// its routes, the command's arguments ("ADDR" is replaced by the fake server's URL),
+// and the checks of the result.
+type apiCase struct {
+	name   string
+	routes map[string]http.HandlerFunc
+	args   []string
+	checks func(f *fakeAPI) []check
+}
+
+// runAPICases runs command cmd once for each case, each against a fake API of its own.
+func runAPICases(t *testing.T, cmd string, cases []apiCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			f := newFakeAPI(t, tc.routes)
+			r := runCommand(t, cmd, substAddr(tc.args, f)...)
+			for _, c := range tc.checks(f) {
+				c(t, r)
+			}
+		})
+	}
+}

@@ -36,50 +36,32 @@ import (
 // itself or not at all.
 const forwardedKey = "grid-forwarded"
 
-// leaderMethods are the gRPC methods that only the leader serves.
-var leaderMethods = map[string]bool{
-	gridpb.Internal_Apply_FullMethodName:     true,
-	gridpb.Servers_Register_FullMethodName:   true,
-	gridpb.Servers_Heartbeat_FullMethodName:  true,
-	gridpb.Servers_ReportNode_FullMethodName: true,
-	gridpb.Servers_Unregister_FullMethodName: true,
+// leaderMethods are the gRPC methods that only the leader serves, each with the
+// constructor of its response message.
+var leaderMethods = map[string]func() any{
+	gridpb.Internal_Apply_FullMethodName:     func() any { return new(gridpb.ApplyResponse) },
+	gridpb.Servers_Register_FullMethodName:   func() any { return new(gridpb.RegisterResponse) },
+	gridpb.Servers_Heartbeat_FullMethodName:  func() any { return new(gridpb.HeartbeatResponse) },
+	gridpb.Servers_ReportNode_FullMethodName: func() any { return new(gridpb.ReportNodeResponse) },
+	gridpb.Servers_Unregister_FullMethodName: func() any { return new(gridpb.UnregisterResponse) },
 }
 
 // leaderInterceptor forwards the calls of leaderMethods to the leader when this
 // server is not it.
 func (s *Server) leaderInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !leaderMethods[info.FullMethod] || s.IsLeader() {
+	newResponse, ok := leaderMethods[info.FullMethod]
+	if !ok || s.IsLeader() {
 		return handler(ctx, req)
 	}
 	if forwarded(ctx) {
 		return nil, status.Error(codes.Aborted, "not the leader")
 	}
-	resp := newResponse(info.FullMethod)
-	if resp == nil {
-		return nil, status.Errorf(codes.Internal, "no response type for %s", info.FullMethod)
-	}
+	resp := newResponse()
 	err := s.forwardRPC(ctx, info.FullMethod, req, resp)
 	if errors.Is(err, errBecameLeader) {
 		return handler(ctx, req)
 	}
 	return resp, err
-}
-
-// newResponse returns an empty response message of a leader method.
-func newResponse(method string) any {
-	switch method {
-	case gridpb.Internal_Apply_FullMethodName:
-		return new(gridpb.ApplyResponse)
-	case gridpb.Servers_Register_FullMethodName:
-		return new(gridpb.RegisterResponse)
-	case gridpb.Servers_Heartbeat_FullMethodName:
-		return new(gridpb.HeartbeatResponse)
-	case gridpb.Servers_ReportNode_FullMethodName:
-		return new(gridpb.ReportNodeResponse)
-	case gridpb.Servers_Unregister_FullMethodName:
-		return new(gridpb.UnregisterResponse)
-	}
-	return nil
 }
 
 func forwarded(ctx context.Context) bool {

@@ -382,7 +382,8 @@ func (r *reconciler) observe(agent string, req *gridpb.HeartbeatRequest) {
 	if req.GetPendingReports() > 0 {
 		return // a report on its way may explain any difference
 	}
-	nodes, err := r.s.fsm.State().Nodes(agent)
+	state := r.s.fsm.State()
+	nodes, err := state.Nodes(agent)
 	if err != nil {
 		return
 	}
@@ -413,7 +414,6 @@ func (r *reconciler) observe(agent string, req *gridpb.HeartbeatRequest) {
 		v.missing[n.ID]++
 		drift = drift || v.missing[n.ID] >= driftHeartbeats
 	}
-	state := r.s.fsm.State()
 	for id, rep := range listed {
 		n, err := state.Node(id)
 		stopping := rep.GetEvent() == gridpb.NodeEvent_NODE_EVENT_STOPPED // on its way out already
