@@ -39,7 +39,7 @@ const (
 func Run(ctx context.Context, src Source, question string, now time.Time, names ask.Names) (*api.AskResponse, error) {
 	now = now.UTC()
 	in := ask.Interpret(question, now, names)
-	r := &run{ctx: ctx, src: src, in: in, now: now, names: newDirectory(names)}
+	r := &run{ctx: ctx, src: src, in: in, now: now, names: newDirectory(names), queries: []string{}}
 	var err error
 	switch in.Intent {
 	case ask.IntentHistory, ask.IntentList:

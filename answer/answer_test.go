@@ -25,7 +25,7 @@ func TestRun(t *testing.T) {
 	}{
 		{
 			question: "what happened on agent-001 today", intent: ask.IntentHistory, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"4 events since Thu 5 Mar for agent-001: 1 crash, 1 restart, 1 spawn failure, 1 spawn request."},
+			summary: []string{"4 events for agent-001 today: 1 crash, 1 restart, 1 spawn failure, 1 spawn request."},
 			check: func(t *testing.T, a *api.Answer) {
 				// The agent's nodes' events are its own; newest first.
 				want(t, "events", seqs(a.Events), "19,18,17,16")
@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			question: "agent-001 timeline", intent: ask.IntentHistory, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"since Wed 4 Mar 09:15 UTC", "No time was given, so this covers the last 24 hours."},
+			summary: []string{"4 events for agent-001 since Wed 4 Mar 09:15 UTC", "No time was given, so this covers the last 24 hours."},
 			check: func(t *testing.T, a *api.Answer) {
 				want(t, "events", seqs(a.Events), "16,17,18,19")
 			},
@@ -45,12 +45,12 @@ func TestRun(t *testing.T) {
 		},
 		{
 			question: "what happened on agent-009 last week", intent: ask.IntentHistory, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"1 event from Mon 23 Feb to Sun 1 Mar for agent-009."},
+			summary: []string{"1 event for agent-009 from Mon 23 Feb to Sun 1 Mar."},
 			check:   func(t *testing.T, a *api.Answer) { want(t, "events", seqs(a.Events), "1") },
 		},
 		{
 			question: "show failures today", intent: ask.IntentList, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"5 failures since Thu 5 Mar"},
+			summary: []string{"5 failures today: 1 agent degradation, 1 agent going offline, 1 cluster degradation, 1 crash, and 1 of other kinds."},
 			check:   func(t *testing.T, a *api.Answer) { want(t, "events", seqs(a.Events), "18,17,15,14,13") },
 		},
 		{
@@ -59,14 +59,14 @@ func TestRun(t *testing.T) {
 		},
 		{
 			question: "how many crashes per agent today", intent: ask.IntentCount, kind: api.AnswerGroups, queries: 1,
-			summary: []string{"1 crash since Thu 5 Mar: agent-001 1."},
+			summary: []string{"1 crash today: agent-001 1."},
 			check: func(t *testing.T, a *api.Answer) {
 				want(t, "groups", a.Groups, []api.EventGroup{{Values: map[string]string{"agent": "agent-001"}, Count: 1}})
 			},
 		},
 		{
 			question: "how many events of each type happened yesterday", intent: ask.IntentCount, kind: api.AnswerGroups, queries: 1,
-			summary: []string{"10 events on Wed 4 Mar: agent registrations 3, spawn requests 2, node starts 2, returns of the cluster to health 1, stop requests 1, and 1 more."},
+			summary: []string{"10 events yesterday: agent registrations 3, spawn requests 2, node starts 2, returns of the cluster to health 1, stop requests 1, and 1 more."},
 		},
 		{
 			question: "how many spawn failures this week", intent: ask.IntentCount, kind: api.AnswerCount, queries: 1,

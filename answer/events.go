@@ -58,6 +58,14 @@ func (r *run) events() error {
 	return nil
 }
 
+func sumCounts(gs []api.EventGroup) uint64 {
+	var n uint64
+	for _, g := range gs {
+		n += g.Count
+	}
+	return n
+}
+
 // typeGroups turns counts by type into groups, largest first.
 func typeGroups(byType map[string]uint64) []api.EventGroup {
 	out := make([]api.EventGroup, 0, len(byType))
@@ -70,19 +78,7 @@ func typeGroups(byType map[string]uint64) []api.EventGroup {
 
 func (r *run) eventsSummary(total uint64, byType map[string]uint64, shown int) string {
 	var b strings.Builder
-	subject := r.subject()
-	if total == 0 {
-		fmt.Fprintf(&b, "No %s %s", r.what(2), r.rangePhrase())
-		if subject != "" {
-			fmt.Fprintf(&b, " for %s", subject)
-		}
-		b.WriteString(".")
-		return r.withAssumptions(b.String())
-	}
-	fmt.Fprintf(&b, "%s %s", countOf(total, r.what(int(total))), r.rangePhrase())
-	if subject != "" {
-		fmt.Fprintf(&b, " for %s", subject)
-	}
+	b.WriteString(capital(r.counted(total)))
 	if len(byType) > 1 {
 		groups := typeGroups(byType)
 		parts := make([]string, 0, len(groups))
@@ -91,7 +87,7 @@ func (r *run) eventsSummary(total uint64, byType map[string]uint64, shown int) s
 			parts = append(parts, countOf(g.Count, typeNoun(t, int(g.Count))))
 		}
 		if len(groups) > 4 {
-			parts = append(parts, "more")
+			parts = append(parts, fmt.Sprintf("and %d of other kinds", sumCounts(groups[4:])))
 		}
 		fmt.Fprintf(&b, ": %s", strings.Join(parts, ", "))
 	}
@@ -256,11 +252,17 @@ func sortGroups(gs []api.EventGroup) {
 }
 
 func (r *run) countSummary(total uint64) string {
-	s := fmt.Sprintf("%s %s", countOf(total, r.what(int(total))), r.rangePhrase())
+	return r.withAssumptions(capital(r.counted(total)) + ".")
+}
+
+// counted writes a count of the events asked about, for whom and when: "4 crashes
+// for agent-001 today", "no spawn failures since Mon 2 Mar".
+func (r *run) counted(n uint64) string {
+	s := countOf(n, r.what(int(n)))
 	if subject := r.subject(); subject != "" {
 		s += " for " + subject
 	}
-	return r.withAssumptions(s + ".")
+	return s + " " + r.rangePhrase()
 }
 
 // groupsSummary names the largest groups: "3 crashes today: agent-001 2, agent-002 1."
@@ -278,10 +280,7 @@ func (r *run) groupsSummary(c *api.EventCounts, groupBy []string, top int) strin
 		}
 		return r.withAssumptions(lead + ".")
 	}
-	s := fmt.Sprintf("%s %s", countOf(c.Total, r.what(int(c.Total))), r.rangePhrase())
-	if subject := r.subject(); subject != "" {
-		s += " for " + subject
-	}
+	s := capital(r.counted(c.Total))
 	if len(c.Groups) > 0 {
 		parts := make([]string, 0, 5)
 		for _, g := range first(c.Groups, 5) {
@@ -316,10 +315,7 @@ func (r *run) groupLabel(g api.EventGroup, groupBy []string) string {
 
 // seriesSummary gives the total and the busiest bucket.
 func (r *run) seriesSummary(c *api.EventCounts) string {
-	s := fmt.Sprintf("%s %s, per %s", countOf(c.Total, r.what(int(c.Total))), r.rangePhrase(), bucketWord(r.in.Bucket))
-	if subject := r.subject(); subject != "" {
-		s = fmt.Sprintf("%s %s for %s, per %s", countOf(c.Total, r.what(int(c.Total))), r.rangePhrase(), subject, bucketWord(r.in.Bucket))
-	}
+	s := fmt.Sprintf("%s, per %s", capital(r.counted(c.Total)), bucketWord(r.in.Bucket))
 	var busiest *api.EventGroup
 	for i := range c.Groups {
 		if g := &c.Groups[i]; busiest == nil || g.Count > busiest.Count {

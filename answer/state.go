@@ -128,7 +128,7 @@ func stateSummary(one, many string, total int, state string, names, statuses []s
 	case total == 0:
 		return fmt.Sprintf("There are no %s%s.", many, where)
 	case n == 0:
-		return fmt.Sprintf("None of the %d %s%s is %s: %s.", total, plural(total, one, many), where, state, tally(statuses))
+		return fmt.Sprintf("No %s%s is %s (%d %s: %s).", one, where, state, total, plural(total, one, many), tally(statuses))
 	case n == total && total > 1:
 		return fmt.Sprintf("All %d %s%s are %s: %s.", total, many, where, state, joinAnd(first(names, 10)))
 	}
@@ -191,10 +191,14 @@ func clusterSummary(c *api.ClusterSummary, state string) string {
 	if health == "" {
 		health = "unknown: no agent has registered"
 	}
-	s := fmt.Sprintf("The cluster is %s: %d of %d %s healthy, %d of %d %s running; %d %s, led by %s.",
+	leader := "with no leader"
+	if c.Leader != "" {
+		leader = "led by " + c.Leader
+	}
+	s := fmt.Sprintf("The cluster is %s: %d of %d %s healthy, %d of %d %s running; %d %s, %s.",
 		health, c.Agents.Healthy, c.Agents.Total, plural(c.Agents.Total, "agent", "agents"),
 		c.Nodes.Running, c.Nodes.Total, plural(c.Nodes.Total, "node", "nodes"),
-		c.Servers, plural(c.Servers, "server", "servers"), c.Leader)
+		c.Servers, plural(c.Servers, "server", "servers"), leader)
 	switch {
 	case state == "":
 		return s

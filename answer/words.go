@@ -80,7 +80,8 @@ func sentence(s string) string {
 		return s
 	}
 	s = capital(s)
-	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "!") {
+	end := strings.TrimSuffix(s, `"`)
+	if !strings.HasSuffix(end, ".") && !strings.HasSuffix(end, "?") && !strings.HasSuffix(end, "!") {
 		s += "."
 	}
 	return s
@@ -195,6 +196,13 @@ func rangePhrase(since, until *time.Time, now time.Time) string {
 		return "before " + clock(until.UTC()) + " UTC"
 	}
 	s := since.UTC()
+	today := now.UTC().Truncate(24 * time.Hour)
+	switch {
+	case s.Equal(today) && (until == nil || until.Equal(now)):
+		return "today"
+	case s.Equal(today.Add(-24*time.Hour)) && until != nil && until.Equal(today):
+		return "yesterday"
+	}
 	if until == nil || until.Equal(now) {
 		if midnight(s) {
 			return "since " + day(s)

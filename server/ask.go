@@ -27,7 +27,9 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, "question", &req) {
 		return
 	}
-	now := time.Now()
+	// The clock's next whole second: every event so far is before it, and the
+	// answer's times and queries read without a fraction.
+	now := time.Now().Truncate(time.Second).Add(time.Second)
 	if req.Now != "" {
 		t, err := time.Parse(time.RFC3339Nano, req.Now)
 		if err != nil {
