@@ -145,6 +145,11 @@ func TestRun(t *testing.T) {
 			check:   func(t *testing.T, a *api.Answer) { want(t, "agents", len(a.Agents), 1) },
 		},
 		{
+			question: "which agents are degraded", intent: ask.IntentState, kind: api.AnswerState, queries: 1,
+			summary: []string{"No agent is degraded (3 agents: 2 healthy, 1 offline)."},
+			check:   func(t *testing.T, a *api.Answer) { want(t, "agents", a.Agents, []api.Agent{}) },
+		},
+		{
 			question: "list all agents", intent: ask.IntentState, kind: api.AnswerState, queries: 1,
 			summary: []string{"3 agents: 2 healthy, 1 offline."},
 		},

@@ -129,7 +129,9 @@ func stateSummary(one, many string, total int, state string, names, statuses []s
 		return fmt.Sprintf("There are no %s%s.", many, where)
 	case n == 0:
 		return fmt.Sprintf("No %s%s is %s (%d %s: %s).", one, where, state, total, plural(total, one, many), tally(statuses))
-	case n == total && total > 1:
+	case n == 1 && total == 1:
+		return fmt.Sprintf("The only %s%s, %s, is %s.", one, where, names[0], state)
+	case n == total:
 		return fmt.Sprintf("All %d %s%s are %s: %s.", total, many, where, state, joinAnd(first(names, 10)))
 	}
 	verb := plural(n, "is", "are")
