@@ -63,11 +63,14 @@ func (m *Meta) usageError(cmd string, err error) int {
 
 // printJSON writes v as indented JSON to stdout.
 func (m *Meta) printJSON(v any) int {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // the output is JSON, never HTML: keep & and < as they are
+	if err := enc.Encode(v); err != nil {
 		return m.fail("encode JSON: %v", err)
 	}
-	m.Ui.Output(string(b))
+	m.Ui.Output(strings.TrimSuffix(b.String(), "\n"))
 	return 0
 }
 

@@ -307,6 +307,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// The answers are JSON, never HTML: queries and descriptions keep their & and <.
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 
