@@ -81,9 +81,11 @@ func (m *Meta) printTable(header []string, rows [][]string) {
 	m.Ui.Output(strings.TrimRight(b.String(), "\n"))
 }
 
-// writeTable writes rows under header (none when nil), aligned in columns.
+// writeTable writes rows under header (none when nil), aligned in columns, with
+// no padding left at the ends of lines.
 func writeTable(w io.Writer, header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	if header != nil {
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
 	}
@@ -91,6 +93,14 @@ func writeTable(w io.Writer, header []string, rows [][]string) {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		nl := strings.HasSuffix(line, "\n")
+		line = strings.TrimRight(line, " \n")
+		if nl {
+			line += "\n"
+		}
+		io.WriteString(w, line)
+	}
 }
 
 // clientHelp is the help text of the flags every client command takes.

@@ -23,7 +23,19 @@ func TestAsk(t *testing.T) {
 	evSeed(t, leader)
 	evApply(t, leader, &fsm.DeregisterAgent{Name: "a2"})
 	evWaitShipped(t, leader)
-	cl := apiClient(t, followers(leader, c.servers)[0])
+	follower := followers(leader, c.servers)[0]
+	cl := apiClient(t, follower)
+	// A follower reads its own state with ?stale, events included.
+	for _, path := range []string{"/v1/events?stale", "/v1/events/aggregate?stale&group_by=type"} {
+		resp, err := http.Get("http://" + follower.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s on a follower: status %d, want 200", path, resp.StatusCode)
+		}
+	}
 
 	tests := []struct {
 		question string

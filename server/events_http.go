@@ -99,6 +99,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // grid has never known, 400 for other mistakes.
 func (s *Server) eventParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	q := r.URL.Query()
+	// stale is the router's (a follower may answer from its own state), not a filter.
+	q.Del("stale")
 	if q.Get("entity") == "" && q.Get("node") == "" {
 		q.Del("entity") // "entity=" names nothing
 		return q, true
