@@ -124,9 +124,11 @@ Interpreted as: intent=count bucket=1d
 			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, "no question"), requestsAre(f)} },
 		},
 		{
-			name:   "a bad -now",
-			args:   []string{"-address=ADDR", "-now=yesterday", "what happened"},
-			checks: func(f *fakeAPI) []check { return []check{usageFails(cmd, "-now must be an RFC 3339 time"), requestsAre(f)} },
+			name: "a bad -now",
+			args: []string{"-address=ADDR", "-now=yesterday", "what happened"},
+			checks: func(f *fakeAPI) []check {
+				return []check{usageFails(cmd, "-now must be an RFC 3339 time"), requestsAre(f)}
+			},
 		},
 	}
 	runAPICases(t, cmd, tests)
