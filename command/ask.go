@@ -107,7 +107,10 @@ func renderAnswer(a *api.Answer, now time.Time) string {
 		writeSeries(&b, a.Bucket, a.Groups)
 	case api.AnswerRate:
 		if r := a.Rate; r != nil {
-			fmt.Fprintf(&b, "%s  %d\n%s  %d\n", r.Numerator.Type, r.Numerator.Count, r.Denominator.Type, r.Denominator.Count)
+			writeTable(&b, nil, [][]string{
+				{r.Numerator.Type, strconv.FormatUint(r.Numerator.Count, 10)},
+				{r.Denominator.Type, strconv.FormatUint(r.Denominator.Count, 10)},
+			})
 		}
 	case api.AnswerChain:
 		writeChain(&b, a)
