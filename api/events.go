@@ -32,6 +32,10 @@ type EventQuery struct {
 	Agents []string
 	Nodes  []string
 	Types  []events.Type
+	// Entities name agents (with their nodes), nodes (by name or ID) or "cluster"
+	// (the cluster_* events), as the server resolves them against every name the grid
+	// has known; not together with Agents or Nodes.
+	Entities []string
 	// Since (inclusive) and Until (exclusive) bound the events' time: an RFC 3339
 	// time, or a Go duration such as "1h" meaning that long before now.
 	Since, Until string
@@ -53,40 +57,28 @@ type EventList struct {
 	Partial string `json:"-"`
 }
 
-// Events lists events, newest first unless q.Ascending. When the event store is
-// unreachable the server answers with the events it still holds and says so in
-// Partial. GET /v1/events?agent=&node=&type=&since=&until=&limit=&order=&page_token=
-func (c *Client) Events(ctx context.Context, q EventQuery) (*EventList, error) {
+// Values returns the query parameters of GET /v1/events that ask for q.
+func (q *EventQuery) Values() url.Values {
 	v := url.Values{}
-	if len(q.Agents) > 0 {
-		v.Set("agent", strings.Join(q.Agents, ","))
-	}
-	if len(q.Nodes) > 0 {
-		v.Set("node", strings.Join(q.Nodes, ","))
-	}
-	if len(q.Types) > 0 {
-		ts := make([]string, len(q.Types))
-		for i, t := range q.Types {
-			ts[i] = string(t)
-		}
-		v.Set("type", strings.Join(ts, ","))
-	}
-	if q.Since != "" {
-		v.Set("since", q.Since)
-	}
-	if q.Until != "" {
-		v.Set("until", q.Until)
-	}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
+	setList(v, "agent", q.Agents)
+	setList(v, "node", q.Nodes)
+	setList(v, "entity", q.Entities)
+	setList(v, "type", q.Types)
+	setString(v, "since", q.Since)
+	setString(v, "until", q.Until)
+	setInt(v, "limit", q.Limit)
 	if q.Ascending {
 		v.Set("order", "asc")
 	}
-	if q.PageToken != "" {
-		v.Set("page_token", q.PageToken)
-	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/events", v, nil)
+	setString(v, "page_token", q.PageToken)
+	return v
+}
+
+// Events lists events, newest first unless q.Ascending. When the event store is
+// unreachable the server answers with the events it still holds and says so in
+// Partial. GET /v1/events?agent=&node=&entity=&type=&since=&until=&limit=&order=&page_token=
+func (c *Client) Events(ctx context.Context, q EventQuery) (*EventList, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/events", q.Values(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +137,8 @@ type EventCountQuery struct {
 	Nodes      []string
 	Types      []events.Type
 	Severities []events.Severity
+	// Entities select agents, nodes or the cluster, as in EventQuery.
+	Entities []string
 	// Since (inclusive) and Until (exclusive) bound the events' time, as in EventQuery.
 	Since, Until string
 	// GroupBy names what to count by: "type", "severity", "agent", "node".
@@ -181,33 +175,29 @@ type EventCounts struct {
 	Partial string `json:"-"`
 }
 
-// EventCounts counts events, from the event store and the outbox alike. When the
-// event store is unreachable the server counts the events it still holds and says so
-// in Partial. GET /v1/events/aggregate?agent=&node=&type=&severity=&since=&until=&group_by=&bucket=&max_groups=
-func (c *Client) EventCounts(ctx context.Context, q EventCountQuery) (*EventCounts, error) {
+// Values returns the query parameters of GET /v1/events/aggregate that ask for q.
+func (q *EventCountQuery) Values() url.Values {
 	v := url.Values{}
 	setList(v, "agent", q.Agents)
 	setList(v, "node", q.Nodes)
+	setList(v, "entity", q.Entities)
 	setList(v, "type", q.Types)
 	setList(v, "severity", q.Severities)
 	setList(v, "group_by", q.GroupBy)
-	if q.Since != "" {
-		v.Set("since", q.Since)
-	}
-	if q.Until != "" {
-		v.Set("until", q.Until)
-	}
-	if q.Bucket != "" {
-		v.Set("bucket", q.Bucket)
-	}
-	if q.MaxGroups > 0 {
-		v.Set("max_groups", strconv.Itoa(q.MaxGroups))
-	}
-	if q.Top > 0 {
-		v.Set("top", strconv.Itoa(q.Top))
-	}
+	setString(v, "since", q.Since)
+	setString(v, "until", q.Until)
+	setString(v, "bucket", q.Bucket)
+	setInt(v, "max_groups", q.MaxGroups)
+	setInt(v, "top", q.Top)
+	return v
+}
+
+// EventCounts counts events, from the event store and the outbox alike. When the
+// event store is unreachable the server counts the events it still holds and says so
+// in Partial. GET /v1/events/aggregate?agent=&node=&entity=&type=&severity=&since=&until=&group_by=&bucket=&max_groups=&top=
+func (c *Client) EventCounts(ctx context.Context, q EventCountQuery) (*EventCounts, error) {
 	const path = "/v1/events/aggregate"
-	resp, err := c.do(ctx, http.MethodGet, path, v, nil)
+	resp, err := c.do(ctx, http.MethodGet, path, q.Values(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +223,21 @@ func setList[T ~string](v url.Values, name string, vals []T) {
 		s[i] = string(x)
 	}
 	v.Set(name, strings.Join(s, ","))
+}
+
+// setString sets the query parameter name to val, unless it is "".
+func setString(v url.Values, name, val string) {
+	if val != "" {
+		v.Set(name, val)
+	}
+}
+
+// setInt sets the query parameter name to n, if it is positive: 0 means the server's
+// default.
+func setInt(v url.Values, name string, n int) {
+	if n > 0 {
+		v.Set(name, strconv.Itoa(n))
+	}
 }
 
 // StreamGap reports an event that the server could not deliver in its place.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,31 @@ func TestEventCounts(t *testing.T) {
 	var se *StatusError
 	if _, err := c.EventCounts(context.Background(), EventCountQuery{Bucket: "2h"}); !errors.As(err, &se) || se.Code != http.StatusBadRequest {
 		t.Errorf("bad bucket: %v, want a 400", err)
+	}
+}
+
+// TestQueryValues: a query's Values are the parameters its client call sends, zero
+// fields left out.
+func TestQueryValues(t *testing.T) {
+	cases := []struct {
+		name string
+		q    interface{ Values() url.Values }
+		want string
+	}{
+		{"empty list", &EventQuery{}, ""},
+		{"list by entity", &EventQuery{Entities: []string{"agent-001", "cluster"}, Types: []events.Type{events.ClusterDegraded}, Limit: 3},
+			"entity=agent-001%2Ccluster&limit=3&type=cluster_degraded"},
+		{"list, every field", &EventQuery{Agents: []string{"a1"}, Nodes: []string{"n1", "n2"}, Entities: []string{"e"},
+			Types: []events.Type{events.NodeCrashed}, Since: "1h", Until: "10m", Limit: 5, Ascending: true, PageToken: "p"},
+			"agent=a1&entity=e&limit=5&node=n1%2Cn2&order=asc&page_token=p&since=1h&type=node_crashed&until=10m"},
+		{"empty count", &EventCountQuery{}, ""},
+		{"count by entity", &EventCountQuery{Entities: []string{"node-7"}, GroupBy: []string{"type"}, Bucket: "1h", Top: 3},
+			"bucket=1h&entity=node-7&group_by=type&top=3"},
+	}
+	for _, tc := range cases {
+		if got := tc.q.Values().Encode(); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }
 

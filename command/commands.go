@@ -104,6 +104,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"node stop":                 m(&NodeStopCommand{Meta: meta}),
 		"node status":               m(&NodeStatusCommand{Meta: meta}),
 		"node logs":                 m(&NodeLogsCommand{Meta: meta}),
+		"ask":                       m(&AskCommand{Meta: meta}),
 		"event":                     m(&EventCommand{}),
 		"event count":               m(&EventCountCommand{Meta: meta}),
 		"event list":                m(&EventListCommand{Meta: meta}),

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -57,7 +58,7 @@ Count Options:
   -top=<n>
     Keep only the n largest groups (by their count over all buckets).
 
-  -agent, -node, -type, -severity, -since, -until
+  -agent, -node, -entity, -type, -severity, -since, -until
     Count only the events that these select, as for 'grid event list'.
 ` + clientHelp)
 }
@@ -104,7 +105,7 @@ func (c *EventCountCommand) Run(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	counts, err := client.EventCounts(ctx, api.EventCountQuery{
-		Agents: splitComma(f.agent), Nodes: splitComma(f.node), Types: types,
+		Agents: splitComma(f.agent), Nodes: splitComma(f.node), Entities: splitComma(f.entity), Types: types,
 		Since: f.since, Until: f.until, GroupBy: groupBy, Bucket: bucket, Top: top,
 	})
 	if err != nil {
@@ -158,7 +159,7 @@ func countTable(groupBy []string, buckets bool, counts *api.EventCounts) ([]stri
 // eventFilterFlags are the filters that 'grid event list' and 'grid event count'
 // share.
 type eventFilterFlags struct {
-	agent, node, typ, severity, since, until string
+	agent, node, entity, typ, severity, since, until string
 }
 
 func (f *eventFilterFlags) register(fs interface {
@@ -166,6 +167,7 @@ func (f *eventFilterFlags) register(fs interface {
 }) {
 	fs.StringVar(&f.agent, "agent", "", "")
 	fs.StringVar(&f.node, "node", "", "")
+	fs.StringVar(&f.entity, "entity", "", "")
 	fs.StringVar(&f.typ, "type", "", "")
 	fs.StringVar(&f.severity, "severity", "", "")
 	fs.StringVar(&f.since, "since", "", "")
@@ -175,6 +177,10 @@ func (f *eventFilterFlags) register(fs interface {
 // check validates the flags and returns the event types they select: those of
 // -type, of at least -severity (both: those of -type of at least -severity).
 func (f *eventFilterFlags) check() ([]events.Type, error) {
+	// The servers refuse this too; saying so here points at -help.
+	if f.entity != "" && (f.agent != "" || f.node != "") {
+		return nil, errors.New("-entity cannot be combined with -agent or -node: name every agent and node in -entity")
+	}
 	types, err := events.ParseTypes(f.typ)
 	if err != nil {
 		return nil, fmt.Errorf("-type: %w", err)

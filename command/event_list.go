@@ -46,7 +46,16 @@ List Options:
     List only the events that concern these agents.
 
   -node=<id>[,<id>...]
-    List only the events that concern these storage nodes.
+    List only the events that concern these storage nodes, by ID or by name.
+
+  -entity=<name>[,<name>...]
+    List only the events of these entities, named as the grid has ever known
+    them, unregistered agents and stopped nodes too: an agent (its nodes'
+    events included), a storage node (by name or ID), or cluster (the
+    cluster_* events). A name the grid has never known is an error, and so
+    is a mix that one listing cannot select (the cluster with an agent, or an
+    agent with another agent's node): list each apart. Not with -agent or
+    -node.
 
   -type=<type>[,<type>...]
     List only events of these types: agent_registered, agent_heartbeat,
@@ -108,7 +117,7 @@ func (c *EventListCommand) Run(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	list, err := client.Events(ctx, api.EventQuery{
-		Agents: splitComma(f.agent), Nodes: splitComma(f.node), Types: types,
+		Agents: splitComma(f.agent), Nodes: splitComma(f.node), Entities: splitComma(f.entity), Types: types,
 		Since: f.since, Until: f.until, Limit: limit, Ascending: asc,
 	})
 	if err != nil {

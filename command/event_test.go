@@ -85,6 +85,30 @@ func TestEventList(t *testing.T) {
 			},
 		},
 		{
+			name:   "entities are sent",
+			routes: map[string]http.HandlerFunc{"GET /v1/events": rawReply(eventListJSON(t, "", evStarted, evRequested))},
+			args:   []string{"-address=ADDR", "-entity=agent-001, n7", "-severity=error"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutIs(lineStarted + "\n" + lineRequested),
+					requestsAre(f, "GET /v1/events?entity=agent-001%2Cn7&limit=100&type=agent_offline%2Cspawn_failed%2Cnode_crashed%2Ccluster_critical")}
+			},
+		},
+		{
+			name:   "an entity never known",
+			routes: map[string]http.HandlerFunc{"GET /v1/events": errorReply(http.StatusNotFound, "entity: no agent or node named agent-404")},
+			args:   []string{"-address=ADDR", "-entity=agent-404"},
+			checks: func(f *fakeAPI) []check {
+				return []check{failsWith("list events: entity: no agent or node named agent-404 (HTTP 404)")}
+			},
+		},
+		{
+			name: "entity with agent",
+			args: []string{"-address=ADDR", "-entity=cluster", "-agent=agent-001"},
+			checks: func(f *fakeAPI) []check {
+				return []check{usageFails(cmd, "-entity cannot be combined with -agent or -node"), requestsAre(f)}
+			},
+		},
+		{
 			name:   "json always has agent_id, node_id and caused_by",
 			routes: all,
 			args:   []string{"-address=ADDR", "-json"},
@@ -468,6 +492,22 @@ func TestEventCount(t *testing.T) {
 					requestsAre(f, "GET /v1/events/aggregate?bucket=1h&since=2h&type=cluster_critical"),
 					stdoutIs("Bucket                Count\n2024-05-01T12:00:00Z  2\n2024-05-01T13:00:00Z  0"),
 					stderrHas("More groups exist")}
+			},
+		},
+		{
+			name:   "by entity",
+			routes: map[string]http.HandlerFunc{"GET /v1/events/aggregate": rawReply(`{"groups":[{"values":{},"count":2}],"total":2,"truncated":false}`)},
+			args:   []string{"-address=ADDR", "-entity=cluster", "-since=24h"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutIs("Count\n2"),
+					requestsAre(f, "GET /v1/events/aggregate?entity=cluster&since=24h")}
+			},
+		},
+		{
+			name: "entity with node",
+			args: []string{"-address=ADDR", "-entity=agent-001", "-node=n1"},
+			checks: func(f *fakeAPI) []check {
+				return []check{usageFails(cmd, "-entity cannot be combined with -agent or -node"), requestsAre(f)}
 			},
 		},
 		{

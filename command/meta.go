@@ -63,24 +63,34 @@ func (m *Meta) usageError(cmd string, err error) int {
 
 // printJSON writes v as indented JSON to stdout.
 func (m *Meta) printJSON(v any) int {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // the output is JSON, never HTML: keep & and < as they are
+	if err := enc.Encode(v); err != nil {
 		return m.fail("encode JSON: %v", err)
 	}
-	m.Ui.Output(string(b))
+	m.Ui.Output(strings.TrimSuffix(b.String(), "\n"))
 	return 0
 }
 
 // printTable writes rows under header, aligned in columns.
 func (m *Meta) printTable(header []string, rows [][]string) {
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	writeTable(&b, header, rows)
+	m.Ui.Output(strings.TrimRight(b.String(), "\n"))
+}
+
+// writeTable writes rows under header (none when nil), aligned in columns.
+func writeTable(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if header != nil {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
-	m.Ui.Output(strings.TrimRight(b.String(), "\n"))
 }
 
 // clientHelp is the help text of the flags every client command takes.

@@ -21,30 +21,38 @@ func Describe(e *Event) string {
 	case AgentUnregistered:
 		return fmt.Sprintf("Agent %s unregistered", e.AgentID)
 	case SpawnRequested:
-		return fmt.Sprintf("Spawn of node %s requested on %s, port %d", e.NodeID, e.AgentID, e.Port)
+		return fmt.Sprintf("Spawn of node %s requested on %s, port %d", node(e), e.AgentID, e.Port)
 	case SpawnSucceeded:
-		return fmt.Sprintf("Node %s started on %s (pid %d)", e.NodeID, e.AgentID, e.PID)
+		return fmt.Sprintf("Node %s started on %s (pid %d)", node(e), e.AgentID, e.PID)
 	case SpawnFailed:
-		return fmt.Sprintf("Node %s failed to start on %s: %s", e.NodeID, e.AgentID, e.Error)
+		return fmt.Sprintf("Node %s failed to start on %s: %s", node(e), e.AgentID, e.Error)
 	case StopRequested:
-		return fmt.Sprintf("Stop of node %s on %s requested", e.NodeID, e.AgentID)
+		return fmt.Sprintf("Stop of node %s on %s requested", node(e), e.AgentID)
 	case StopSucceeded:
-		return fmt.Sprintf("Node %s on %s stopped%s", e.NodeID, e.AgentID, exit(e))
+		return fmt.Sprintf("Node %s on %s stopped%s", node(e), e.AgentID, exit(e))
 	case StopFailed:
-		return fmt.Sprintf("Node %s on %s failed to stop: %s", e.NodeID, e.AgentID, e.Error)
+		return fmt.Sprintf("Node %s on %s failed to stop: %s", node(e), e.AgentID, e.Error)
 	case NodeCrashed:
-		s := fmt.Sprintf("Node %s on %s crashed%s", e.NodeID, e.AgentID, exit(e))
+		s := fmt.Sprintf("Node %s on %s crashed%s", node(e), e.AgentID, exit(e))
 		if e.Reason != "" {
 			s += "; " + e.Reason
 		}
 		return s
 	case NodeRestarted:
-		return fmt.Sprintf("Node %s on %s restarted (pid %d, restart %d)", e.NodeID, e.AgentID, e.NewPID, e.RestartCount)
+		return fmt.Sprintf("Node %s on %s restarted (pid %d, restart %d)", node(e), e.AgentID, e.NewPID, e.RestartCount)
 	case ClusterHealthy, ClusterDegraded, ClusterCritical:
 		state := strings.TrimPrefix(string(e.Type), "cluster_")
 		return fmt.Sprintf("Cluster is %s: %d of %d agents healthy (%s)", state, e.HealthyAgents, e.TotalAgents, e.Reason)
 	}
 	return string(e.Type)
+}
+
+// node names e's node: by its name, with the ID beside a name that differs from it.
+func node(e *Event) string {
+	if e.NodeName == "" || e.NodeName == e.NodeID {
+		return e.NodeID
+	}
+	return e.NodeName + " (" + e.NodeID + ")"
 }
 
 func onHost(h string) string {

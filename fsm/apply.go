@@ -162,16 +162,29 @@ func (x *applyCtx) registerAgent(c *RegisterAgent) error {
 		// that an operator needs to read about.
 		a.RegisteredAt, a.CreateIndex, a.StatusChangedAt = old.RegisteredAt, old.CreateIndex, old.StatusChangedAt
 	}
+	// A name that registers again is an agent again, no longer a former one.
+	if _, err := x.txn.DeleteAll(tableFormerAgents, "id", c.Name); err != nil {
+		return err
+	}
 	return x.txn.Insert(tableAgents, a)
 }
 
 func (x *applyCtx) deregisterAgent(c *DeregisterAgent) error {
-	n, err := x.txn.DeleteAll(tableAgents, "id", c.Name)
+	raw, err := x.txn.First(tableAgents, "id", c.Name)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	a, ok := raw.(*Agent)
+	if !ok {
 		return fmt.Errorf("agent %s: %w", c.Name, ErrNotFound)
+	}
+	if err := x.txn.Delete(tableAgents, a); err != nil {
+		return err
+	}
+	former := &FormerAgent{Name: a.Name, Hostname: a.Hostname, RegisteredAt: a.RegisteredAt,
+		UnregisteredAt: x.env.Time, ModifyIndex: x.index}
+	if err := x.txn.Insert(tableFormerAgents, former); err != nil {
+		return err
 	}
 	x.emit(&events.Event{Type: events.AgentUnregistered, AgentID: c.Name})
 	x.agentsChanged = fmt.Sprintf("agent %s unregistered", c.Name)

@@ -3,7 +3,9 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,55 @@ func TestApplyAgentLifecycle(t *testing.T) {
 	}
 }
 
+// formerNames renders the former agents as "name@unregistered-minute", in order.
+func formerNames(t *testing.T, s *State, t0 time.Time) string {
+	t.Helper()
+	former, err := s.FormerAgents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, a := range former {
+		parts = append(parts, fmt.Sprintf("%s@%d", a.Name, int(a.UnregisteredAt.Sub(t0).Minutes())))
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestFormerAgents: an agent that unregisters becomes a former agent, and stops being
+// one when its name registers again.
+func TestFormerAgents(t *testing.T) {
+	f := newFSM(t)
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	steps := []struct {
+		name string
+		cmd  Command
+		want string // the former agents after the step
+	}{
+		{"register b", &RegisterAgent{Name: "b", Hostname: "host-b"}, ""},
+		{"register a", &RegisterAgent{Name: "a"}, ""},
+		{"register c", &RegisterAgent{Name: "c"}, ""},
+		{"b leaves", &DeregisterAgent{Name: "b"}, "b@4"},
+		{"a leaves", &DeregisterAgent{Name: "a"}, "a@5 b@4"},
+		{"an unknown agent cannot leave", &DeregisterAgent{Name: "zz"}, "a@5 b@4"},
+		{"b is back", &RegisterAgent{Name: "b", Hostname: "host-b2"}, "a@5"},
+		{"b leaves again", &DeregisterAgent{Name: "b"}, "a@5 b@8"},
+	}
+	for i, st := range steps {
+		applyCmd(t, f, uint64(i+1), t0.Add(time.Duration(i+1)*time.Minute), st.cmd)
+		if got := formerNames(t, f.State(), t0); got != st.want {
+			t.Fatalf("%s: former agents %q, want %q", st.name, got, st.want)
+		}
+	}
+	former, _ := f.State().FormerAgents()
+	b := former[1]
+	if b.Hostname != "host-b2" || !b.RegisteredAt.Equal(t0.Add(7*time.Minute)) || b.ModifyIndex != 8 {
+		t.Errorf("former agent b: %+v", b)
+	}
+	if agents, _ := f.State().Agents(); len(agents) != 1 || agents[0].Name != "c" {
+		t.Errorf("agents %+v, want c alone", agents)
+	}
+}
+
 func TestApplyIgnoresNonCommandEntries(t *testing.T) {
 	f := newFSM(t)
 	if resp := f.Apply(&raft.Log{Index: 1, Type: raft.LogNoop, Data: []byte("junk")}); resp != nil {
@@ -205,6 +256,58 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	c, _ := g.State().Agent("c")
 	if c.Status != AgentOffline || c.Hostname != "host-c" || c.MaxNodes != 2 || !c.RegisteredAt.Equal(at) || c.ModifyIndex != 4 {
 		t.Fatalf("restored c: %+v", c)
+	}
+}
+
+func TestSnapshotRestoresFormerAgents(t *testing.T) {
+	f := newFSM(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	applyCmd(t, f, 1, at, &RegisterAgent{Name: "a", Hostname: "host-a"})
+	applyCmd(t, f, 2, at, &RegisterAgent{Name: "b"})
+	applyCmd(t, f, 3, at.Add(time.Hour), &DeregisterAgent{Name: "a"})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	former, err := g.State().FormerAgents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &FormerAgent{Name: "a", Hostname: "host-a", RegisteredAt: at, UnregisteredAt: at.Add(time.Hour), ModifyIndex: 3}
+	if len(former) != 1 || !reflect.DeepEqual(former[0], want) {
+		t.Fatalf("restored former agents %+v, want %+v", former, want)
+	}
+}
+
+// TestRestoreSnapshotWithoutFormerAgents: a snapshot written before the former_agents
+// table existed restores, with no former agents.
+func TestRestoreSnapshotWithoutFormerAgents(t *testing.T) {
+	const old = `{"version":1}
+{"t":"agents","v":{"name":"a","address":"x:1","status":"healthy","registered_at":"2026-01-02T03:04:05Z"}}
+{"t":"meta","v":{"id":"events","last_seq":2,"shipped_seq":2,"cluster_health":"cluster_healthy"}}
+`
+	f := newFSM(t)
+	if err := f.Restore(io.NopCloser(strings.NewReader(old))); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.State().Agent("a"); a == nil || a.Address != "x:1" {
+		t.Fatalf("agent a: %+v", a)
+	}
+	if former, err := f.State().FormerAgents(); err != nil || len(former) != 0 {
+		t.Fatalf("former agents %+v, %v: want none", former, err)
+	}
+	// The restored state goes on: a's unregistration is remembered.
+	applyCmd(t, f, 10, time.Now(), &DeregisterAgent{Name: "a"})
+	if former, _ := f.State().FormerAgents(); len(former) != 1 || former[0].Name != "a" {
+		t.Fatalf("former agents %+v, want a", former)
 	}
 }
 

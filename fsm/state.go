@@ -50,9 +50,24 @@ type Agent struct {
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
+// FormerAgent is a row of the former_agents table: an agent that unregistered. The
+// agents table forgets it, but the events name it, so its name stays known and its
+// history answerable. The row goes when the name registers again.
+type FormerAgent struct {
+	Name     string `json:"name"`
+	Hostname string `json:"hostname"`
+	// RegisteredAt is when the agent first registered; UnregisteredAt when it left.
+	RegisteredAt   time.Time `json:"registered_at"`
+	UnregisteredAt time.Time `json:"unregistered_at"`
+	// ModifyIndex is the Raft index of the unregistration.
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
 const (
 	tableAgents = "agents"
-	tableNodes  = "nodes"
+	// tableFormerAgents holds the agents that unregistered.
+	tableFormerAgents = "former_agents"
+	tableNodes        = "nodes"
 	// tableOutbox holds derived events until the event store has them.
 	tableOutbox = "outbox"
 	// tableMeta holds singleton rows, keyed by name.
@@ -88,6 +103,17 @@ var tables = []table{
 			},
 		},
 		decode: decodeRow[Agent],
+	},
+	{
+		// Snapshots taken before this table existed have no rows of it: they restore
+		// with no former agents.
+		schema: &memdb.TableSchema{
+			Name: tableFormerAgents,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			},
+		},
+		decode: decodeRow[FormerAgent],
 	},
 	{
 		schema: &memdb.TableSchema{
@@ -165,6 +191,20 @@ func (s *State) Agent(name string) (*Agent, error) {
 		return nil, nil
 	}
 	return raw.(*Agent), nil
+}
+
+// FormerAgents returns every agent that unregistered and has not registered again,
+// ordered by name.
+func (s *State) FormerAgents() ([]*FormerAgent, error) {
+	it, err := s.txn.Get(tableFormerAgents, "id")
+	if err != nil {
+		return nil, fmt.Errorf("list former agents: %w", err)
+	}
+	var out []*FormerAgent
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*FormerAgent))
+	}
+	return out, nil
 }
 
 // Nodes returns every storage node, ordered by ID; with agent set, only its nodes.

@@ -71,7 +71,11 @@ func setPartial(w http.ResponseWriter, reasons []string) {
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	q, err := eventquery.ParseList(s.nodeNamesToIDs(r.URL.Query()), time.Now())
+	params, ok := s.eventParams(w, r)
+	if !ok {
+		return
+	}
+	q, err := eventquery.ParseList(params, time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -90,29 +94,31 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.EventList{Events: eventList(page.Events), NextPageToken: page.NextPageToken})
 }
 
-// nodeNamesToIDs lets the node filter name nodes by name or ID: events are stored by
-// node ID, and names are unique among every node the state holds, stopped ones too.
-func (s *Server) nodeNamesToIDs(q url.Values) url.Values {
-	v := q.Get("node")
-	if v == "" {
-		return q
+// eventParams returns the query parameters of an event query with the names in them
+// resolved (names.go), or writes the error and returns false: 404 for an entity the
+// grid has never known, 400 for other mistakes.
+func (s *Server) eventParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q := r.URL.Query()
+	if q.Get("entity") == "" && q.Get("node") == "" {
+		q.Del("entity") // "entity=" names nothing
+		return q, true
 	}
-	nodes, err := s.fsm.State().Nodes("")
+	names, err := s.knownNames()
 	if err != nil {
-		return q
+		writeError(w, http.StatusInternalServerError, err)
+		return nil, false
 	}
-	byName := make(map[string]string, len(nodes))
-	for _, n := range nodes {
-		byName[n.DisplayName()] = n.ID
+	q, err = resolveNames(q, names)
+	var unknown *unknownEntityError
+	switch {
+	case errors.As(err, &unknown):
+		writeError(w, http.StatusNotFound, err)
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err)
+		return nil, false
 	}
-	items := strings.Split(v, ",")
-	for i, item := range items {
-		if id, ok := byName[strings.TrimSpace(item)]; ok {
-			items[i] = id
-		}
-	}
-	q.Set("node", strings.Join(items, ","))
-	return q
+	return q, true
 }
 
 func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +149,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleEventCounts(w http.ResponseWriter, r *http.Request) {
-	q, err := eventquery.ParseCount(s.nodeNamesToIDs(r.URL.Query()), time.Now())
+	params, ok := s.eventParams(w, r)
+	if !ok {
+		return
+	}
+	q, err := eventquery.ParseCount(params, time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

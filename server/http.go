@@ -67,6 +67,8 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/events/aggregate", read, s.handleEventCounts)
 	handle("GET /v1/event/stream", local, s.handleEventStream)
 	handle("GET /v1/event/{seq}", read, s.handleEvent)
+	// Questions: answered from the same API, on the leader like the reads they run.
+	handle("POST /v1/ask", read, s.handleAsk)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -305,6 +307,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// The answers are JSON, never HTML: queries and descriptions keep their & and <.
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 
