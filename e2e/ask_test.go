@@ -39,8 +39,8 @@ type askEvent struct {
 // servers, three agents, named nodes, a crash and its restart by policy, a stop, an
 // agent frozen until it is offline) and checks that `grid ask`, asked of a follower,
 // answers the contract's questions about it from that history and the present
-// state; and that it exits 0 for a question it cannot answer or a name it has never
-// known, and non-zero only when it cannot reach a server.
+// state; and that it exits 0 for a question it cannot answer, an order or a name the
+// grid has never known, and non-zero only when it cannot reach a server.
 func TestAskAnswersFromRealHistory(t *testing.T) {
 	dir := t.TempDir()
 	begun := time.Now().UTC()
@@ -172,9 +172,13 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 		t.Skipf("the history began before midnight UTC (%s) and \"today\" starts at it: run again", begun)
 	}
 	now := "-now=" + at.Format(time.RFC3339)
-	ask := func(question string) api.AskResponse {
+	askAt := func(now, question string) api.AskResponse {
 		t.Helper()
-		stdout, stderr, code := grid("ask", via, "-json", now, question)
+		args := []string{"ask", via, "-json"}
+		if now != "" {
+			args = append(args, now)
+		}
+		stdout, stderr, code := grid(append(args, question)...)
 		if code != 0 {
 			t.Fatalf("grid ask -json %q: exit %d: %s%s", question, code, stdout, stderr)
 		}
@@ -184,6 +188,10 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 		}
 		checkQueries(t, question, r)
 		return r
+	}
+	ask := func(question string) api.AskResponse {
+		t.Helper()
+		return askAt(now, question)
 	}
 	mentions := func(question string, r api.AskResponse, names ...string) {
 		t.Helper()
@@ -271,25 +279,29 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 	})
 
 	t.Run("why did a node restart", func(t *testing.T) {
-		const q = "why did node-web-1 restart"
-		r := ask(q)
-		in := r.Interpretation
-		if in.Intent != "cause" || !slices.Equal(in.Entities, []string{"node-web-1"}) ||
-			!slices.Equal(in.Types, []events.Type{events.NodeRestarted}) || r.Answer.Kind != api.AnswerChain {
-			t.Fatalf("%q: intent %q, entities %v, types %v, answer kind %q; want cause of node-web-1's node_restarted, chain\n%s",
-				q, in.Intent, in.Entities, in.Types, r.Answer.Kind, show(r))
+		// By name and by ID: either way the entity is the node's name.
+		for _, q := range []string{"why did node-web-1 restart", "why did " + web1.ID + " restart"} {
+			r := ask(q)
+			in := r.Interpretation
+			if in.Intent != "cause" || !slices.Equal(in.Entities, []string{"node-web-1"}) ||
+				!slices.Equal(in.Types, []events.Type{events.NodeRestarted}) || r.Answer.Kind != api.AnswerChain {
+				t.Errorf("%q: intent %q, entities %v, types %v, answer kind %q; want cause of node-web-1's node_restarted, chain\n%s",
+					q, in.Intent, in.Entities, in.Types, r.Answer.Kind, show(r))
+				continue
+			}
+			a := r.Answer.Anchor
+			if a == nil || a.Seq != restart.Seq || a.Type != events.NodeRestarted || a.NodeID != web1.ID {
+				t.Errorf("%q: anchor %+v, want node-web-1's node_restarted %d\n%s", q, a, restart.Seq, show(r))
+				continue
+			}
+			if len(r.Answer.Causes) == 0 || r.Answer.Causes[0].Seq != crash.Seq || r.Answer.Causes[0].Type != events.NodeCrashed {
+				t.Errorf("%q: causes %+v, want node-web-1's node_crashed %d first", q, r.Answer.Causes, crash.Seq)
+			}
+			if !slices.ContainsFunc(r.Answer.Events, func(e api.Event) bool { return e.Seq == crash.Seq }) {
+				t.Errorf("%q: the crash (event %d) is not in the %s before the restart: %+v", q, crash.Seq, r.Answer.Window, r.Answer.Events)
+			}
+			mentions(q, r, "node-web-1")
 		}
-		a := r.Answer.Anchor
-		if a == nil || a.Seq != restart.Seq || a.Type != events.NodeRestarted || a.NodeID != web1.ID {
-			t.Fatalf("%q: anchor %+v, want node-web-1's node_restarted %d\n%s", q, a, restart.Seq, show(r))
-		}
-		if len(r.Answer.Causes) == 0 || r.Answer.Causes[0].Seq != crash.Seq || r.Answer.Causes[0].Type != events.NodeCrashed {
-			t.Errorf("%q: causes %+v, want node-web-1's node_crashed %d first", q, r.Answer.Causes, crash.Seq)
-		}
-		if !slices.ContainsFunc(r.Answer.Events, func(e api.Event) bool { return e.Seq == crash.Seq }) {
-			t.Errorf("%q: the crash (event %d) is not in the %s before the restart: %+v", q, crash.Seq, r.Answer.Window, r.Answer.Events)
-		}
-		mentions(q, r, "node-web-1")
 	})
 
 	const perAgent = "how many crashes per agent today"
@@ -322,8 +334,9 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 	})
 
 	t.Run("which agents are offline", func(t *testing.T) {
+		// The present needs no pinned time: this one is asked on the server's clock.
 		const q = "which agents are offline"
-		r := ask(q)
+		r := askAt("", q)
 		in := r.Interpretation
 		if in.Intent != "state" || in.EntitiesKind != "agent" || in.State != "offline" || r.Answer.Kind != api.AnswerState {
 			t.Fatalf("%q: intent %q, entities_kind %q, state %q, answer kind %q; want the state of offline agents\n%s",
@@ -341,7 +354,8 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 	})
 
 	t.Run("the human answer shows the summary and the queries", func(t *testing.T) {
-		stdout, stderr, code := grid("ask", via, now, perAgent)
+		// Unquoted, as one would type it: the words are the question.
+		stdout, stderr, code := grid(append([]string{"ask", via, now}, strings.Fields(perAgent)...)...)
 		if code != 0 {
 			t.Fatalf("grid ask %q: exit %d: %s%s", perAgent, code, stdout, stderr)
 		}
@@ -360,15 +374,27 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 		}
 	})
 
-	t.Run("a question events cannot answer exits 0", func(t *testing.T) {
-		const q = "what is the CPU usage of node-x"
-		r := ask(q)
-		if r.Interpretation.Intent != "unanswerable" || r.Interpretation.Reason == "" || r.Answer.Kind != api.AnswerNone || r.Summary == "" {
-			t.Errorf("%q: intent %q, reason %q, answer kind %q, summary %q; want unanswerable, with a reason\n%s",
-				q, r.Interpretation.Intent, r.Interpretation.Reason, r.Answer.Kind, r.Summary, show(r))
+	t.Run("questions it refuses exit 0", func(t *testing.T) {
+		for _, tc := range []struct {
+			q, intent string
+			says      string // in the summary
+		}{
+			{"what is the CPU usage of node-x", "unanswerable", "CPU"},
+			{"stop node-web-1", "action", "grid node stop"},
+		} {
+			r := ask(tc.q)
+			in := r.Interpretation
+			if string(in.Intent) != tc.intent || in.Reason == "" || r.Answer.Kind != api.AnswerNone || !strings.Contains(r.Summary, tc.says) {
+				t.Errorf("%q: intent %q, reason %q, answer kind %q, summary %q; want %s, with a reason, none, a summary saying %q\n%s",
+					tc.q, in.Intent, in.Reason, r.Answer.Kind, r.Summary, tc.intent, tc.says, show(r))
+			}
+			if stdout, stderr, code := grid("ask", via, tc.q); code != 0 || !strings.Contains(stdout, tc.says) {
+				t.Errorf("grid ask %q: exit %d, output %q, stderr %q; want exit 0 with the reason", tc.q, code, stdout, stderr)
+			}
 		}
-		if stdout, stderr, code := grid("ask", via, q); code != 0 || strings.TrimSpace(stdout) == "" {
-			t.Errorf("grid ask %q: exit %d, output %q, stderr %q; want exit 0 with the reason", q, code, stdout, stderr)
+		// The order was refused, not run.
+		if v, err := nodeStatus(via, web1.ID); err != nil || v.Status != "running" {
+			t.Errorf("node-web-1 after \"stop node-web-1\" was asked: %+v, %v; want running", v, err)
 		}
 	})
 
@@ -394,6 +420,18 @@ func TestAskAnswersFromRealHistory(t *testing.T) {
 			}
 		}
 	})
+}
+
+// nodeStatus returns one node as `grid node status -json` shows it.
+func nodeStatus(via, id string) (nodeView, error) {
+	var ns []nodeView
+	if err := gridJSON(&ns, "node", "status", via, id); err != nil {
+		return nodeView{}, err
+	}
+	if len(ns) != 1 {
+		return nodeView{}, fmt.Errorf("node status %s: %+v", id, ns)
+	}
+	return ns[0], nil
 }
 
 // checkQueries checks that an answer lists the API requests it ran, as a user could
