@@ -25,7 +25,7 @@ func TestRun(t *testing.T) {
 	}{
 		{
 			question: "what happened on agent-001 today", intent: ask.IntentHistory, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"4 events for agent-001 today: 1 crash, 1 restart, 1 spawn failure, 1 spawn request."},
+			summary: []string{"4 events for agent-001 today: 1 crash, 1 restart, 1 spawn failure and 1 spawn request."},
 			check: func(t *testing.T, a *api.Answer) {
 				// The agent's nodes' events are its own; newest first.
 				want(t, "events", seqs(a.Events), "19,18,17,16")
@@ -50,7 +50,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			question: "show failures today", intent: ask.IntentList, kind: api.AnswerEvents, queries: 2,
-			summary: []string{"5 failures today: 1 agent degradation, 1 agent going offline, 1 cluster degradation, 1 crash, and 1 of other kinds."},
+			summary: []string{"5 failures today: 1 agent degradation, 1 agent going offline, 1 cluster degradation, 1 crash and 1 spawn failure."},
 			check:   func(t *testing.T, a *api.Answer) { want(t, "events", seqs(a.Events), "18,17,15,14,13") },
 		},
 		{

@@ -82,14 +82,19 @@ func (r *run) eventsSummary(total uint64, byType map[string]uint64, shown int) s
 	if len(byType) > 1 {
 		groups := typeGroups(byType)
 		parts := make([]string, 0, len(groups))
-		for _, g := range first(groups, 4) {
+		// Five kinds are named; a sixth and more are summed up, never one alone.
+		named := groups
+		if len(groups) > 5 {
+			named = groups[:4]
+		}
+		for _, g := range named {
 			t := events.Type(g.Values["type"])
 			parts = append(parts, countOf(g.Count, typeNoun(t, int(g.Count))))
 		}
-		if len(groups) > 4 {
-			parts = append(parts, fmt.Sprintf("and %d of other kinds", sumCounts(groups[4:])))
+		if len(named) < len(groups) {
+			parts = append(parts, fmt.Sprintf("%d of other kinds", sumCounts(groups[len(named):])))
 		}
-		fmt.Fprintf(&b, ": %s", strings.Join(parts, ", "))
+		fmt.Fprintf(&b, ": %s", joinAnd(parts))
 	}
 	b.WriteString(".")
 	if uint64(shown) < total {
