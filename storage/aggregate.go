@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"sort"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // AggregateSpec counts the concepts a QuerySpec matches (its Order is ignored),
@@ -53,8 +55,7 @@ func (s *Store) Aggregate(spec AggregateSpec) (res AggregateResult, err error) {
 
 	// attrsOf returns the encoded attributes at the stream's position: from the
 	// stream itself when it scans the t index, else from a second iterator over the t
-	// index that follows the stream (its seeks only move forward, which pebble
-	// serves by stepping rather than searching).
+	// index that follows the stream forward (see forwardSeeker).
 	var attrsOf func(pos []byte) ([]byte, error)
 	if len(spec.GroupBy) > 0 {
 		if x, ok := st.(*indexStream); ok && len(spec.Filters) == 0 {
@@ -65,10 +66,11 @@ func (s *Store) Aggregate(spec AggregateSpec) (res AggregateResult, err error) {
 				return res, err
 			}
 			defer it.Close()
+			fs := forwardSeeker{it: it}
 			var key []byte
 			attrsOf = func(pos []byte) ([]byte, error) {
 				key = append(append(key[:0], tagTime), pos...)
-				if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+				if !fs.seekGE(key) || !bytes.Equal(it.Key(), key) {
 					return nil, it.Error() // removed meanwhile: no attributes
 				}
 				return it.Value(), nil
@@ -172,4 +174,42 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// forwardSeeker positions an iterator at the first key at or after each of a series
+// of increasing keys, as SeekGE does. A seek searches every level of the LSM tree;
+// when the keys lie close together in the iterator's keyspace, as the positions of a
+// filter that most concepts match do in the t index, a step or two of Next gets there
+// for a fraction of that. So it steps up to seekerSteps times and seeks only if that
+// did not reach the key; and once stepping fell short, which is what keys far apart
+// do, it seeks straight away for the next seekerBackoff keys, so that sparse keys pay
+// for a few steps only now and then.
+type forwardSeeker struct {
+	it *pebble.Iterator
+	// seekOnly counts the keys still to seek to without stepping first.
+	seekOnly int
+}
+
+const (
+	seekerSteps   = 4
+	seekerBackoff = 16
+)
+
+// seekGE moves to the first key >= key, which is not before the previous call's key,
+// and reports whether there is one.
+func (f *forwardSeeker) seekGE(key []byte) bool {
+	if f.seekOnly > 0 || !f.it.Valid() {
+		f.seekOnly = max(f.seekOnly-1, 0)
+		return f.it.SeekGE(key)
+	}
+	for n := 0; bytes.Compare(f.it.Key(), key) < 0; n++ {
+		if n == seekerSteps {
+			f.seekOnly = seekerBackoff
+			return f.it.SeekGE(key)
+		}
+		if !f.it.Next() {
+			return false
+		}
+	}
+	return true
 }

@@ -74,6 +74,9 @@ func querySpecs() []QuerySpec {
 		{{Attribute: "agent_id", Values: []string{"agent-001"}}, {Attribute: "type", Values: []string{"agent_registered"}}, {Attribute: "severity", Values: []string{"info", "warning"}}},
 		{{Attribute: "node_id", Values: []string{"node-001"}}, {Attribute: "node_id", Values: []string{"node-002"}}},
 		{{Attribute: "missing", Values: []string{"x"}}},
+		// Dense: runs of five matches between gaps of ten; and every concept.
+		{{Attribute: "severity", Values: []string{"info"}}},
+		{{Attribute: "severity", Values: []string{"info", "warning", "error"}}},
 	}
 	var specs []QuerySpec
 	for _, r := range ranges {
