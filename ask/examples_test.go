@@ -56,6 +56,9 @@ func TestExamples(t *testing.T) {
 			if err := in.Validate(); err != nil {
 				t.Errorf("invalid interpretation: %v", err)
 			}
+			if indexed := Interpret(q, f.Now, known.Indexed()); !reflect.DeepEqual(indexed, in) {
+				t.Errorf("with the names indexed: %+v, without: %+v", indexed, in)
+			}
 			got := asFields(t, in)
 			for field, want := range ex {
 				if field == "q" {

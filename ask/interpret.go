@@ -40,7 +40,7 @@ func Interpret(question string, now time.Time, known Names) Interpretation {
 	if cmd, ok := order(s); ok {
 		return refuse(IntentAction, "grid ask only reads what happened and changes nothing; to do this, run: "+cmd)
 	}
-	ents, unknown := resolveEntities(s, newIndex(known))
+	ents, unknown := resolveEntities(s, known.index())
 	if len(unknown) > 0 {
 		in := refuse(IntentUnknownEntity, noSuch(unknown))
 		in.Entities = unknown

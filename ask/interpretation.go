@@ -67,6 +67,25 @@ type Names struct {
 	Agents []string
 	// Nodes are storage nodes; a question may name one by Name or by ID.
 	Nodes []Node
+
+	// ix is the lookup index Indexed builds; nil until then.
+	ix index
+}
+
+// Indexed returns the names with their lookup index built. Interpret otherwise
+// builds it for every question: a caller that asks many questions against the
+// same names (a server between changes of its state) builds it once, and spares
+// its heap and its garbage collector an index per question.
+func (n Names) Indexed() Names {
+	n.ix = newIndex(n)
+	return n
+}
+
+func (n Names) index() index {
+	if n.ix != nil {
+		return n.ix
+	}
+	return newIndex(n)
 }
 
 // Node is one storage node the grid has known.

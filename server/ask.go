@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sutragrid/grid/answer"
 	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/ask"
 	"github.com/sutragrid/grid/auth"
 )
 
@@ -43,7 +45,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		// The parser refuses it as too long; it need not see all of it.
 		question = strings.ToValidUTF8(question[:maxQuestion+1], "")
 	}
-	names, err := s.knownNames()
+	names, err := s.askNames.get(s.raft.AppliedIndex(), s.knownNames)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -55,6 +57,32 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Question = req.Question
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// namesCache keeps the names of the state at one Raft index, indexed for lookup,
+// so that questions between two changes of the state share one index instead of
+// building one each.
+type namesCache struct {
+	mu    sync.Mutex
+	at    uint64 // the applied index names were read at; 0: none yet
+	names ask.Names
+}
+
+// get returns the names at applied index at, reading them with read when the state
+// has moved on since. The state read may be a little newer than at: the next change
+// of the index reads it again.
+func (c *namesCache) get(at uint64, read func() (ask.Names, error)) (ask.Names, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at != 0 && c.at == at {
+		return c.names, nil
+	}
+	names, err := read()
+	if err != nil {
+		return ask.Names{}, err
+	}
+	c.at, c.names = at, names.Indexed()
+	return c.names, nil
 }
 
 // selfClient returns an API client whose requests this server's HTTP handler

@@ -207,6 +207,7 @@ func newAskBench(b *testing.B) *askBench {
 	for _, n := range nodes {
 		h.names.Nodes = append(h.names.Nodes, ask.Node{ID: n.ID, Name: n.DisplayName(), Agent: n.Agent})
 	}
+	h.names = h.names.Indexed() // as the server holds them
 	fmt.Fprintf(os.Stderr, "server restored %d agents and %d nodes; event store of %d events; today is %s\n",
 		len(agents), len(nodes), f.Events, f.Day.Format(time.DateOnly))
 	return h

@@ -66,6 +66,8 @@ type Server struct {
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
 	feed    *eventFeed
+	// askNames holds the names questions are resolved against (ask.go).
+	askNames namesCache
 	shipper shipperState
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
