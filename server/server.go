@@ -65,10 +65,10 @@ type Server struct {
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
-	feed    *eventFeed
+	feed *eventFeed
 	// askNames holds the names questions are resolved against (ask.go).
 	askNames namesCache
-	shipper shipperState
+	shipper  shipperState
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
 
