@@ -136,7 +136,8 @@ function body(a, summary) {
     case 'event':
       return a.anchor ? h('p', null, eventLine(a.anchor)) : null;
     case 'none':
-      return a.reason && a.reason !== summary ? message('warn', a.reason) : null;
+      // The reason, unless the summary says it already.
+      return a.reason && !(summary || '').includes(a.reason) ? message('warn', a.reason) : null;
   }
   return message('warn', `An answer of kind "${a.kind}", which this page does not know how to draw.`);
 }
