@@ -2,8 +2,8 @@
 // answer drawn by its kind, and how the question was understood, with the queries
 // run) are added to a conversation that lasts as long as the browser tab.
 
-import {h, fill, section, dl, message, badge, agentLink, nodeLink, eventLink, fmtTime, isoTitle, plural, enc} from './dom.js';
-import {call, severityOf, SEVERITIES} from './api.js';
+import {h, fill, dl, message, badge, agentLink, nodeLink, fmtTime, isoTitle, enc} from './dom.js';
+import {call, SEVERITIES} from './api.js';
 import {eventRow, eventLine, chain} from './eventlist.js';
 import {barChart, hbar, sevClass} from './chart.js';
 
