@@ -29,15 +29,22 @@ type Config struct {
 	Address string
 	// HTTPClient sends the requests. Default: a client with a 60s timeout.
 	HTTPClient *http.Client
+	// TLS is the client's TLS, for https:// addresses (tls.go). Default: from
+	// $GRID_CACERT, $GRID_CLIENT_CERT and $GRID_CLIENT_KEY.
+	TLS TLSConfig
 }
 
 // DefaultConfig returns the configuration that the CLI starts from.
 func DefaultConfig() *Config {
 	addr := os.Getenv(AddressEnv)
+	t := tlsFromEnv()
 	if addr == "" {
 		addr = DefaultAddress
+		if !t.IsZero() {
+			addr = "https://" + strings.TrimPrefix(DefaultAddress, "http://")
+		}
 	}
-	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}}
+	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}, TLS: t}
 }
 
 // Client talks to one server's HTTP API. Any server answers: writes are forwarded to
@@ -45,6 +52,7 @@ func DefaultConfig() *Config {
 type Client struct {
 	base *url.URL
 	http *http.Client
+	tls  TLSConfig
 }
 
 // NewClient validates cfg and returns a client.
@@ -57,7 +65,11 @@ func NewClient(cfg *Config) (*Client, error) {
 		addr = DefaultAddress
 	}
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		if cfg.TLS.IsZero() {
+			addr = "http://" + addr
+		} else {
+			addr = "https://" + addr
+		}
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {
@@ -70,7 +82,11 @@ func NewClient(cfg *Config) (*Client, error) {
 	if hc == nil {
 		hc = DefaultConfig().HTTPClient
 	}
-	return &Client{base: u, http: hc}, nil
+	hc, err = withTLS(hc, cfg.TLS, u.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	return &Client{base: u, http: hc, tls: cfg.TLS}, nil
 }
 
 // Address returns the base URL the client talks to.
@@ -116,7 +132,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, c.explainTLS(err))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -131,7 +147,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return nil, &StatusError{Code: resp.StatusCode, Message: msg}
+	return nil, explainStatus(&StatusError{Code: resp.StatusCode, Message: msg})
 }
 
 // get decodes the JSON answer to GET path into out.

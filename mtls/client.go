@@ -29,7 +29,9 @@ func APIClientConfig(host, caFile, certFile, keyFile string) (*tls.Config, error
 		if err != nil {
 			return nil, fmt.Errorf("load client certificate %s and key %s: %w", certFile, keyFile, err)
 		}
-		conf.Certificates = []tls.Certificate{cert}
+		// Sent whatever CAs the server names: a certificate it will refuse gets a
+		// refusal that says why, rather than looking like no certificate at all.
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	if caFile == "" {
 		return conf, nil

@@ -110,7 +110,9 @@ func rolesIn(cert *x509.Certificate, suffix string) []Role {
 	return out
 }
 
-// describe names a certificate for an error: its role names, or its common name.
+// Describe names a certificate for an error: its role names, or its common name.
+func Describe(cert *x509.Certificate) string { return describe(cert) }
+
 func describe(cert *x509.Certificate) string {
 	var names []string
 	for _, n := range cert.DNSNames {
@@ -126,6 +128,9 @@ func describe(cert *x509.Certificate) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// AnyOf reports whether have holds any of want.
+func AnyOf(have []Role, want ...Role) bool { return overlaps(have, want) }
 
 // overlaps reports whether have holds any of want.
 func overlaps(have, want []Role) bool {

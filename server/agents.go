@@ -129,7 +129,7 @@ func (s *Server) agentClient(name string) (gridpb.AgentClient, error) {
 	if a == nil {
 		return nil, status.Errorf(codes.NotFound, "agent %q is not registered", name)
 	}
-	conn, err := s.conns.Get(a.Address)
+	conn, err := s.agentConns.Get(a.Address)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sutragrid/grid/auth"
+	"github.com/sutragrid/grid/mtls"
 )
 
 // Default ports of a server's listeners, all bound to Config.BindAddr.
@@ -65,9 +65,12 @@ type Config struct {
 	// overwritten.
 	GossipConfig *memberlist.Config
 
-	// TLS, when set, secures the HTTP and gRPC listeners and the dialers to other
-	// servers. Every listener and dialer takes it from here. Default: nil (plaintext).
-	TLS *tls.Config
+	// TLS, when set, is mutual TLS with a server certificate on every listener (Raft,
+	// gRPC, HTTPS) and dialer; every one takes its configuration from here (tls.go).
+	// Default: nil (plaintext).
+	TLS *mtls.Source
+	// VerifyHTTPSClient requires a client certificate of every HTTPS client.
+	VerifyHTTPSClient bool
 	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
 	Authorizer auth.Authorizer
 

@@ -25,7 +25,7 @@ func (s *Server) eventStore() (eventquery.Store, error) {
 	if s.config.EventStore == "" {
 		return nil, nil
 	}
-	conn, err := s.conns.Get(s.config.EventStore)
+	conn, err := s.storeConns.Get(s.config.EventStore)
 	if err != nil {
 		return nil, fmt.Errorf("event store %s: %w", s.config.EventStore, err)
 	}

@@ -82,7 +82,7 @@ func (s *Server) startHTTP() {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.tlsGuard(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          s.logs.http.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/sutragrid/grid/auth"
@@ -22,11 +21,9 @@ var ErrNoLeader = errors.New("no cluster leader")
 
 // startRPC serves the gRPC endpoint on the RPC listener.
 func (s *Server) startRPC() {
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s.config.Authorizer), s.leaderInterceptor),
-		grpc.ChainStreamInterceptor(auth.StreamInterceptor(s.config.Authorizer))}
-	if s.config.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(s.config.TLS)))
-	}
+	// TLS, and its check of the caller's role, comes first (tls.go).
+	opts := append(s.rpcTLSOptions(), grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s.config.Authorizer), s.leaderInterceptor),
+		grpc.ChainStreamInterceptor(auth.StreamInterceptor(s.config.Authorizer)))
 	s.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterInternalServer(s.grpc, &internalEndpoint{s: s})
 	gridpb.RegisterServersServer(s.grpc, &serversEndpoint{s: s})

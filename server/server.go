@@ -76,7 +76,10 @@ type Server struct {
 	rpcLn  net.Listener
 	http   *http.Server
 	httpLn net.Listener
-	conns  *dial.Pool
+	conns  *dial.Pool // to other servers
+	// agentConns and storeConns reach agents and the event store: with TLS, each
+	// expects its own role of the peer (tls.go).
+	agentConns, storeConns *dial.Pool
 
 	// fatal receives an error that the server cannot run on with, such as giving up on
 	// -join; the process running the server should stop.
@@ -107,7 +110,9 @@ func New(cfg *Config) (s *Server, err error) {
 		members:    gossip.NewMembers(),
 		heartbeats: newHeartbeats(),
 		feed:       newEventFeed(),
-		conns:      dial.NewPool(c.TLS),
+		conns:      dial.NewPool(c.TLS.ClientConfig(serverPeers...)),
+		agentConns: dial.NewPool(c.TLS.ClientConfig(agentPeers...)),
+		storeConns: dial.NewPool(c.TLS.ClientConfig(storePeers...)),
 		fatal:      make(chan error, 1),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -137,7 +142,7 @@ func New(cfg *Config) (s *Server, err error) {
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)
 	}
-	if s.httpLn, err = listen(s.hostPort(c.HTTPPort), c.TLS); err != nil {
+	if s.httpLn, err = listen(s.hostPort(c.HTTPPort), s.httpTLS()); err != nil {
 		return nil, fmt.Errorf("listen for HTTP: %w", err)
 	}
 	if err := s.setupRaft(); err != nil {
@@ -155,7 +160,7 @@ func New(cfg *Config) (s *Server, err error) {
 	}
 	s.logger.Info("server started", "name", c.NodeName, "id", s.id, "http", s.httpLn.Addr(),
 		"rpc", s.rpcLn.Addr(), "raft", s.transport.LocalAddr(), "gossip", s.GossipAddr(),
-		"bootstrap_expect", c.BootstrapExpect, "existing_state", s.hadState)
+		"bootstrap_expect", c.BootstrapExpect, "existing_state", s.hadState, "tls", c.TLS.String())
 	return s, nil
 }
 
@@ -209,8 +214,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return err
 	}
-	s.transport, err = raft.NewTCPTransportWithLogger(s.hostPort(s.config.RaftPort), advertise, 3, 10*time.Second, s.logger.Named("raft.transport"))
-	if err != nil {
+	if s.transport, err = s.newRaftTransport(advertise); err != nil {
 		return fmt.Errorf("listen for raft: %w", err)
 	}
 	if s.hadState, err = raft.HasExistingState(logs, store, snaps); err != nil {
@@ -334,6 +338,8 @@ func (s *Server) shutdown(graceful bool) error {
 	}
 	s.wg.Wait()
 	s.conns.Close()
+	s.agentConns.Close()
+	s.storeConns.Close()
 	return errors.Join(errs...)
 }
 

@@ -55,7 +55,7 @@ func (s *Server) runShipper(ctx context.Context) {
 		log.Warn("no event store configured (-event-store): events wait in the outbox")
 		return
 	}
-	conn, err := s.conns.Get(s.config.EventStore)
+	conn, err := s.storeConns.Get(s.config.EventStore)
 	if err != nil {
 		log.Error("event store address", "error", err)
 		return

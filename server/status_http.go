@@ -118,7 +118,7 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 
 // probeEventStore asks the event store's gRPC health service whether it serves.
 func (s *Server) probeEventStore(ctx context.Context) error {
-	conn, err := s.conns.Get(s.config.EventStore)
+	conn, err := s.storeConns.Get(s.config.EventStore)
 	if err != nil {
 		return err
 	}

@@ -5,5 +5,6 @@
 // WaitUntil, Poller); log.go gives each component a logger whose output is shown only
 // when its test fails (Logger), over a buffer safe for concurrent writers
 // (SyncBuffer); net.go finds free loopback ports (FreePort); build.go builds the grid
-// binary for tests that run it as real processes (BuildGrid).
+// binary for tests that run it as real processes (BuildGrid); pki.go makes a CA and
+// certificates of every role for tests with mutual TLS (PKI).
 package gridtest
