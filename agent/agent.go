@@ -33,7 +33,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -135,6 +134,9 @@ func New(cfg *Config) (_ *Agent, err error) {
 	}
 	a.client = newClient(a.config, a.servers, queue, a.registration)
 	a.sup = newSupervisor(a.config, root, a.advertiseHost(), a.client.queue.push)
+	if a.sup.certs, err = loadNodeCerts(a.config); err != nil {
+		return nil, err
+	}
 	a.sup.adopt(state)
 	a.client.supervised = a.sup.supervisedReports
 	a.startRPC()
@@ -152,7 +154,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 		a.goRun(a.joinLoop)
 	}
 	a.logger.Info("agent started", "name", c.Name, "rpc", a.RPCAddr(), "gossip", a.GossipAddr(),
-		"data_dir", c.DataDir, "storage_root", root.lexical, "max_nodes", c.MaxNodes, "adopting", len(state.Nodes))
+		"data_dir", c.DataDir, "storage_root", root.lexical, "max_nodes", c.MaxNodes, "adopting", len(state.Nodes), "tls", c.TLS.String())
 	return a, nil
 }
 
@@ -169,10 +171,8 @@ const lockFile = "agent.lock"
 
 // startRPC serves the Agent gRPC service on the RPC listener.
 func (a *Agent) startRPC() {
-	opts := []grpc.ServerOption{grpc.UnaryInterceptor(auth.UnaryInterceptor(a.config.Authorizer))}
-	if a.config.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(a.config.TLS)))
-	}
+	// TLS, and its check of the caller's role, comes first (tls.go).
+	opts := append(a.config.TLS.GRPCServerOptions(rpcAllowed), grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(a.config.Authorizer)))
 	a.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterAgentServer(a.grpc, &endpoint{sup: a.sup})
 	// The standard health service, for load balancers and probes.

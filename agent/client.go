@@ -56,7 +56,7 @@ func newClient(cfg *Config, servers *serverTable, queue *reportQueue, registrati
 		name:         cfg.Name,
 		logger:       cfg.Logger.Named("client"),
 		servers:      servers,
-		conns:        dial.NewPool(cfg.TLS),
+		conns:        dial.NewPool(cfg.TLS.ClientConfig(serverPeers...)),
 		queue:        queue,
 		registration: registration,
 		heartbeat:    cfg.HeartbeatInterval,

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/sutragrid/grid/auth"
+	"github.com/sutragrid/grid/mtls"
 )
 
 // Default ports of an agent's listeners, both bound to Config.BindAddr.
@@ -65,9 +65,13 @@ type Config struct {
 	// use it for fast failure detection. Its name, addresses and delegates are
 	// overwritten.
 	GossipConfig *memberlist.Config
-	// TLS, when set, secures the gRPC listener and every dialer (to servers and to
-	// storage nodes' health checks). Default: nil (plaintext).
-	TLS *tls.Config
+	// TLS, when set, is mutual TLS with an agent certificate on the gRPC listener
+	// (which obeys servers only) and every dialer, to servers and to the agent's
+	// storage nodes (tls.go). Default: nil (plaintext).
+	TLS *mtls.Source
+	// NodeCertFile and NodeKeyFile are the node certificate and key the agent's
+	// storage nodes serve with; required with TLS.
+	NodeCertFile, NodeKeyFile string
 	// Authorizer is asked before every gRPC request to the agent; an error refuses
 	// the call (PermissionDenied). Default nil: allow all.
 	Authorizer auth.Authorizer

@@ -25,14 +25,14 @@ import (
 // nodeArgs is the command line a node runs with, after the binary. The node ID is on
 // it so that an adopting agent can tell the node from another process with its pid.
 func (s *supervisor) nodeArgs(spec nodeSpec) []string {
-	return []string{
+	return append([]string{
 		"storage",
 		"-bind=" + s.cfg.BindAddr,
 		"-port=" + strconv.Itoa(spec.Port),
 		"-data-dir=" + spec.StoragePath,
 		"-memory-limit-mb=" + strconv.Itoa(spec.MemoryLimitMB),
 		"-node-id=" + spec.ID,
-	}
+	}, s.certs.args(spec.StoragePath)...)
 }
 
 // launch starts a process for n and waits until it passes its health check. A
@@ -55,6 +55,7 @@ func (s *supervisor) launch(ctx context.Context, n *node) (*proc, error) {
 		s.mu.Lock()
 		n.running = true
 		s.mu.Unlock()
+		s.certs.catchUp(s, n, p)
 		return p, nil
 	}
 	if errors.Is(err, errDetached) {
@@ -87,6 +88,9 @@ func (s *supervisor) spawn(n *node) (*proc, error) {
 	}
 	defer stderr.Close()
 
+	if err := s.certs.prepare(n); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(s.cfg.StorageBinary, s.nodeArgs(n.spec)...)
 	cmd.Dir = n.spec.StoragePath
 	cmd.Stdout, cmd.Stderr = stdout, stderr // *os.File: the child writes to them directly
@@ -113,7 +117,7 @@ const healthPollInterval = 100 * time.Millisecond
 // be sure that the one answering is this node and not another process on the port,
 // tells its node ID.
 func (s *supervisor) waitHealthy(ctx context.Context, n *node, p *proc) error {
-	conn, err := grpc.NewClient(s.dialAddr(n.spec.Port), dial.Creds(s.cfg.TLS))
+	conn, err := grpc.NewClient(s.dialAddr(n.spec.Port), dial.Creds(s.cfg.TLS.ClientConfig(nodePeers...)))
 	if err != nil {
 		return fmt.Errorf("dial node %s: %w", n.spec.ID, err)
 	}

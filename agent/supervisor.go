@@ -99,6 +99,8 @@ type supervisor struct {
 	report func(*gridpb.NodeReport)
 	// advertise is the host the leader reaches nodes at.
 	advertise string
+	// certs is the certificate the nodes serve with; nil without TLS (tls.go).
+	certs *nodeCerts
 	// dataDirResolved is the data dir with symlinks resolved.
 	dataDirResolved string
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/agent"
+	"github.com/sutragrid/grid/mtls"
 )
 
 // AgentCommand runs a Grid agent until SIGINT (leave) or SIGTERM (restart).
@@ -72,6 +73,14 @@ Agent Options:
 
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
+` + tlsHelp + ` An agent needs an agent certificate
+    (grid tls cert create -agent), and obeys callers with a server certificate
+    only.
+
+  -node-cert-file=FILE, -node-key-file=FILE
+    With TLS: the node certificate and key (grid tls cert create -node) that the
+    agent's storage nodes serve with. The agent copies them, with the CA, into
+    each node's directory (tls/, mode 0600) and hands them on again on SIGHUP.
 
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
@@ -99,6 +108,10 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
+	var tf tlsFlags
+	tf.bind(fs)
+	fs.StringVar(&cfg.NodeCertFile, "node-cert-file", "", "")
+	fs.StringVar(&cfg.NodeKeyFile, "node-key-file", "", "")
 	if code, ok := c.parseFlags(fs, "agent", args); !ok {
 		return code
 	}
@@ -115,6 +128,10 @@ func (c *AgentCommand) Run(args []string) int {
 		return c.usageError("agent", fmt.Errorf("-retry-interval must be positive"))
 	}
 	cfg.Join = join
+	var err error
+	if cfg.TLS, err = tf.load(mtls.RoleAgent); err != nil {
+		return c.usageError("agent", err)
+	}
 	logger, err := newLogger("agent", logLevel)
 	if err != nil {
 		return c.usageError("agent", err)
@@ -134,6 +151,11 @@ func runAgent(ui interface{ Error(string) }, cfg *agent.Config) int {
 		ui.Error("Error: start agent: " + err.Error())
 		return 1
 	}
+	var reload func() error
+	if cfg.TLS != nil {
+		reload = a.ReloadTLS
+	}
+	defer onHangup(reload)()
 	code, leave := 0, false
 	select {
 	case sig := <-sigs:

@@ -117,5 +117,10 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"operator snapshot":         m(&OperatorSnapshotCommand{}),
 		"operator snapshot save":    m(&OperatorSnapshotSaveCommand{Meta: meta}),
 		"operator snapshot restore": m(&OperatorSnapshotRestoreCommand{Meta: meta}),
+		"tls":                       m(&TLSCommand{}),
+		"tls ca":                    m(&TLSCACommand{}),
+		"tls ca create":             m(&TLSCACreateCommand{Meta: meta}),
+		"tls cert":                  m(&TLSCertCommand{}),
+		"tls cert create":           m(&TLSCertCreateCommand{Meta: meta}),
 	}
 }

@@ -125,10 +125,14 @@ func runCLI(t *testing.T, args ...string) result {
 		stderr: errOut.String() + ui.ErrorWriter.String()}
 }
 
-// isolateEnv clears GRID_ADDR so a developer's setting does not leak into a test.
+// isolateEnv clears GRID_ADDR and the client's TLS variables so a developer's
+// settings do not leak into a test.
 func isolateEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv(api.AddressEnv, "")
+	for _, e := range []string{api.CACertEnv, api.ClientCertEnv, api.ClientKeyEnv} {
+		t.Setenv(e, "")
+	}
 }
 
 // check is one expectation on a result.

@@ -20,6 +20,7 @@ type Meta struct {
 
 	address string
 	json    bool
+	tls     api.TLSConfig // -ca-cert, -client-cert, -client-key (tls_flags.go)
 }
 
 // clientFlags returns a flag set with -address and -json, for commands that talk to the
@@ -28,6 +29,7 @@ func (m *Meta) clientFlags(name string) *flag.FlagSet {
 	fs := m.flagSet(name)
 	fs.StringVar(&m.address, "address", "", "")
 	fs.BoolVar(&m.json, "json", false, "")
+	m.clientTLSFlags(fs)
 	return fs
 }
 
@@ -42,11 +44,7 @@ func (m *Meta) flagSet(name string) *flag.FlagSet {
 
 // client builds an API client from -address, then GRID_ADDR, then the default.
 func (m *Meta) client() (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if m.address != "" {
-		cfg.Address = m.address
-	}
-	return api.NewClient(cfg)
+	return api.NewClient(m.apiConfig())
 }
 
 // fail prints one error line to stderr and returns the exit code for failures.
@@ -109,7 +107,7 @@ HTTP API Options:
 
   -address=<addr>
     The address of a Grid server's HTTP API. Overrides GRID_ADDR.
-    Default: http://127.0.0.1:7000
+    Default: http://127.0.0.1:7000 (https:// with a CA certificate)` + clientTLSHelp + `
 
 Output Options:
 

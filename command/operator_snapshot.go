@@ -35,10 +35,7 @@ const (
 // snapshotClient is client() without the overall timeout of the default HTTP client:
 // a snapshot streams the whole state, and the context given to each call bounds it.
 func (m *Meta) snapshotClient() (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if m.address != "" {
-		cfg.Address = m.address
-	}
+	cfg := m.apiConfig()
 	cfg.HTTPClient = &http.Client{}
 	return api.NewClient(cfg)
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sutragrid/grid/mtls"
 	"github.com/sutragrid/grid/server"
 )
 
@@ -93,6 +94,13 @@ Server Options:
 
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
+` + tlsHelp + ` A server needs a server certificate
+    (grid tls cert create -server); Raft, gRPC and the HTTP API (HTTPS) then use
+    TLS, and only servers may call the servers' internal service.
+
+  -verify-https-client
+    With TLS, require a client certificate (a client's or a server's) of every
+    HTTPS client. Default: false.
 
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
@@ -104,6 +112,7 @@ type serverFlags struct {
 	cfg      *server.Config
 	join     stringList
 	logLevel string
+	tls      tlsFlags
 }
 
 func (c *ServerCommand) Run(args []string) int {
@@ -129,6 +138,8 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
 	fs.Uint64Var(&cfg.EventOutboxLimit, "event-outbox-limit", cfg.EventOutboxLimit, "")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
+	sf.tls.bind(fs)
+	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
 	}
@@ -136,6 +147,13 @@ func (c *ServerCommand) Run(args []string) int {
 		return c.usageError("server", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
 	cfg.Join = sf.join
+	var err error
+	if cfg.TLS, err = sf.tls.load(mtls.RoleServer); err != nil {
+		return c.usageError("server", err)
+	}
+	if cfg.VerifyHTTPSClient && cfg.TLS == nil {
+		return c.usageError("server", fmt.Errorf("-verify-https-client needs TLS (-ca-file, -cert-file, -key-file)"))
+	}
 	logger, err := newLogger("server", sf.logLevel)
 	if err != nil {
 		return c.usageError("server", err)
@@ -153,6 +171,11 @@ func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
 		ui.Error("Error: start server: " + err.Error())
 		return 1
 	}
+	var reload func() error
+	if cfg.TLS != nil {
+		reload = srv.ReloadTLS
+	}
+	defer onHangup(reload)()
 	code := 0
 	select {
 	case <-ctx.Done():

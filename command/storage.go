@@ -61,6 +61,13 @@ Storage Options:
 
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
+` + tlsHelp + ` A storage node needs a node or a
+    server certificate (grid tls cert create -node).
+
+  -callers=ROLES
+    With TLS: the roles (by certificate) that may call the node, of server,
+    agent and client. Default: server, as the grid's event store wants. An
+    agent starts its nodes with server,agent,client.
 `)
 }
 
@@ -76,6 +83,9 @@ func (c *StorageCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.Retention, "retention", 0, "")
 	fs.IntVar(&cfg.MaxContentBytes, "max-content-bytes", cfg.MaxContentBytes, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
+	var tf tlsFlags
+	tf.bind(fs)
+	callers := fs.String("callers", "", "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("storage", err)
 	}
@@ -91,6 +101,12 @@ func (c *StorageCommand) Run(args []string) int {
 	if err != nil {
 		return c.usageError("storage", err)
 	}
+	// Before the node serves: an agent may send SIGHUP as soon as it is healthy.
+	reload, err := storageTLS(cfg, &tf, *callers, logger)
+	if err != nil {
+		return c.usageError("storage", err)
+	}
+	defer onHangup(reload)()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

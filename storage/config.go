@@ -1,13 +1,13 @@
 package storage
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/sutragrid/grid/auth"
+	"github.com/sutragrid/grid/mtls"
 )
 
 // Config configures a storage node. Start from DefaultConfig.
@@ -34,9 +34,13 @@ type Config struct {
 	RetentionInterval time.Duration
 	// MaxContentBytes bounds a concept's content. Default 1 MiB.
 	MaxContentBytes int
-	// TLS, if set, serves gRPC over TLS with it (and mutual TLS if it asks for client
-	// certificates). Default nil: plaintext.
-	TLS *tls.Config
+	// TLS, if set, serves gRPC over mutual TLS: a caller needs a certificate of the
+	// grid, naming one of Callers for any method but the health check (tls.go).
+	// Default nil: plaintext.
+	TLS *mtls.Source
+	// Callers are the roles that may call the node with TLS. Default: servers only,
+	// as the event store wants; an agent gives its nodes server, agent and client.
+	Callers []mtls.Role
 	// Authorizer is asked before every RPC; an error refuses the call
 	// (PermissionDenied, unless it is a status error with a code of its own).
 	// Default nil: allow all.

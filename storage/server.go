@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -124,17 +123,15 @@ func New(cfg *Config) (*Server, error) {
 }
 
 func (s *Server) grpcOptions() []grpc.ServerOption {
-	opts := []grpc.ServerOption{
+	// TLS, and its check of the caller's role, comes first (tls.go).
+	opts := append(s.tlsOptions(), []grpc.ServerOption{
 		// A batch may carry concepts up to MaxContentBytes each; leave room for many.
 		grpc.MaxRecvMsgSize(max(64<<20, s.cfg.MaxContentBytes+(1<<20))),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
 		grpc.ChainStreamInterceptor(s.streamGuard),
 		// LearnBatch requests are decoded by the node itself (batchcodec.go).
 		grpc.ForceServerCodecV2(newServerCodec()),
-	}
-	if s.cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))
-	}
+	}...)
 	return opts
 }
 

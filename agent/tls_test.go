@@ -1,0 +1,161 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutragrid/grid/internal/gridtest"
+	"github.com/sutragrid/grid/mtls"
+	gridpb "github.com/sutragrid/grid/proto"
+)
+
+// dialAs dials addr with a certificate of role, expecting a peer of one of expect.
+func dialAs(t *testing.T, pki *gridtest.PKI, addr string, role mtls.Role, expect ...mtls.Role) *grpc.ClientConn {
+	t.Helper()
+	src := pki.Source(t, "caller-"+string(role), role)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig(expect...))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// servedSerial returns the serial of the certificate a TLS endpoint presents.
+func servedSerial(pki *gridtest.PKI, addr string) (string, error) {
+	conf, err := mtls.APIClientConfig("127.0.0.1", pki.CAFile, "", "")
+	if err != nil {
+		return "", err
+	}
+	conf.VerifyConnection = nil // any role: the test looks at the serial
+	conn, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16), nil
+}
+
+func TestTLSAgentObeysServersAndHandsNodesTheirCertificate(t *testing.T) {
+	pki := gridtest.NewPKI(t)
+	srvSrc := pki.Source(t, "server", mtls.RoleServer)
+	srv := newTestServer(t, srvSrc.GRPCServerOptions(mtls.Only(mtls.RoleAgent, mtls.RoleServer))...)
+	cfg := testConfig(t, "agent-tls", t.TempDir(), srv)
+	var err error
+	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without a node certificate the agent cannot start TLS nodes: it refuses to run.
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "-node-cert-file and -node-key-file") {
+		t.Fatalf("an agent with TLS and no node certificate: %v", err)
+	}
+	nodeFiles := pki.RoleFiles(t, "node", mtls.RoleNode)
+	cfg.NodeCertFile, cfg.NodeKeyFile = nodeFiles.CertFile, nodeFiles.KeyFile
+	a := startAgent(t, cfg)
+	// It registered over TLS.
+	gridtest.WaitUntil(t, waitLong, "registration over TLS", func() bool {
+		regs, _, _, _, _ := srv.snapshot()
+		return len(regs) > 0
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	asServer := gridpb.NewAgentClient(dialAs(t, pki, a.RPCAddr(), mtls.RoleServer, mtls.RoleAgent))
+	resp := startNode(t, asServer, "n1", gridtest.FreePort(t), fastPolicy(3))
+	endpoint := resp.GetEndpoint()
+
+	// The node's files: in its directory, readable by the agent's user only.
+	dir := filepath.Join(cfg.DataDir, "nodes-data", "n1", nodeTLSDir)
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v, %v", dir, st, err)
+	}
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v", f, st, err)
+		}
+	}
+	// The node serves TLS with the node certificate, to clients too; not plaintext.
+	if _, err := gridpb.NewStorageClient(dialAs(t, pki, endpoint, mtls.RoleClient, mtls.RoleNode)).Stats(ctx, &gridpb.StatsRequest{}); err != nil {
+		t.Errorf("a client's Stats on the node: %v", err)
+	}
+	if healthy(endpoint) {
+		t.Error("the node answers plaintext")
+	}
+
+	// Only a server's certificate is obeyed.
+	for _, role := range []mtls.Role{mtls.RoleClient, mtls.RoleAgent} {
+		c := gridpb.NewAgentClient(dialAs(t, pki, a.RPCAddr(), role, mtls.RoleAgent))
+		_, err := c.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: "n1"})
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "may be called by a server only: the caller's certificate is "+string(role)+".global.grid") {
+			t.Errorf("StopNode with a %s certificate: %v", role, err)
+		}
+		_, err = c.StartNode(ctx, &gridpb.StartNodeRequest{NodeId: "n2", Port: int32(gridtest.FreePort(t))})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("StartNode with a %s certificate: %v", role, err)
+		}
+	}
+	// A health check is anyone's.
+	if _, err := healthpb.NewHealthClient(dialAs(t, pki, a.RPCAddr(), mtls.RoleClient, mtls.RoleAgent)).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("health check: %v", err)
+	}
+	if !alive(int(resp.GetPid())) {
+		t.Fatal("a refused StopNode stopped the node")
+	}
+
+	// A reload hands the node its new certificate, without restarting it.
+	before, err := servedSerial(pki, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := pki.RoleFiles(t, "node-next", mtls.RoleNode)
+	for from, to := range map[string]string{next.CertFile: nodeFiles.CertFile, next.KeyFile: nodeFiles.KeyFile} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	gridtest.WaitFor(t, 10*time.Second, "the node to serve its new certificate", func() error {
+		s, err := servedSerial(pki, endpoint)
+		if err != nil {
+			return err
+		}
+		if s == before {
+			return errString("still the old certificate " + s)
+		}
+		return nil
+	})
+	if !alive(int(resp.GetPid())) {
+		t.Error("the node's process changed")
+	}
+	if r := srv.reportsOf("n1"); len(r) != 0 {
+		t.Errorf("reports about n1: %v", events(r))
+	}
+	// The node is still ordered about by a server.
+	if _, err := asServer.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: "n1"}); err != nil {
+		t.Errorf("StopNode by a server: %v", err)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
