@@ -1,10 +1,13 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/sutragrid/grid/mtls"
 )
@@ -79,6 +82,11 @@ func (c *Client) explainTLS(err error) error {
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return fmt.Errorf("the server speaks HTTP, not HTTPS: use an http:// address: %w", err)
+	}
+	// An HTTPS server answers a plaintext GET or POST with a 400 (explainStatus), and
+	// closes the connection on any other method.
+	if c.base.Scheme == "http" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return fmt.Errorf("the server closed the connection; if it speaks HTTPS, use an https:// address (-address or %s): %w", AddressEnv, err)
 	}
 	return err
 }
