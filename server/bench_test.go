@@ -23,44 +23,48 @@ func BenchmarkApply(b *testing.B) {
 	}
 	leader := c.leader()
 	for _, writers := range []int{1, 64} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			latencies := make([][]time.Duration, writers)
-			b.ResetTimer()
-			start := time.Now()
-			for w := 0; w < writers; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						t0 := time.Now()
-						cmd := &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%d", i%10000), Address: deadAgentAddr, MaxNodes: 4}
-						if _, err := leader.Apply(context.Background(), cmd); err != nil {
-							b.Error(err)
-							return
-						}
-						latencies[w] = append(latencies[w], time.Since(t0))
-					}
-				}(w)
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			var all []time.Duration
-			for _, l := range latencies {
-				all = append(all, l...)
-			}
-			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-			if len(all) > 0 {
-				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
-		})
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchApply(b, leader, writers) })
 	}
+}
+
+// benchApply applies b.N commands through s from writers goroutines and reports
+// the latencies and the throughput.
+func benchApply(b *testing.B, s *Server, writers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	latencies := make([][]time.Duration, writers)
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				cmd := &fsm.RegisterAgent{Name: fmt.Sprintf("agent-%d", i%10000), Address: deadAgentAddr, MaxNodes: 4}
+				if _, err := s.Apply(context.Background(), cmd); err != nil {
+					b.Error(err)
+					return
+				}
+				latencies[w] = append(latencies[w], time.Since(t0))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range latencies {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
 }
