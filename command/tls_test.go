@@ -200,3 +200,41 @@ func TestClientCommandsSpeakHTTPS(t *testing.T) {
 		t.Errorf("with the environment: %+v", r)
 	}
 }
+
+// TestTLSFlagsAreChecked: TLS flags given in part, or where they do not apply, or
+// files of the wrong role, stop a process before it starts.
+func TestTLSFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{nil, {"-server"}, {"-agent"}} {
+		cmd := "tls cert create"
+		if args == nil {
+			cmd = "tls ca create"
+		}
+		if r := runCommand(t, cmd, args...); r.code != 0 {
+			t.Fatalf("%s %v: %+v", cmd, args, r)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	agentTLS := []string{"-ca-file=grid-ca.pem", "-cert-file=global-agent-grid.pem", "-key-file=global-agent-grid-key.pem"}
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"server", []string{"-data-dir=" + data, "-ca-file=grid-ca.pem"}, "TLS needs -ca-file, -cert-file and -key-file together; missing -cert-file, -key-file"},
+		{"server", []string{"-data-dir=" + data, "-verify-https-client"}, "-verify-https-client needs TLS"},
+		{"server", append([]string{"-data-dir=" + data}, agentTLS...), "certificate global-agent-grid.pem is an agent's (agent.global.grid); this process needs the certificate of a server"},
+		{"storage", []string{"-data-dir=" + data, "-callers=server"}, "-callers needs TLS"},
+		{"storage", append([]string{"-data-dir=" + data, "-callers=server,admin"}, "-ca-file=grid-ca.pem", "-cert-file=global-server-grid.pem", "-key-file=global-server-grid-key.pem"), "-callers: unknown role \"admin\""},
+		{"storage", append([]string{"-data-dir=" + data}, agentTLS...), "this process needs the certificate of a node or a server"},
+	} {
+		r := runCommand(t, tc.cmd, tc.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s %v: %+v, want %q", tc.cmd, tc.args, r, tc.want)
+		}
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Error("a refused process created its data dir")
+	}
+}

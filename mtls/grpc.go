@@ -61,10 +61,10 @@ func (s *Source) checkCall(ctx context.Context, method string, allowed Allowed) 
 	}
 	cert := PeerCertificate(ctx)
 	if cert == nil {
-		return status.Errorf(codes.Unauthenticated, "%s needs a %s certificate, and the caller presented none", method, joinRoles(roles))
+		return status.Errorf(codes.Unauthenticated, "%s needs the certificate of %s, and the caller presented none", method, anRoles(roles))
 	}
 	if !overlaps(s.PeerRoles(cert), roles) {
-		return status.Errorf(codes.PermissionDenied, "%s may be called by a %s only: the caller's certificate is %s", method, joinRoles(roles), describe(cert))
+		return status.Errorf(codes.PermissionDenied, "%s may be called by %s only: the caller's certificate is %s", method, anRoles(roles), describe(cert))
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ func TestCertificatesNameTheirRole(t *testing.T) {
 	if s.Name() != "server.eu.grid" {
 		t.Errorf("name %s", s.Name())
 	}
-	if _, err := LoadRole(p.files("agent2", CertOptions{Role: RoleAgent}), RoleServer); err == nil || !strings.Contains(err.Error(), "is a agent certificate; this process needs a server certificate") {
+	if _, err := LoadRole(p.files("agent2", CertOptions{Role: RoleAgent}), RoleServer); err == nil || !strings.Contains(err.Error(), "is an agent's (agent.global.grid); this process needs the certificate of a server") {
 		t.Errorf("an agent certificate loaded as a server's: %v", err)
 	}
 }
@@ -176,9 +176,9 @@ func TestHandshakesCheckCAAndRole(t *testing.T) {
 		{name: "agent to server", server: server.ServerConfig(true), client: agent.ClientConfig(RoleServer)},
 		{name: "agent dials a node", server: node.ServerConfig(true), client: agent.ClientConfig(RoleNode)},
 		{name: "an agent answers where a server is expected", server: agent.ServerConfig(true), client: server.ClientConfig(RoleServer),
-			clientErr: "certificate agent.global.grid is not a server certificate of global.grid"},
+			clientErr: "certificate agent.global.grid is not the certificate of a server of global.grid"},
 		{name: "only servers accepted", server: node.ServerConfig(true, RoleServer), client: agent.ClientConfig(RoleNode),
-			serverErr: "certificate agent.global.grid is not a server certificate"},
+			serverErr: "certificate agent.global.grid is not the certificate of a server"},
 		{name: "a client cannot serve", server: client.ServerConfig(true), client: server.ClientConfig(RoleClient),
 			clientErr: "incompatible key usage"},
 		{name: "foreign CA, server side", server: foreign.ServerConfig(true), client: agent.ClientConfig(RoleServer),

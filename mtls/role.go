@@ -142,14 +142,22 @@ func overlaps(have, want []Role) bool {
 	return false
 }
 
-// joinRoles writes roles as "server or agent".
-func joinRoles(roles []Role) string {
+// anRoles writes roles with their article: "a server", "an agent or a server".
+func anRoles(roles []Role) string {
 	s := make([]string, len(roles))
 	for i, r := range roles {
-		s[i] = string(r)
+		s[i] = an(string(r))
 	}
 	if len(s) <= 1 {
 		return strings.Join(s, "")
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// an puts "a" or "an" before a role's name.
+func an(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }

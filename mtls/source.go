@@ -94,7 +94,7 @@ func LoadRole(f Files, roles ...Role) (*Source, error) {
 		return s, err
 	}
 	if b := s.cur.Load(); !overlaps([]Role{b.role}, roles) {
-		return nil, fmt.Errorf("certificate %s is a %s certificate; this process needs a %s certificate", f.CertFile, b.role, joinRoles(roles))
+		return nil, fmt.Errorf("certificate %s is %s's (%s); this process needs the certificate of %s", f.CertFile, an(string(b.role)), string(b.role)+"."+b.suffix, anRoles(roles))
 	}
 	return s, nil
 }
@@ -285,7 +285,7 @@ func (b *bundle) checkRole(cert *x509.Certificate, roles []Role) error {
 	if overlaps(rolesIn(cert, b.suffix), roles) {
 		return nil
 	}
-	return fmt.Errorf("certificate %s is not a %s certificate of %s", describe(cert), joinRoles(roles), b.suffix)
+	return fmt.Errorf("certificate %s is not the certificate of %s of %s", describe(cert), anRoles(roles), b.suffix)
 }
 
 // ServerConfig is the tls.Config of a listener. A client must present a certificate

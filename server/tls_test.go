@@ -141,7 +141,7 @@ func TestTLSClusterRefusesWhatItShould(t *testing.T) {
 	t.Run("gRPC/client certificate on Servers.Register", func(t *testing.T) {
 		conn := rpcConn(t, follower, grpc.WithTransportCredentials(credentials.NewTLS(clientSrc.ClientConfig(mtls.RoleServer))))
 		_, err := gridpb.NewServersClient(conn).Register(ctx, &gridpb.RegisterRequest{Name: "intruder", Address: deadAgentAddr})
-		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "may be called by a agent or server only") {
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "may be called by an agent or a server only") {
 			t.Errorf("got %v", err)
 		}
 	})
