@@ -213,6 +213,20 @@ func (c *Client) EventCounts(ctx context.Context, q EventCountQuery) (*EventCoun
 	return &out, nil
 }
 
+// EventType is one of the event types, with its severity. GET /v1/events/types
+type EventType struct {
+	Type     events.Type     `json:"type"`
+	Severity events.Severity `json:"severity"`
+}
+
+// EventTypes lists every event type with its severity, in the order of
+// events.Types. Any server answers, with or without a leader. GET /v1/events/types
+func (c *Client) EventTypes(ctx context.Context) ([]EventType, error) {
+	var out []EventType
+	err := c.get(ctx, "/v1/events/types", nil, &out)
+	return out, err
+}
+
 // setList sets the query parameter name to the comma-separated vals, if any.
 func setList[T ~string](v url.Values, name string, vals []T) {
 	if len(vals) == 0 {

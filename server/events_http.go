@@ -16,9 +16,9 @@ import (
 )
 
 // The query side of the event pipeline: GET /v1/events, GET /v1/event/SEQ,
-// GET /v1/events/aggregate (and GET /v1/event/stream, in events_stream.go). Any server
-// answers. The handlers parse the request, hand the engine (eventquery/) a view of
-// this server's state, and write out its answer.
+// GET /v1/events/aggregate, GET /v1/events/types (and GET /v1/event/stream, in
+// events_stream.go). Any server answers. The handlers parse the request, hand the
+// engine (eventquery/) a view of this server's state, and write out its answer.
 
 // eventStore returns the event store, or nil when none is configured.
 func (s *Server) eventStore() (eventquery.Store, error) {
@@ -182,6 +182,16 @@ func (s *Server) handleEventCounts(w http.ResponseWriter, r *http.Request) {
 		out.Groups[i] = eg
 	}
 	setPartial(w, c.Partial)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleEventTypes lists the event types with their severities, so that a client can
+// filter and colour events by severity as the CLI does, without a copy of the table.
+func (s *Server) handleEventTypes(w http.ResponseWriter, r *http.Request) {
+	out := make([]api.EventType, len(events.Types))
+	for i, t := range events.Types {
+		out[i] = api.EventType{Type: t, Severity: t.Severity()}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/gossip"
+	"github.com/sutragrid/grid/ui"
 )
 
 // How a route is served:
@@ -65,10 +66,18 @@ func (s *Server) startHTTP() {
 	// asked: every server derives the same events.
 	handle("GET /v1/events", read, s.handleEvents)
 	handle("GET /v1/events/aggregate", read, s.handleEventCounts)
+	handle("GET /v1/events/types", local, s.handleEventTypes)
 	handle("GET /v1/event/stream", local, s.handleEventStream)
 	handle("GET /v1/event/{seq}", read, s.handleEvent)
 	// Questions: answered from the same API, on the leader like the reads they run.
 	handle("POST /v1/ask", read, s.handleAsk)
+	// The control UI: static files that call the API above like any client, served by
+	// this server alone, so that they load while there is no leader (their requests
+	// then fail, and the UI says so). Only "/" itself leads there.
+	handle("GET "+ui.Prefix, local, ui.Handler().ServeHTTP)
+	handle("GET /{$}", local, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, ui.Prefix, http.StatusFound)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
