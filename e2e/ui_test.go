@@ -390,8 +390,7 @@ func TestUI(t *testing.T) {
 		b.fill(chromedp.CSS(form+`[name="agent"]`), uiAgent)
 		b.fill(chromedp.CSS(form+`[name="port"]`), "50161")
 		b.fill(chromedp.CSS(form+`[name="name"]`), "orders-1")
-		b.do(10*time.Second, "submit the spawn form",
-			chromedp.Click(chromedp.CSS(form+`button[type="submit"], `+form+`input[type="submit"], `+form+`button:not([type])`)))
+		b.submitSpawn()
 		rows := waitFor(b, 30*time.Second, "node orders-1 running", nodesJS, func(rows []nodeRow) error {
 			for _, r := range rows {
 				if r.Name == "orders-1" && r.Status == "running" && r.ID != "" {
@@ -424,8 +423,7 @@ func TestUI(t *testing.T) {
 		b.fill(chromedp.CSS(form+`[name="agent"]`), uiAgent)
 		b.fill(chromedp.CSS(form+`[name="port"]`), "50163")
 		b.fill(chromedp.CSS(form+`[name="name"]`), bad)
-		b.do(10*time.Second, "submit the spawn form",
-			chromedp.Click(chromedp.CSS(form+`button[type="submit"], `+form+`input[type="submit"], `+form+`button:not([type])`)))
+		b.submitSpawn()
 		// The server refuses the name and says why, naming it; or the form refuses it
 		// first, as an invalid field.
 		waitFor(b, 15*time.Second, "the name refused", `({Text: document.body.innerText,
@@ -510,9 +508,9 @@ func TestUI(t *testing.T) {
 			}
 			return fmt.Errorf("node rows %+v", rows)
 		})
-		b.do(10*time.Second, "click stop",
-			chromedp.Click(chromedp.CSS(row+` [data-testid="node-stop"]`), chromedp.NodeVisible))
-		b.do(10*time.Second, "confirm the stop", chromedp.Click(sel("node-stop-confirm"), chromedp.NodeVisible))
+		stop := chromedp.CSS(row + ` [data-testid="node-stop"]`)
+		b.do(10*time.Second, "click stop", chromedp.WaitEnabled(stop), chromedp.Click(stop, chromedp.NodeVisible))
+		b.do(10*time.Second, "confirm the stop", chromedp.WaitEnabled(sel("node-stop-confirm")), chromedp.Click(sel("node-stop-confirm"), chromedp.NodeVisible))
 		waitFor(b, 30*time.Second, "node "+node.ID+" stopped or gone", nodesJS, func(rows []nodeRow) error {
 			for _, r := range rows {
 				if r.ID == node.ID && r.Status != "stopped" {
@@ -612,18 +610,36 @@ func TestUI(t *testing.T) {
 
 	t.Run("a phone-sized screen", func(t *testing.T) {
 		b.t = t
-		b.goTo("")
+		pages := []struct{ route, shows string }{
+			{"", `[data-testid="nodes"]`},
+			{"/events", `[data-testid="event-row"]`},
+			{"/ask", `[data-testid="ask-input"]`},
+			{"/agents/" + uiAgent, `[data-testid="event-row"]`},
+			{"/nodes/" + node.ID, `[data-testid="event-row"]`},
+		}
 		for _, width := range []int64{390, 1280} {
 			b.do(10*time.Second, "resize", chromedp.EmulateViewport(width, 800))
-			b.do(10*time.Second, "the fleet page", chromedp.WaitVisible(sel("nodes")))
-			var sw int64
-			b.mustEval(`document.documentElement.scrollWidth`, &sw)
-			if sw > width {
-				t.Errorf("at %d px wide the fleet page is %d px wide: it scrolls sideways", width, sw)
+			for _, p := range pages {
+				b.goTo(p.route)
+				b.do(15*time.Second, "page #"+p.route, chromedp.WaitVisible(chromedp.CSS(p.shows)))
+				var sw int64
+				b.mustEval(`document.documentElement.scrollWidth`, &sw)
+				if sw > width {
+					t.Errorf("at %d px wide, page #%s is %d px wide: it scrolls sideways", width, p.route, sw)
+				}
 			}
 		}
 		b.do(10*time.Second, "resize", chromedp.EmulateViewport(1280, 900))
 	})
+}
+
+// submitSpawn clicks the spawn form's submit button once it can be clicked: it is
+// disabled while the form follows the last node it spawned.
+func (b *browser) submitSpawn() {
+	b.t.Helper()
+	form := `[data-testid="spawn-form"] `
+	submit := chromedp.CSS(form + `button[type="submit"], ` + form + `input[type="submit"], ` + form + `button:not([type])`)
+	b.do(10*time.Second, "submit the spawn form", chromedp.WaitEnabled(submit), chromedp.Click(submit, chromedp.NodeVisible))
 }
 
 // assertNoMarkupRan fails the test if markup the test typed (an img whose onerror
@@ -649,7 +665,7 @@ func (b *browser) assertNoMarkupRan() {
 func (b *browser) ask(question string, had int) []string {
 	b.t.Helper()
 	b.fill(sel("ask-input"), question)
-	b.do(10*time.Second, "submit the question", chromedp.Click(sel("ask-submit"), chromedp.NodeVisible))
+	b.do(10*time.Second, "submit the question", chromedp.WaitEnabled(sel("ask-submit")), chromedp.Click(sel("ask-submit"), chromedp.NodeVisible))
 	return waitFor(b, 20*time.Second, "an answer to "+question, answersJS, func(answers []string) error {
 		if len(answers) <= had || strings.TrimSpace(answers[len(answers)-1]) == "" {
 			return fmt.Errorf("%d answers: %q", len(answers), answers)
