@@ -58,7 +58,13 @@ type uiGrid struct {
 // serves the UI's page.
 func newUIGrid(t testing.TB) *uiGrid {
 	t.Helper()
-	g := &uiGrid{t: t, dir: t.TempDir(), base: "http://" + uiServerIP + ":7000"}
+	return newUIGridIn(t, t.TempDir())
+}
+
+// newUIGridIn is newUIGrid with the grid's files in dir.
+func newUIGridIn(t testing.TB, dir string) *uiGrid {
+	t.Helper()
+	g := &uiGrid{t: t, dir: dir, base: "http://" + uiServerIP + ":7000"}
 	// Storage nodes run in process groups of their own and outlive a killed agent.
 	t.Cleanup(func() { killProcessesMentioning(g.dir) })
 	g.api, _ = api.NewClient(&api.Config{Address: g.base})
@@ -728,7 +734,14 @@ func TestUIScreenshots(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Fatalf("taking screenshots needs Debian's chromium (make test-tools installs it as root): %v", err)
 	}
-	g := newUIGrid(t)
+	// The pages show the paths of the grid's files: short ones read better than a
+	// test's temporary directory.
+	gridDir, err := os.MkdirTemp("", "grid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(gridDir) })
+	g := newUIGridIn(t, gridDir)
 	fast := api.RestartPolicy{Delay: api.Duration(100 * time.Millisecond), MaxDelay: api.Duration(200 * time.Millisecond)}
 	var crashy *api.Node
 	for i, name := range []string{"orders-1", "orders-2", "search-1"} {
