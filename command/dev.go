@@ -304,6 +304,7 @@ func devBanner(g *devGrid, bind string) string {
     Server:       %s, HTTP API %s
     Agent:        %s, gRPC %s
     Event store:  %s
+    Control UI:   %s/ui/ (in a browser)
 
 ==> Try, in another terminal:
 
@@ -316,5 +317,5 @@ func devBanner(g *devGrid, bind string) string {
 
     Press Ctrl-C to stop: the agent stops its nodes and leaves, then the
     server and the event store stop, and the state is removed.
-`, devServerName, addr, g.agent.Name(), g.agent.RPCAddr(), g.store.Addr(), env, devAgentName)
+`, devServerName, addr, g.agent.Name(), g.agent.RPCAddr(), g.store.Addr(), addr, env, devAgentName)
 }

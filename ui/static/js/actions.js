@@ -39,6 +39,8 @@ export function spawnForm(signal) {
     show(out, 'pending', `Spawning on ${body.agent}, port ${body.port}…`);
     try {
       const {data: node} = await call('POST', '/v1/nodes', {body});
+      // Recorded: the same port and name would now be refused.
+      port.value = name.value = path.value = '';
       await follow(node, out, signal);
     } catch (err) {
       show(out, 'error', err.message);

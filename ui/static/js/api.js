@@ -81,7 +81,7 @@ export async function call(method, path, {body, signal, timeout = 15000} = {}) {
   }
   if (!res.ok) {
     const msg = (data && typeof data.error === 'string' && data.error) || text.trim() || res.statusText;
-    if (res.status === 503) setProblem('leader', `No leader: ${msg}. The cluster may be electing one; retrying…`);
+    if (res.status === 503) setProblem('leader', `No leader: ${msg}. The servers may be electing one, or have lost their quorum; retrying…`);
     throw new APIError(res.status, msg);
   }
   return {data, res};

@@ -35,7 +35,7 @@ const EXAMPLES = [
   'is the cluster healthy?',
   'what happened in the last hour?',
   'how many crashes per agent today?',
-  'events per hour today',
+  'how many events per hour today?',
   'which nodes are running?',
   'why did the last node crash?',
 ];
@@ -108,11 +108,11 @@ function answerView(r) {
   return h('div', {class: 'answer', testid: 'ask-answer', data: {kind: a.kind, intent: r.interpretation && r.interpretation.intent}},
     h('p', {class: 'summary', testid: 'ask-summary'}, r.summary),
     r.partial && r.partial.length ? message('warn', 'The answer may lack events: ', r.partial.join('; ')) : null,
-    body(a),
+    body(a, r.summary),
     interpreted(r));
 }
 
-function body(a) {
+function body(a, summary) {
   switch (a.kind) {
     case 'events':
       return h('div', null,
@@ -136,7 +136,7 @@ function body(a) {
     case 'event':
       return a.anchor ? h('p', null, eventLine(a.anchor)) : null;
     case 'none':
-      return a.reason ? message('warn', a.reason) : null;
+      return a.reason && a.reason !== summary ? message('warn', a.reason) : null;
   }
   return message('warn', `An answer of kind "${a.kind}", which this page does not know how to draw.`);
 }

@@ -146,7 +146,7 @@ export function ago(t, now) {
 // table makes a table with a header row; body rows go into the returned tbody.
 export function table(testid, headers, caption) {
   const tbody = h('tbody');
-  const t = h('table', {testid},
+  const t = h('table', {testid, class: 'tight'},
     caption ? h('caption', {class: 'sr'}, caption) : null,
     h('thead', null, h('tr', null, headers.map((x) => h('th', {scope: 'col'}, x)))),
     tbody);

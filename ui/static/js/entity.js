@@ -53,7 +53,7 @@ export function agentView(main, name, signal) {
     h('p', null, h('a', {href: '#/'}, '← Fleet'), ' · ', h('a', {href: '#/events?agent=' + enc(name)}, 'Its events on the events page')),
     section('Details', stale, details),
     h('section', {class: 'card'}, h('h2', null, 'Nodes'), nodesNote, nodes.el, noNodes),
-    history(name, (e) => e.agent_id === name, signal));
+    history(name, (e) => e.agent_id === name, signal, {agent: false}));
 
   poll(signal, 1000, async () => {
     const [a, ns] = await Promise.allSettled([
@@ -80,7 +80,7 @@ export function agentView(main, name, signal) {
         ['Registered', fmtTime(ag.registered_at)],
       ]));
     } else if (a.reason instanceof APIError && a.reason.status === 404) {
-      put(status, 'gone', () => badge('unregistered'));
+      put(status, 'gone', () => badge('not registered'));
       put(details, '404', () => message('warn', a.reason.message, '. The agent is not registered now; its history is below.'));
     } else {
       fill(stale, message('error', 'Could not refresh: ', a.reason.message));
@@ -88,6 +88,8 @@ export function agentView(main, name, signal) {
     if (ns.status === 'fulfilled') {
       nodesNote.replaceChildren();
       noNodes.hidden = ns.value.length > 0;
+      nodes.el.hidden = !ns.value.length;
+      ns.value.sort((x, y) => (x.status === 'stopped') - (y.status === 'stopped') || x.name.localeCompare(y.name));
       syncRows(nodes.tbody, ns.value, (n) => n.id, agentNodeRow);
     } else {
       fill(nodesNote, message('error', 'Could not refresh: ', ns.reason.message));
@@ -154,7 +156,7 @@ export function nodeView(main, id, signal) {
       ['ID', n.id],
       ['Name', n.name],
       ['Agent', [agentLink(n.agent), ' ', h('a', {href: '#/events?agent=' + enc(n.agent)}, '(its events)')]],
-      ['Status', [badge(n.status), h('span', {class: 'muted'}, ' since ', fmtTime(n.updated_at))]],
+      ['Status', [badge(n.status), h('span', {class: 'muted'}, ' · updated ', fmtTime(n.updated_at))]],
       ['Error', n.error ? h('span', {class: 'err-text'}, n.error) : ''],
       ['Endpoint', n.endpoint],
       ['Port', String(n.port)],

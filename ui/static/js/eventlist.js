@@ -77,8 +77,8 @@ export function eventRow(e, showAgent = true, showNode = true) {
     h('td', {class: 'nowrap', title: isoTitle(e.timestamp)}, fmtTime(e.timestamp)),
     h('td', null, badge(sev)),
     h('td', {class: 'type'}, e.type),
-    showAgent && h('td', null, agentLink(e.agent_id)),
-    showNode && h('td', null, nodeLink(e.node_id, e.node_name)),
+    showAgent && h('td', {class: 'nowrap'}, agentLink(e.agent_id)),
+    showNode && h('td', {class: 'nowrap'}, nodeLink(e.node_id, e.node_name)),
     h('td', {class: 'desc'}, e.description));
 }
 

@@ -28,10 +28,6 @@ export function fleetView(main, signal) {
     h('section', {class: 'card'}, h('h2', null, 'Storage nodes ', counts.nodes), errs.nodes, nodes.el, empty.nodes),
     section('Spawn a storage node', spawn.el));
 
-  let latest = {agents: null, nodes: null};
-  const refreshSoon = () => { wake && wake(); };
-  let wake = null;
-
   const show = (key, res, render) => {
     if (res.status === 'fulfilled') {
       errs[key].replaceChildren();
@@ -40,60 +36,67 @@ export function fleetView(main, signal) {
       fill(errs[key], message('error', `Could not refresh: ${res.reason.message}`));
     }
   };
+  const settle = (p) => p.then((value) => ({status: 'fulfilled', value}), (reason) => ({status: 'rejected', reason}));
+  const load = (path) => settle(get(path, {timeout: 8000, signal}));
 
-  const tick = async () => {
-    const [cfg, members, ags, nds] = await Promise.allSettled([
-      get('/v1/operator/raft/configuration', {timeout: 8000, signal}),
-      get('/v1/members', {timeout: 8000, signal}),
-      get('/v1/agents', {timeout: 8000, signal}),
-      get('/v1/nodes', {timeout: 8000, signal}),
-    ]);
-    if (signal.aborted) return;
-    show('servers', cfg, (c) => {
-      const gossip = new Map(members.status === 'fulfilled' ? members.value.filter((m) => m.role === 'server').map((m) => [m.name, m.status]) : []);
-      const list = c.servers || [];
-      setText(counts.servers, `(${list.length})`);
-      syncRows(servers.tbody, list, (x) => x.id, () => serverRow(gossip));
-      servers.tbody._rows.forEach((r) => r.gossip(gossip));
-    });
-    show('agents', ags, (list) => {
-      latest.agents = list;
-      list.sort((a, b) => a.name.localeCompare(b.name));
-      setText(counts.agents, `(${list.length})`);
-      empty.agents.hidden = list.length > 0;
-      syncRows(agents.tbody, list, (a) => a.name, agentRow);
-      spawn.update(list);
-    });
-    show('nodes', nds, (list) => {
-      latest.nodes = list;
-      const rank = (n) => (n.status === 'stopped' ? 1 : 0);
-      list.sort((a, b) => rank(a) - rank(b) || a.agent.localeCompare(b.agent) || a.name.localeCompare(b.name));
-      setText(counts.nodes, `(${list.length})`);
-      empty.nodes.hidden = list.length > 0;
-      syncRows(nodes.tbody, list, (n) => n.id, () => nodeRow(refreshSoon));
-    });
-  };
+  const showServers = (cfg, members) => show('servers', cfg, (c) => {
+    const gossip = new Map(members.status === 'fulfilled' ? members.value.filter((m) => m.role === 'server').map((m) => [m.name, m.status]) : []);
+    const list = c.servers || [];
+    setText(counts.servers, `(${list.length})`);
+    syncRows(servers.tbody, list, (x) => x.id, serverRow);
+    servers.tbody._rows.forEach((r) => r.gossip(gossip));
+  });
+  const showAgents = (ags) => show('agents', ags, (list) => {
+    list.sort((a, b) => a.name.localeCompare(b.name));
+    setText(counts.agents, `(${list.length})`);
+    empty.agents.hidden = list.length > 0;
+    agents.el.hidden = !list.length;
+    syncRows(agents.tbody, list, (a) => a.name, agentRow);
+    spawn.update(list);
+  });
+  const showNodes = (nds) => show('nodes', nds, (list) => {
+    const rank = (n) => (n.status === 'stopped' ? 1 : 0);
+    list.sort((a, b) => rank(a) - rank(b) || a.agent.localeCompare(b.agent) || a.name.localeCompare(b.name));
+    setText(counts.nodes, `(${list.length})`);
+    empty.nodes.hidden = list.length > 0;
+    nodes.el.hidden = !list.length;
+    syncRows(nodes.tbody, list, (n) => n.id, nodeRow);
+  });
 
-  // Every second; sooner after an event, which says something changed.
-  const unsub = onStream(() => refreshSoon());
-  signal.addEventListener('abort', unsub);
-  (async () => {
+  // Each section refreshes every second on its own, so that the servers (answered
+  // by this server) do not wait for the agents (answered by the leader, which may be
+  // being elected); an event, which says something changed, refreshes them at once.
+  const wakers = new Set();
+  const loop = async (tick) => {
     while (!signal.aborted) {
       const start = Date.now();
-      try {
-        await tick();
-      } catch {
-        // shown per section
-      }
-      const wait = Math.max(150, 1000 - (Date.now() - start));
+      await tick();
       await new Promise((resolve) => {
-        const t = setTimeout(resolve, wait);
-        wake = () => { clearTimeout(t); resolve(); };
-        signal.addEventListener('abort', wake, {once: true});
+        const t = setTimeout(done, Math.max(150, 1000 - (Date.now() - start)));
+        function done() {
+          clearTimeout(t);
+          wakers.delete(done);
+          resolve();
+        }
+        wakers.add(done);
+        signal.addEventListener('abort', done, {once: true});
       });
-      wake = null;
     }
-  })();
+  };
+  const unsub = onStream(() => [...wakers].forEach((wake) => wake()));
+  signal.addEventListener('abort', unsub);
+  loop(async () => {
+    const [cfg, members] = await Promise.all([load('/v1/operator/raft/configuration'), load('/v1/members')]);
+    if (!signal.aborted) showServers(cfg, members);
+  });
+  loop(async () => {
+    const r = await load('/v1/agents');
+    if (!signal.aborted) showAgents(r);
+  });
+  loop(async () => {
+    const r = await load('/v1/nodes');
+    if (!signal.aborted) showNodes(r);
+  });
 }
 
 function healthCard(signal) {
@@ -102,7 +105,7 @@ function healthCard(signal) {
   const facts = h('dl', {class: 'facts'});
   const el = h('section', {class: 'card health-card', testid: 'cluster-health', 'aria-live': 'polite'},
     h('h2', null, 'Cluster health ', state), err, facts);
-  const fact = (k, ...v) => [h('dt', null, k), h('dd', null, v)];
+  const fact = (k, ...v) => h('div', null, h('dt', null, k), h('dd', null, v));
   const unsub = onStatus((st, e) => {
     if (!st) {
       el.classList.add('stale');
@@ -163,8 +166,8 @@ function agentRow() {
   });
 }
 
-function nodeRow(onStopped) {
-  const stop = stopButton(onStopped);
+function nodeRow() {
+  const stop = stopButton();
   return row({testid: 'node-row'}, 9, (td, n, tr) => {
     setData(tr, 'id', n.id);
     setData(tr, 'name', n.name);

@@ -77,7 +77,7 @@ function banner(problems) {
 
 function liveState(st) {
   const el = document.getElementById('live');
-  el.className = 'live ' + st;
+  el.className = 'live st-' + st;
   el.textContent = st === 'live' ? '● live' : st === 'reconnecting' ? '○ reconnecting…' : '○ connecting…';
   el.title = st === 'live' ? 'Following the event stream' : 'The event stream is reconnecting; missed events follow when it is back';
 }
