@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/internal/gridtest"
@@ -544,6 +545,15 @@ func TestUI(t *testing.T) {
 		if got := answers[len(answers)-1]; !strings.Contains(squash(got), squash(want.Summary)) {
 			t.Errorf("the answer shows %q; want it to hold POST /v1/ask's summary %q", got, want.Summary)
 		}
+		// Enter asks too.
+		b.fill(sel("ask-input"), "is the cluster healthy?")
+		b.do(10*time.Second, "press Enter", chromedp.SendKeys(sel("ask-input"), kb.Enter))
+		waitFor(b, 20*time.Second, "an answer after Enter", answersJS, func(got []string) error {
+			if len(got) != len(answers)+1 {
+				return fmt.Errorf("%d answers, had %d", len(got), len(answers))
+			}
+			return nil
+		})
 	})
 
 	t.Run("markup in a question is shown as text", func(t *testing.T) {
@@ -559,6 +569,29 @@ func TestUI(t *testing.T) {
 		b.mustEval(`document.body.innerText`, &text)
 		if !strings.Contains(text, question) {
 			t.Errorf("the page does not show the question as typed, %q:\n%s", question, text)
+		}
+	})
+
+	t.Run("markup in the address is shown as text", func(t *testing.T) {
+		b.t = t
+		bad := `<img src=x onerror=window.__pwned=3>"☃'`
+		for _, route := range []string{
+			"/agents/" + bad,
+			"/nodes/" + bad,
+			"/events/" + bad,
+			"/events?agent=" + bad + "&node=" + bad,
+		} {
+			b.goTo(route)
+			// Each page says that the server knows no such thing, or has it in a
+			// filter's field.
+			shown := `document.body.innerText + '\n' + [...document.querySelectorAll('input')].map(i => i.value).join('\n')`
+			waitFor(b, 10*time.Second, "page #"+route, shown, func(text string) error {
+				if !strings.Contains(text, bad) {
+					return fmt.Errorf("the page does not show %q:\n%s", bad, text)
+				}
+				return nil
+			})
+			b.assertNoMarkupRan()
 		}
 	})
 
