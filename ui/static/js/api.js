@@ -167,6 +167,27 @@ function setStreamState(st) {
   stateListeners.forEach((fn) => fn(st));
 }
 
+// stopStream closes the stream, which startStream resumes after the last seq seen.
+// A tab that is not shown lets its connection go: browsers allow only six to a
+// server over HTTP/1.1, and a stream holds one for as long as it is open.
+export function stopStream() {
+  if (!source) return;
+  source.close();
+  source = null;
+  if (!lastSeq && lastStatus) lastSeq = lastStatus.events.last_seq;
+  setStreamState('paused');
+}
+
+let hiddenTimer = 0;
+document.addEventListener('visibilitychange', () => {
+  clearTimeout(hiddenTimer);
+  if (document.hidden) hiddenTimer = setTimeout(stopStream, 30000);
+  else if (!source && streamState === 'paused') startStream();
+});
+// A page kept in the back-forward cache keeps no connection either.
+window.addEventListener('pagehide', stopStream);
+window.addEventListener('pageshow', (e) => { if (e.persisted && !source) startStream(); });
+
 export function startStream() {
   if (source) source.close();
   const url = lastSeq > 0 ? '/v1/event/stream?since_seq=' + lastSeq : '/v1/event/stream';

@@ -2,8 +2,8 @@
 // answer drawn by its kind, and how the question was understood, with the queries
 // run) are added to a conversation that lasts as long as the browser tab.
 
-import {h, fill, section, dl, message, badge, agentLink, nodeLink, eventLink, fmtTime, isoTitle, plural, enc} from './dom.js';
-import {call, severityOf, SEVERITIES} from './api.js';
+import {h, fill, dl, message, badge, agentLink, nodeLink, fmtTime, isoTitle, enc} from './dom.js';
+import {call, SEVERITIES} from './api.js';
 import {eventRow, eventLine, chain} from './eventlist.js';
 import {barChart, hbar, sevClass} from './chart.js';
 
@@ -136,7 +136,8 @@ function body(a, summary) {
     case 'event':
       return a.anchor ? h('p', null, eventLine(a.anchor)) : null;
     case 'none':
-      return a.reason && a.reason !== summary ? message('warn', a.reason) : null;
+      // The reason, unless the summary says it already.
+      return a.reason && !(summary || '').includes(a.reason) ? message('warn', a.reason) : null;
   }
   return message('warn', `An answer of kind "${a.kind}", which this page does not know how to draw.`);
 }

@@ -5,11 +5,11 @@ import {h, s} from './dom.js';
 
 // barChart draws stacked vertical bars: one per label, one layer per series
 // ({name, cls, values}). tick(i) returns the label to print under bar i, or "".
-export function barChart({labels, series, tick, title, height = 160, testid}) {
+export function barChart({labels, series, tick, title, testid}) {
   // Drawn at the page's width, so that the text keeps its size on a phone.
   const main = document.getElementById('main');
   const W = Math.max(300, Math.min(1200, (main ? main.clientWidth : 760) - 64));
-  const H = height, left = 36, bottom = 22, top = 8;
+  const H = Math.round(Math.max(140, Math.min(220, W * 0.2))), left = 36, bottom = 22, top = 8;
   const n = labels.length;
   const totals = labels.map((_, i) => series.reduce((sum, se) => sum + (se.values[i] || 0), 0));
   const max = Math.max(1, ...totals);

@@ -153,7 +153,8 @@ export function table(testid, headers, caption) {
   return {el: h('div', {class: 'scroll'}, t), table: t, tbody};
 }
 
-// cells makes a row whose cells update in place: update(item) calls set(cells, item).
+// row makes a row of n cells that update in place: update(item) calls
+// set(cells, item, tr).
 export function row(attrs, n, set) {
   const tds = Array.from({length: n}, () => h('td'));
   const el = h('tr', attrs, tds);

@@ -4,7 +4,7 @@
 // each node's stop button.
 
 import {h, fill, setText, setData, syncRows, table, row, put, badge, agentLink, nodeLink, ago, isoTitle, section, message} from './dom.js';
-import {get, poll, onStatus, onStream, serverNow} from './api.js';
+import {get, onStatus, onStream, serverNow} from './api.js';
 import {spawnForm, stopButton} from './actions.js';
 
 export function fleetView(main, signal) {

@@ -78,7 +78,7 @@ function banner(problems) {
 function liveState(st) {
   const el = document.getElementById('live');
   el.className = 'live st-' + st;
-  el.textContent = st === 'live' ? '● live' : st === 'reconnecting' ? '○ reconnecting…' : '○ connecting…';
+  el.textContent = {live: '● live', reconnecting: '○ reconnecting…', paused: '○ paused'}[st] || '○ connecting…';
   el.title = st === 'live' ? 'Following the event stream' : 'The event stream is reconnecting; missed events follow when it is back';
 }
 
