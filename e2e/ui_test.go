@@ -55,8 +55,8 @@ type uiGrid struct {
 	server *proc
 }
 
-// newUIGrid starts the grid and waits until its agent is healthy and the server
-// serves the UI's page.
+// newUIGrid starts the grid, with its files in a temporary directory, and waits
+// until its agent is healthy; the processes are killed when the test ends.
 func newUIGrid(t testing.TB) *uiGrid {
 	t.Helper()
 	return newUIGridIn(t, t.TempDir())
@@ -250,7 +250,7 @@ func waitFor[T any](b *browser, timeout time.Duration, what, expr string, cond f
 // reloading the document, as a click on a link would.
 func (b *browser) goTo(route string) {
 	b.t.Helper()
-	b.mustEval(fmt.Sprintf(`(location.hash = %q, true)`, "#"+route), new(bool))
+	b.mustEval(fmt.Sprintf(`(location.hash = %s, true)`, jsString("#"+route)), new(bool))
 }
 
 // The page's rows, as the UI's data attributes describe them. Rows that are not
@@ -283,7 +283,7 @@ func (b *browser) fill(field chromedp.CSS, value string) {
 	b.t.Helper()
 	b.do(10*time.Second, "wait for "+string(field), chromedp.WaitVisible(field))
 	var tag string
-	b.mustEval(fmt.Sprintf(`document.querySelector(%q).tagName`, string(field)), &tag)
+	b.mustEval(fmt.Sprintf(`document.querySelector(%s).tagName`, jsString(string(field))), &tag)
 	// A select takes the value at once; a text field is emptied first, as a user's
 	// select-all and delete would: through the native setter and the events that
 	// frameworks listen to.
@@ -292,13 +292,13 @@ func (b *browser) fill(field chromedp.CSS, value string) {
 		set = value
 	}
 	clear := fmt.Sprintf(`(() => {
-		const e = document.querySelector(%q);
+		const e = document.querySelector(%s);
 		const proto = e.tagName === 'SELECT' ? HTMLSelectElement.prototype : e.tagName === 'TEXTAREA' ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
 		Object.getOwnPropertyDescriptor(proto, 'value').set.call(e, %s);
 		e.dispatchEvent(new Event('input', {bubbles: true}));
 		e.dispatchEvent(new Event('change', {bubbles: true}));
 		return e.value;
-	})()`, string(field), jsString(set))
+	})()`, jsString(string(field)), jsString(set))
 	var got string
 	b.mustEval(clear, &got)
 	if tag == "SELECT" {
@@ -308,7 +308,7 @@ func (b *browser) fill(field chromedp.CSS, value string) {
 		return
 	}
 	b.do(10*time.Second, "type into "+string(field), chromedp.SendKeys(field, value))
-	b.mustEval(fmt.Sprintf(`document.querySelector(%q).value`, string(field)), &got)
+	b.mustEval(fmt.Sprintf(`document.querySelector(%s).value`, jsString(string(field))), &got)
 	if got != value {
 		b.t.Fatalf("%s holds %q after typing %q", field, got, value)
 	}
