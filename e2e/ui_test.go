@@ -133,13 +133,17 @@ func (g *uiGrid) nodeEvents(t testing.TB, nodeID string, after uint64) ([]string
 	return types, nil
 }
 
-// chromium returns the path of the browser, or skips the test.
+// chromium returns the path of the browser, or skips the test; under `make test`
+// as root, which installs it, a missing browser fails the test instead.
 func chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
+	}
+	if os.Getenv("GRID_TEST_REQUIRE_BROWSER") == "1" {
+		t.Fatal("no chromium on PATH, though make test-tools should have installed it")
 	}
 	t.Skip("no chromium on PATH (make test-tools installs Debian's when root): skipping the web UI's tests")
 	return ""
