@@ -62,6 +62,9 @@ type Server struct {
 
 	gossip  *gossip.Pool
 	members *gossip.Members
+	// keyringPool is gossip once it runs, for the keyring endpoints, which may be
+	// asked before it does (keyring.go).
+	keyringPool atomic.Pointer[gossip.Pool]
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
