@@ -57,6 +57,9 @@ const (
 	// DefaultReapInterval is how often serf reaps the members whose timeout passed.
 	DefaultReapInterval = 15 * time.Second
 
+	// minQueryTimeout is the least time a serf query waits for the members' answers.
+	minQueryTimeout = 3 * time.Second
+
 	// firstRetryInterval is the wait after the first failed join attempt; each
 	// failure doubles it up to RetryInterval. Members started together by a script
 	// find each other within a second or two rather than a whole RetryInterval.
@@ -201,6 +204,12 @@ func Create(cfg Config) (*Pool, error) {
 	sc.TombstoneTimeout = cfg.TombstoneTimeout
 	sc.ReapInterval = cfg.ReapInterval
 	sc.RejoinAfterLeave = cfg.RejoinAfterLeave
+	// Keyring operations are serf queries, which wait this long for every member's
+	// answer: memberlist's default LAN timing gives 3.2s; keep at least
+	// minQueryTimeout when gossip is tuned faster, as tests do.
+	if mc.GossipInterval > 0 && mc.GossipInterval*time.Duration(sc.QueryTimeoutMult) < minQueryTimeout {
+		sc.QueryTimeoutMult = int((minQueryTimeout + mc.GossipInterval - 1) / mc.GossipInterval)
+	}
 	if cfg.SnapshotPath != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.SnapshotPath), 0o700); err != nil {
 			return nil, fmt.Errorf("create gossip snapshot dir: %w", err)

@@ -190,7 +190,7 @@ func (p *Pool) ListKeys() (*KeyringResult, error) {
 	if !p.Encrypted() {
 		return nil, ErrNotEncrypted
 	}
-	return p.keyringResult(p.serf.KeyManager().ListKeys())
+	return p.keyringResult(p.serf.KeyManager().ListKeysWithOptions(keyOptions))
 }
 
 // InstallKey adds key (base64) to every member's keyring, which then decrypts what
@@ -199,7 +199,7 @@ func (p *Pool) InstallKey(key string) (*KeyringResult, error) {
 	if err := p.checkKeyOp(key); err != nil {
 		return nil, err
 	}
-	return p.keyringResult(p.serf.KeyManager().InstallKey(key))
+	return p.keyringResult(p.serf.KeyManager().InstallKeyWithOptions(key, keyOptions))
 }
 
 // UseKey makes key, which must be installed, every member's primary key: the one
@@ -212,7 +212,7 @@ func (p *Pool) UseKey(key string) (*KeyringResult, error) {
 	if !hasKey(p.keyring.GetKeys(), raw) {
 		return nil, &KeyError{"the key is not installed: install it on every member first (-install)"}
 	}
-	return p.keyringResult(p.serf.KeyManager().UseKey(key))
+	return p.keyringResult(p.serf.KeyManager().UseKeyWithOptions(key, keyOptions))
 }
 
 // RemoveKey removes key from every member's keyring. The primary key cannot be
@@ -225,8 +225,12 @@ func (p *Pool) RemoveKey(key string) (*KeyringResult, error) {
 	if string(p.keyring.GetPrimaryKey()) == string(raw) {
 		return nil, &KeyError{"the key is the primary key, which every member encrypts with: make another key primary first (-use)"}
 	}
-	return p.keyringResult(p.serf.KeyManager().RemoveKey(key))
+	return p.keyringResult(p.serf.KeyManager().RemoveKeyWithOptions(key, keyOptions))
 }
+
+// keyOptions has each member's answer to a keyring query relayed through another
+// member too, so that one lost UDP packet does not make the query fail.
+var keyOptions = &serf.KeyRequestOptions{RelayFactor: 1}
 
 func (p *Pool) checkKeyOp(key string) error {
 	if !p.Encrypted() {
