@@ -32,7 +32,7 @@ func validEncryptKey(key string) error {
 // alive member of the pool, servers and agents, and gather their answers.
 
 func (s *Server) handleKeyringList(w http.ResponseWriter, r *http.Request) {
-	s.keyringOp(w, "list gossip keys", func(p *gossip.Pool) (*gossip.KeyringResult, error) { return p.ListKeys() })
+	s.keyringOp(w, (*gossip.Pool).ListKeys)
 }
 
 func (s *Server) handleKeyringInstall(w http.ResponseWriter, r *http.Request) {
@@ -57,15 +57,16 @@ func (s *Server) keyringChange(w http.ResponseWriter, r *http.Request, op string
 		writeError(w, http.StatusBadRequest, errors.New("the key is required"))
 		return
 	}
-	if s.keyringOp(w, op+" gossip key", func(p *gossip.Pool) (*gossip.KeyringResult, error) { return change(p, req.Key) }) {
+	if s.keyringOp(w, func(p *gossip.Pool) (*gossip.KeyringResult, error) { return change(p, req.Key) }) {
 		// Never the key itself: the log is no place for a secret.
 		s.logger.Info("gossip keyring changed", "operation", op)
 	}
 }
 
 // keyringOp runs op on the gossip pool and answers with its result, reporting
-// whether it succeeded.
-func (s *Server) keyringOp(w http.ResponseWriter, what string, op func(*gossip.Pool) (*gossip.KeyringResult, error)) bool {
+// whether it succeeded. An error says what went wrong, not what was asked: the
+// caller knows that.
+func (s *Server) keyringOp(w http.ResponseWriter, op func(*gossip.Pool) (*gossip.KeyringResult, error)) bool {
 	p := s.keyringPool.Load()
 	if p == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("gossip is not running yet"))
@@ -75,13 +76,13 @@ func (s *Server) keyringOp(w http.ResponseWriter, what string, op func(*gossip.P
 	var keyErr *gossip.KeyError
 	switch {
 	case errors.Is(err, gossip.ErrNotEncrypted):
-		writeError(w, http.StatusConflict, fmt.Errorf("%s: %w", what, err))
+		writeError(w, http.StatusConflict, err)
 		return false
 	case errors.As(err, &keyErr):
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w", what, err))
+		writeError(w, http.StatusBadRequest, err)
 		return false
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("%s: %w", what, err))
+		writeError(w, http.StatusInternalServerError, err)
 		return false
 	}
 	writeJSON(w, http.StatusOK, keyringResponse(res))
