@@ -171,9 +171,17 @@ func (c *OperatorGossipKeyringCommand) Run(args []string) int {
 	if c.json {
 		return c.printJSON(resp)
 	}
-	c.Ui.Output(fmt.Sprintf("%s all %d members", change.done, resp.Members))
+	c.Ui.Output(change.done + " " + allMembers(resp.Members))
 	c.printMessages(resp.Messages)
 	return 0
+}
+
+// allMembers says "all 4 members", or "the one member".
+func allMembers(n int) string {
+	if n == 1 {
+		return "the one member"
+	}
+	return fmt.Sprintf("all %d members", n)
 }
 
 // keyringOp returns the one operation the flags ask for.

@@ -95,6 +95,14 @@ func TestOperatorGossipKeyring(t *testing.T) {
 			},
 		},
 		{
+			name:   "install on a grid of one",
+			routes: map[string]http.HandlerFunc{"POST /v1/operator/keyring": rawReply(`{"members":1,"responses":1}`)},
+			args:   []string{"-address=ADDR", "-install=" + keyB},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutIs("Installed the key on the one member")}
+			},
+		},
+		{
 			name: "a member fails",
 			routes: map[string]http.HandlerFunc{"POST /v1/operator/keyring": errorReply(http.StatusInternalServerError,
 				"1 of 4 members failed; agent-001: No keyring to modify (encryption not enabled)")},

@@ -73,20 +73,23 @@ func flatten(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
-// keyLogInterval is how long keyLog stays quiet about one host after it explained a
-// refusal: a member left out of a key rotation sends a packet every second or so.
+// keyLogInterval is how long keyLog stays quiet about one host and reason after it
+// explained a refusal: a member left out of a key rotation sends a packet every
+// second or so.
 const keyLogInterval = 30 * time.Second
 
 // keyLog is the writer under serf's and memberlist's standard loggers. It passes
 // every line on, and after a line that says a message could not be read for want of
 // the right key it logs one line of its own that says so in plain words, with the
-// other member's address, at most once per host and keyLogInterval.
+// other member's address, at most once per host, reason and keyLogInterval. (On
+// loopback every member's connections come from 127.0.0.1: the reason tells apart
+// a member with a wrong key from one with none.)
 type keyLog struct {
 	next   io.Writer
 	logger hclog.Logger
 
 	mu   sync.Mutex
-	last map[string]time.Time // by host
+	last map[string]time.Time // by host and reason
 	now  func() time.Time
 }
 
@@ -99,26 +102,27 @@ func (w *keyLog) Write(p []byte) (int, error) {
 	line := string(p)
 	if reason, ok := keyMismatch(line); ok {
 		peer := peerOf(line)
-		if w.due(peer) {
+		if w.due(peer, reason) {
 			w.logger.Error("gossip refused: encryption keys do not match", "peer", peer, "reason", reason, "hint", keyHint)
 		}
 	}
 	return n, err
 }
 
-// due reports whether a refusal involving peer is to be explained now.
-func (w *keyLog) due(peer string) bool {
+// due reports whether a refusal involving peer for reason is to be explained now.
+func (w *keyLog) due(peer, reason string) bool {
 	host := peer
 	if h, _, err := net.SplitHostPort(peer); err == nil {
 		host = h
 	}
+	host += " " + reason
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
 	if last, ok := w.last[host]; ok && now.Sub(last) < keyLogInterval {
 		return false
 	}
-	for h, t := range w.last { // forget hosts not heard of for a while
+	for h, t := range w.last { // forget what was not heard of for a while
 		if now.Sub(t) >= keyLogInterval {
 			delete(w.last, h)
 		}

@@ -339,6 +339,8 @@ func TestKeyLog(t *testing.T) {
 		"[ERR] memberlist: failed to receive: No installed keys could decrypt the message from=127.0.0.14:53423\n", // same host: quiet
 		"[DEBUG] memberlist: failed to join 127.0.0.11:7946: remote state is encrypted and encryption is not configured\n",
 		"[INFO] serf: EventMemberJoin: s2 127.0.0.12\n",
+		// Same host, another reason: explained.
+		"[ERR] memberlist: failed to receive: encryption is configured but remote state is not encrypted from=127.0.0.14:53424\n",
 	}
 	for _, line := range lines {
 		if _, err := w.Write([]byte(line)); err != nil {
@@ -349,10 +351,10 @@ func TestKeyLog(t *testing.T) {
 		t.Fatalf("lines not passed on as they are:\n%s", next.String())
 	}
 	out := l.buf.String()
-	if n := strings.Count(out, "gossip refused"); n != 2 {
-		t.Fatalf("%d refusals explained, want 2:\n%s", n, out)
+	if n := strings.Count(out, "gossip refused"); n != 3 {
+		t.Fatalf("%d refusals explained, want 3:\n%s", n, out)
 	}
-	for _, want := range []string{"peer=127.0.0.14:53422", "peer=127.0.0.11:7946", "this member has no gossip encryption key"} {
+	for _, want := range []string{"peer=127.0.0.14:53422", "peer=127.0.0.11:7946", "this member has no gossip encryption key", "peer=127.0.0.14:53424"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
@@ -360,8 +362,8 @@ func TestKeyLog(t *testing.T) {
 	// After the interval, the same host is explained again.
 	now = now.Add(keyLogInterval)
 	_, _ = w.Write([]byte(lines[1]))
-	if n := strings.Count(l.buf.String(), "gossip refused"); n != 3 {
-		t.Fatalf("%d refusals explained after the interval, want 3", n)
+	if n := strings.Count(l.buf.String(), "gossip refused"); n != 4 {
+		t.Fatalf("%d refusals explained after the interval, want 4", n)
 	}
 }
 
