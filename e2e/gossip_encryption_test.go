@@ -88,10 +88,11 @@ func keyringFileOf(t *testing.T, dataDir string) []string {
 }
 
 // TestGossipEncryption: three servers and an agent started with -encrypt run a node;
-// a full key rotation through `grid operator gossip keyring` leaves the node running,
-// the agent healthy and the grid taking orders; a server restarted with its first
-// command line keeps the rotated keyring from its data dir and rejoins; a server
-// started with the removed key cannot join, and says why, as the pool does.
+// through a full key rotation with `grid operator gossip keyring` the node keeps
+// running, the agent healthy, and nodes spawned during and after it run too, with
+// every event recorded; a server restarted with its first command line keeps the
+// rotated keyring from its data dir and rejoins; a server started with the removed
+// key cannot join, and says why, as the pool does.
 func TestGossipEncryption(t *testing.T) {
 	oldKey := keyring(t, "127.0.0.11", "-generate")
 	c := &serverCluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}, extra: []string{
@@ -122,6 +123,8 @@ func TestGossipEncryption(t *testing.T) {
 		t.Fatalf("use: %q", out)
 	}
 	waitKeyring(t, "127.0.0.13", 4, newKey, oldKey)
+	// Mid-rotation: every member encrypts with the new key and still reads the old.
+	during := g.spawn(50082)
 	if out := keyring(t, "127.0.0.13", "-remove="+oldKey); out != "Removed the key from all 4 members" {
 		t.Fatalf("remove: %q", out)
 	}
@@ -133,10 +136,11 @@ func TestGossipEncryption(t *testing.T) {
 	}
 
 	// The grid still takes orders and hears from its agent: a node spawned after the
-	// rotation runs beside the first, which never stopped, and the agent never left
-	// healthy.
-	second := g.spawn(50082)
-	for _, n := range []nodeView{first, second} {
+	// rotation runs beside the others, which never stopped, the agent never left
+	// healthy, and the history has every spawn and no agent trouble.
+	after := g.spawn(50083)
+	nodes := []nodeView{first, during, after}
+	for _, n := range nodes {
 		g.waitNode(n.ID, "running with its first pid", func(v nodeView) error {
 			if v.Status != "running" || v.PID != n.PID {
 				return fmt.Errorf("%+v, want running with pid %d", v, n.PID)
@@ -146,6 +150,27 @@ func TestGossipEncryption(t *testing.T) {
 	}
 	if a := g.waitAgent("healthy"); !a.StatusChangedAt.Equal(before.StatusChangedAt) {
 		t.Fatalf("the agent's status changed during the rotation: %+v, was %+v", a, before)
+	}
+	var history []struct {
+		Type   string `json:"type"`
+		NodeID string `json:"node_id"`
+	}
+	if err := gridJSON(&history, "event", "list", address("127.0.0.11"), "-asc", "-limit=1000"); err != nil {
+		t.Fatal(err)
+	}
+	spawned := map[string]bool{}
+	for _, e := range history {
+		switch e.Type {
+		case "spawn_succeeded":
+			spawned[e.NodeID] = true
+		case "agent_degraded", "agent_offline", "node_crashed":
+			t.Errorf("event %s of %q during the rotation", e.Type, e.NodeID)
+		}
+	}
+	for _, n := range nodes {
+		if !spawned[n.ID] {
+			t.Errorf("no spawn_succeeded event for node %s: %+v", n.ID, history)
+		}
 	}
 
 	// A server restarted with the same command line (-encrypt with the old key) uses
