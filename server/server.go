@@ -10,9 +10,9 @@
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
-// status_http.go and snapshot.go serve the API; names.go holds every agent and node
-// name the grid has known, and resolves the names of event queries. Every request
-// passes the Authorizer (auth/).
+// status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
+// names.go holds every agent and node name the grid has known, and resolves the
+// names of event queries. Every request passes the Authorizer (auth/).
 package server
 
 import (
