@@ -65,6 +65,12 @@ type Config struct {
 	// use it for fast failure detection. Its name, addresses and delegates are
 	// overwritten.
 	GossipConfig *memberlist.Config
+	// EncryptKey is the gossip encryption key (-encrypt), 32 random bytes in base64,
+	// the key the servers use. It seeds the keyring kept in the data dir
+	// (serf/local.keyring); once that exists it is used instead, with the keys
+	// rotated in since, and EncryptKey is ignored. Default: "" (plaintext gossip,
+	// unless the data dir has a keyring).
+	EncryptKey string
 	// TLS, when set, secures the gRPC listener and every dialer (to servers and to
 	// storage nodes' health checks). Default: nil (plaintext).
 	TLS *tls.Config
@@ -131,6 +137,9 @@ func (c *Config) validate() error {
 	}
 	if c.RetryMax < 0 {
 		return fmt.Errorf("retry-max must be 0 or more, got %d", c.RetryMax)
+	}
+	if err := validEncryptKey(c.EncryptKey); err != nil {
+		return err
 	}
 	if c.MaxNodes == 0 {
 		c.MaxNodes = 10

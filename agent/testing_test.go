@@ -150,6 +150,13 @@ var testServerCount atomic.Int64
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, "")
+}
+
+// newTestServerWith is newTestServer whose gossip is encrypted with key, unless it
+// is "", with a keyring in a temporary dir.
+func newTestServerWith(t *testing.T, key string) *testServer {
+	t.Helper()
 	n := testServerCount.Add(1)
 	fake := &fakeServers{known: map[string]bool{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -167,6 +174,9 @@ func newTestServer(t *testing.T) *testServer {
 		Tags:     gossip.Tags{Role: gossip.RoleServer, ID: fmt.Sprintf("server-id-%d", n), Version: "test", RPCPort: ln.Addr().(*net.TCPAddr).Port},
 		Base:     fastGossip(),
 		Logger:   gridtest.Logger(t, "fake-gossip"),
+
+		EncryptKey:  key,
+		KeyringFile: filepath.Join(t.TempDir(), "local.keyring"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,12 @@ Agent Options:
     How many join attempts before giving up and exiting with an error;
     0 retries forever. Default: 0.
 
+  -encrypt=KEY
+    Encrypt gossip with KEY, 32 bytes in base64: the servers' key. The key
+    seeds the keyring kept in the data dir (serf/local.keyring); once that
+    exists, it is used instead, with the keys rotated in since, and -encrypt
+    is ignored. Default: none (plaintext gossip).
+
   -max-nodes=N
     How many storage nodes the agent runs at most. Default: 10.
 
@@ -94,6 +100,7 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
 	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
 	fs.IntVar(&cfg.MaxNodes, "max-nodes", cfg.MaxNodes, "")
+	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.StringVar(&cfg.StorageRoot, "storage-root", "", "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")

@@ -117,5 +117,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"operator snapshot":         m(&OperatorSnapshotCommand{}),
 		"operator snapshot save":    m(&OperatorSnapshotSaveCommand{Meta: meta}),
 		"operator snapshot restore": m(&OperatorSnapshotRestoreCommand{Meta: meta}),
+		"operator gossip":           m(&OperatorGossipCommand{}),
+		"operator gossip keyring":   m(&OperatorGossipKeyringCommand{Meta: meta}),
 	}
 }

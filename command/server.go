@@ -64,6 +64,13 @@ Server Options:
     How many join attempts before giving up and exiting with an error;
     0 retries forever. Default: 0.
 
+  -encrypt=KEY
+    Encrypt gossip with KEY, 32 bytes in base64 ('grid operator gossip
+    keyring -generate' makes one); every server and agent needs the same key.
+    The key seeds the keyring kept in the data dir (serf/local.keyring); once
+    that exists, it is used instead, with the keys rotated in since, and
+    -encrypt is ignored. Default: none (plaintext gossip).
+
   -raft-multiplier=N
     Scales Raft's heartbeat, election and leader-lease timeouts (1-10) for slow
     machines. Default: 1.
@@ -118,6 +125,7 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
 	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
 	fs.IntVar(&cfg.RaftMultiplier, "raft-multiplier", cfg.RaftMultiplier, "")
+	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "")

@@ -53,6 +53,11 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/members", local, s.handleMembers)
 	handle("GET /v1/operator/snapshot", leader, s.handleSnapshotSave)
 	handle("PUT /v1/operator/snapshot", leader, s.handleSnapshotRestore)
+	// The gossip keyring: serf's key queries reach every member from any server.
+	handle("GET /v1/operator/keyring", local, s.handleKeyringList)
+	handle("POST /v1/operator/keyring", local, s.handleKeyringInstall)
+	handle("PUT /v1/operator/keyring", local, s.handleKeyringUse)
+	handle("DELETE /v1/operator/keyring", local, s.handleKeyringRemove)
 	// Agents: the leader alone knows when each last heartbeat came.
 	handle("GET /v1/agents", read, s.handleAgents)
 	handle("GET /v1/agent/{name}", read, s.handleAgent)

@@ -10,9 +10,9 @@
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
-// status_http.go and snapshot.go serve the API; names.go holds every agent and node
-// name the grid has known, and resolves the names of event queries. Every request
-// passes the Authorizer (auth/).
+// status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
+// names.go holds every agent and node name the grid has known, and resolves the
+// names of event queries. Every request passes the Authorizer (auth/).
 package server
 
 import (
@@ -62,6 +62,9 @@ type Server struct {
 
 	gossip  *gossip.Pool
 	members *gossip.Members
+	// keyringPool is gossip once it runs, for the keyring endpoints, which may be
+	// asked before it does (keyring.go).
+	keyringPool atomic.Pointer[gossip.Pool]
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
