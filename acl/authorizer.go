@@ -2,6 +2,7 @@ package acl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -37,6 +38,15 @@ func NewAuthorizer(state func() State) *Authorizer {
 // DeniedError is a refusal: HTTP 403, gRPC PermissionDenied.
 type DeniedError struct {
 	msg string
+	// unknown says that the token is not in the state.
+	unknown bool
+}
+
+// IsUnknownToken reports whether err refuses a token that the state does not hold:
+// one that was deleted, or never existed, or that this server has not applied yet.
+func IsUnknownToken(err error) bool {
+	var d *DeniedError
+	return errors.As(err, &d) && d.unknown
 }
 
 func (e *DeniedError) Error() string { return "permission denied: " + e.msg }
@@ -105,7 +115,7 @@ func (a *Authorizer) lookup(st State, secret string) (*Token, error) {
 		return nil, status.Errorf(codes.Internal, "read ACL tokens: %v", err)
 	}
 	if tok == nil {
-		return nil, denied("token not found: it was deleted, or never existed")
+		return nil, &DeniedError{msg: "token not found: it was deleted, or never existed", unknown: true}
 	}
 	return tok, nil
 }

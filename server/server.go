@@ -35,6 +35,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
+	"github.com/sutragrid/grid/acl"
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/durable"
 	"github.com/sutragrid/grid/fsm"
@@ -71,6 +72,10 @@ type Server struct {
 	shipper  shipperState
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
+	// acl is the ACL Authorizer when ACLs are on, else nil (acl.go).
+	acl *acl.Authorizer
+	// routes are the HTTP route patterns, as startHTTP registered them.
+	routes []string
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -133,6 +138,7 @@ func New(cfg *Config) (s *Server, err error) {
 	}
 	s.fsm.SetEventHook(s.feed.publish)
 	s.fsm.SetRestoreHook(s.feed.reset)
+	s.setupACL()
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)
