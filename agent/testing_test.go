@@ -148,7 +148,7 @@ type testServer struct {
 
 var testServerCount atomic.Int64
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	n := testServerCount.Add(1)
 	fake := &fakeServers{known: map[string]bool{}}
@@ -156,7 +156,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	gridpb.RegisterServersServer(g, fake)
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)
