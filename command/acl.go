@@ -25,11 +25,12 @@ func (c *ACLCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: grid acl <subcommand> [options] [args]
 
-  Manage the access control of a Grid cluster whose servers run with
-  -acl-enabled. A token (sent with -token, GRID_TOKEN or the X-Grid-Token
-  header) holds policies; a policy grants deny, read or write on each of the
-  resources agent, node, event and operator. A management token may do
-  everything.
+  Manage the access control of a Grid cluster. A token (sent with -token,
+  GRID_TOKEN or the X-Grid-Token header) holds policies; a policy grants deny,
+  read or write on each of the resources agent, node, event and operator. A
+  management token may do everything. The servers enforce ACLs when they run
+  with -acl-enabled; policies and tokens can be created before, so that agents
+  have their tokens when ACLs are turned on.
 
 Subcommands:
 
@@ -71,8 +72,8 @@ func (c *ACLBootstrapCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: grid acl bootstrap [options]
 
-  Create the first management token of a cluster whose servers run with
-  -acl-enabled, and print it with its secret ID. The servers keep only a hash
+  Create the first management token of a cluster, and print it with its
+  secret ID. The servers keep only a hash
   of the secret: this is the one time it is shown. Keep it safe; use it to
   create policies and less powerful tokens.
 

@@ -162,9 +162,6 @@ func newACLCommand(t CommandType) Command {
 	return nil
 }
 
-// IsACLCommand reports whether t is one of the ACL commands.
-func IsACLCommand(t CommandType) bool { return newACLCommand(t) != nil }
-
 // applyACL applies an ACL command; ok is false for a command of another kind.
 func (x *applyCtx) applyACL(cmd Command) (ok bool, err error) {
 	switch c := cmd.(type) {

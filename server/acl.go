@@ -32,12 +32,15 @@ import (
 const aclResetFile = "acl-bootstrap-reset"
 
 // setupACL makes the ACL Authorizer the server's when ACLs are on. An Authorizer the
-// config already has (other than AllowAll) must allow a request too.
+// config already has (other than AllowAll) must allow a request too. Without ACLs the
+// ACL endpoints work all the same, unenforced: an operator can bootstrap, write
+// policies and give agents their tokens before turning ACLs on, server by server,
+// without refusing anyone meanwhile.
 func (s *Server) setupACL() {
+	s.acl = acl.NewAuthorizer(func() acl.State { return s.fsm.State() })
 	if !s.config.ACLEnabled {
 		return
 	}
-	s.acl = acl.NewAuthorizer(func() acl.State { return s.fsm.State() })
 	guard := &aclGuard{s: s, wait: unknownTokenWait}
 	switch s.config.Authorizer.(type) {
 	case nil, auth.AllowAll:
@@ -98,7 +101,7 @@ func (s *Server) requester(r *http.Request) string {
 }
 
 func (s *Server) tokenName(secret string) string {
-	if s.acl == nil || secret == "" {
+	if !s.config.ACLEnabled || secret == "" {
 		return ""
 	}
 	tok, err := s.acl.Resolve(secret)
@@ -126,9 +129,10 @@ func callerToken(ctx context.Context) string {
 
 // authorizeApply checks, on the leader, a command that another server forwarded
 // through the internal Apply call: the caller's token must allow the command
-// (acl.ApplyEndpoint), an ACL command needs ACLs on, and a bootstrap's reset index
+// (acl.ApplyEndpoint), and a bootstrap's reset index
 // must be the one in this server's reset file. The command's requested_by is the
-// forwarded token's, whatever the sender wrote. It returns the command to propose.
+// forwarded token's (with ACLs on), whatever the sender wrote. It returns the command
+// to propose.
 func (s *Server) authorizeApply(ctx context.Context, buf []byte) ([]byte, error) {
 	env, err := fsm.Decode(buf)
 	if err != nil {
@@ -143,9 +147,6 @@ func (s *Server) authorizeApply(ctx context.Context, buf []byte) ([]byte, error)
 		}
 		return nil, status.Error(codes.PermissionDenied, err.Error())
 	}
-	if fsm.IsACLCommand(cmd.Type()) && s.acl == nil {
-		return nil, status.Error(codes.FailedPrecondition, errACLDisabled.Error())
-	}
 	switch c := cmd.(type) {
 	case *fsm.ACLBootstrap:
 		if c.ResetIndex != 0 {
@@ -155,11 +156,11 @@ func (s *Server) authorizeApply(ctx context.Context, buf []byte) ([]byte, error)
 		}
 		return buf, nil
 	case *fsm.SpawnNode:
-		if s.acl != nil {
+		if s.config.ACLEnabled {
 			c.RequestedBy = s.tokenName(token)
 		}
 	case *fsm.StopNode:
-		if s.acl != nil {
+		if s.config.ACLEnabled {
 			c.RequestedBy = s.tokenName(token)
 		}
 	default:
@@ -167,8 +168,6 @@ func (s *Server) authorizeApply(ctx context.Context, buf []byte) ([]byte, error)
 	}
 	return fsm.Encode(cmd)
 }
-
-var errACLDisabled = errors.New("ACLs are disabled: start the servers with -acl-enabled")
 
 // resetIndex reads the reset file; ok is false when there is none.
 func (s *Server) resetIndex() (idx uint64, ok bool, err error) {

@@ -17,27 +17,16 @@ import (
 
 // aclRoutes registers the ACL endpoints with handle, as startHTTP registers the others.
 func (s *Server) aclRoutes(handle func(pattern string, mode routeMode, h http.HandlerFunc)) {
-	handle("POST /v1/acl/bootstrap", leader, s.aclOnly(s.handleACLBootstrap))
-	handle("GET /v1/acl/policies", read, s.aclOnly(s.handleACLPolicies))
-	handle("GET /v1/acl/policy/{name}", read, s.aclOnly(s.handleACLPolicy))
-	handle("PUT /v1/acl/policy/{name}", leader, s.aclOnly(s.handleACLPolicyPut))
-	handle("DELETE /v1/acl/policy/{name}", leader, s.aclOnly(s.handleACLPolicyDelete))
-	handle("GET /v1/acl/tokens", read, s.aclOnly(s.handleACLTokens))
-	handle("POST /v1/acl/token", leader, s.aclOnly(s.handleACLTokenCreate))
-	handle("GET /v1/acl/token/self", read, s.aclOnly(s.handleACLTokenSelf))
-	handle("GET /v1/acl/token/{accessor}", read, s.aclOnly(s.handleACLToken))
-	handle("DELETE /v1/acl/token/{accessor}", leader, s.aclOnly(s.handleACLTokenDelete))
-}
-
-// aclOnly answers 400 while ACLs are off on this server.
-func (s *Server) aclOnly(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.acl == nil {
-			writeError(w, http.StatusBadRequest, errACLDisabled)
-			return
-		}
-		h(w, r)
-	}
+	handle("POST /v1/acl/bootstrap", leader, s.handleACLBootstrap)
+	handle("GET /v1/acl/policies", read, s.handleACLPolicies)
+	handle("GET /v1/acl/policy/{name}", read, s.handleACLPolicy)
+	handle("PUT /v1/acl/policy/{name}", leader, s.handleACLPolicyPut)
+	handle("DELETE /v1/acl/policy/{name}", leader, s.handleACLPolicyDelete)
+	handle("GET /v1/acl/tokens", read, s.handleACLTokens)
+	handle("POST /v1/acl/token", leader, s.handleACLTokenCreate)
+	handle("GET /v1/acl/token/self", read, s.handleACLTokenSelf)
+	handle("GET /v1/acl/token/{accessor}", read, s.handleACLToken)
+	handle("DELETE /v1/acl/token/{accessor}", leader, s.handleACLTokenDelete)
 }
 
 func (s *Server) handleACLBootstrap(w http.ResponseWriter, r *http.Request) {

@@ -452,14 +452,24 @@ func TestACLBootstrapReset(t *testing.T) {
 	}
 }
 
-// Without -acl-enabled everything is allowed, as before, and the ACL endpoints say
-// that ACLs are off.
+// Without -acl-enabled everything is allowed, as before, and spawns record nobody;
+// the ACL endpoints work all the same, so that the tokens exist before ACLs are
+// turned on.
 func TestACLsDisabled(t *testing.T) {
 	s := startServer(t, testConfig(t, "s1", t.TempDir(), 1))
 	(&testCluster{t: t, servers: []*Server{s}}).leader()
-	code, body := aclCall(t, s, "POST", "/v1/acl/bootstrap", "", "")
-	if code != http.StatusBadRequest || !strings.Contains(body, "ACLs are disabled") {
-		t.Fatalf("bootstrap without ACLs: %d %s", code, body)
+	var boot api.ACLToken
+	mustCall(t, s, "POST", "/v1/acl/bootstrap", "", "", http.StatusOK, &boot)
+	mustCall(t, s, "PUT", "/v1/acl/policy/agents", "", `{"rules":"agent { policy = \"write\" }"}`, http.StatusOK, nil)
+	mustCall(t, s, "POST", "/v1/acl/token", "", `{"name":"agent-001","policies":["agents"]}`, http.StatusCreated, nil)
+	mustCall(t, s, "GET", "/v1/acl/token/self", boot.SecretID, "", http.StatusOK, nil)
+	if _, err := s.Apply(context.Background(), &fsm.RegisterAgent{Name: "a1", Address: deadAgentAddr, MaxNodes: 4, StorageRoot: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	var n api.Node
+	mustCall(t, s, "POST", "/v1/nodes", boot.SecretID, `{"agent":"a1","port":5001}`, http.StatusCreated, &n)
+	if n.RequestedBy != "" {
+		t.Fatalf("requested_by %q without ACLs", n.RequestedBy)
 	}
 	mustCall(t, s, "GET", "/v1/nodes", "", "", http.StatusOK, nil)
 }

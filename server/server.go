@@ -72,7 +72,7 @@ type Server struct {
 	shipper  shipperState
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
-	// acl is the ACL Authorizer when ACLs are on, else nil (acl.go).
+	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
 	acl *acl.Authorizer
 	// routes are the HTTP route patterns, as startHTTP registered them.
 	routes []string
