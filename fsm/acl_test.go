@@ -2,12 +2,16 @@ package fsm
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/sutragrid/grid/acl"
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/events"
 )
 
@@ -192,5 +196,35 @@ func TestRequestedBy(t *testing.T) {
 	}
 	if found[events.SpawnRequested] != "alice" || found[events.StopRequested] != "bob" {
 		t.Fatalf("requested_by in events: %v", found)
+	}
+}
+
+// BenchmarkACLCheck is the ACL check of one request as a server runs it: a read view of
+// the state, the secret's hash, the token and its two policies looked up in memdb.
+func BenchmarkACLCheck(b *testing.B) {
+	f, err := New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, secret := acl.NewToken()
+	tok.Name, tok.Policies = "bench", []string{"events", "nodes"}
+	for i, cmd := range []Command{
+		&ACLPolicyUpsert{Name: "nodes", Rules: `node { policy = "write" }`},
+		&ACLPolicyUpsert{Name: "events", Rules: `event { policy = "read" }`},
+		&ACLTokenCreate{Token: *tok},
+	} {
+		buf, _ := Encode(cmd)
+		if resp := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: buf}); resp != nil {
+			b.Fatal(resp)
+		}
+	}
+	a := acl.NewAuthorizer(func() acl.State { return f.State() })
+	acc := auth.Access{Endpoint: "POST /v1/nodes", Write: true, Token: secret}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := a.Authorize(ctx, acc); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

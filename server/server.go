@@ -12,7 +12,8 @@
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
 // status_http.go and snapshot.go serve the API; names.go holds every agent and node
 // name the grid has known, and resolves the names of event queries. Every request
-// passes the Authorizer (auth/).
+// passes the Authorizer (auth/); acl.go makes it acl's with -acl-enabled, and
+// acl_http.go serves the ACL endpoints.
 package server
 
 import (
