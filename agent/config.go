@@ -77,6 +77,9 @@ type Config struct {
 	// Authorizer is asked before every gRPC request to the agent; an error refuses
 	// the call (PermissionDenied). Default nil: allow all.
 	Authorizer auth.Authorizer
+	// Token is the agent's ACL token, sent with every call to the servers (x-grid-token
+	// metadata): with ACLs on, one whose policy has agent write. Default: "" (none).
+	Token string
 
 	// Logger is the agent's logger; components log to named sub-loggers
 	// ("agent.gossip", "agent.client", "agent.supervisor").

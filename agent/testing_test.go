@@ -148,14 +148,14 @@ type testServer struct {
 
 var testServerCount atomic.Int64
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
-	return newTestServerWith(t, "")
+	return newTestServerWith(t, "", opts...)
 }
 
 // newTestServerWith is newTestServer whose gossip is encrypted with key, unless it
-// is "", with a keyring in a temporary dir.
-func newTestServerWith(t *testing.T, key string) *testServer {
+// is "", with a keyring in a temporary dir, and whose gRPC server takes opts.
+func newTestServerWith(t *testing.T, key string, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	n := testServerCount.Add(1)
 	fake := &fakeServers{known: map[string]bool{}}
@@ -163,7 +163,7 @@ func newTestServerWith(t *testing.T, key string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	gridpb.RegisterServersServer(g, fake)
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)

@@ -22,6 +22,12 @@ const DefaultAddress = "http://127.0.0.1:7000"
 // AddressEnv names the environment variable that overrides DefaultAddress.
 const AddressEnv = "GRID_ADDR"
 
+// TokenEnv names the environment variable that holds the ACL token the CLI sends.
+const TokenEnv = "GRID_TOKEN"
+
+// TokenHeader is the header that carries the caller's ACL token.
+const TokenHeader = "X-Grid-Token"
+
 // Config configures a Client.
 type Config struct {
 	// Address is the server's HTTP API, "http://host:port" or "host:port".
@@ -29,6 +35,9 @@ type Config struct {
 	Address string
 	// HTTPClient sends the requests. Default: a client with a 60s timeout.
 	HTTPClient *http.Client
+	// Token is the ACL token sent with every request, in X-Grid-Token; "" sends none.
+	// DefaultConfig takes it from $GRID_TOKEN.
+	Token string
 }
 
 // DefaultConfig returns the configuration that the CLI starts from.
@@ -37,14 +46,15 @@ func DefaultConfig() *Config {
 	if addr == "" {
 		addr = DefaultAddress
 	}
-	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}}
+	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}, Token: os.Getenv(TokenEnv)}
 }
 
 // Client talks to one server's HTTP API. Any server answers: writes are forwarded to
 // the leader by the server itself.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	base  *url.URL
+	http  *http.Client
+	token string
 }
 
 // NewClient validates cfg and returns a client.
@@ -70,7 +80,7 @@ func NewClient(cfg *Config) (*Client, error) {
 	if hc == nil {
 		hc = DefaultConfig().HTTPClient
 	}
-	return &Client{base: u, http: hc}, nil
+	return &Client{base: u, http: hc, token: cfg.Token}, nil
 }
 
 // Address returns the base URL the client talks to.
@@ -113,6 +123,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set(TokenHeader, c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

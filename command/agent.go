@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/agent"
+	"github.com/sutragrid/grid/api"
 )
 
 // AgentCommand runs a Grid agent until SIGINT (leave) or SIGTERM (restart).
@@ -76,6 +77,11 @@ Agent Options:
     The directory inside which every node's storage path must lie.
     Default: the data dir.
 
+  -token=TOKEN
+    The agent's ACL token, sent with its calls to the servers: with ACLs on,
+    a token whose policy has agent { policy = "write" }, which the agent
+    alone should hold (see 'grid acl token create'). Overrides GRID_TOKEN.
+
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
 
@@ -103,6 +109,7 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.StringVar(&cfg.StorageRoot, "storage-root", "", "")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(api.TokenEnv), "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")

@@ -119,5 +119,18 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"operator snapshot restore": m(&OperatorSnapshotRestoreCommand{Meta: meta}),
 		"operator gossip":           m(&OperatorGossipCommand{}),
 		"operator gossip keyring":   m(&OperatorGossipKeyringCommand{Meta: meta}),
+		"acl":                       m(&ACLCommand{}),
+		"acl bootstrap":             m(&ACLBootstrapCommand{Meta: meta}),
+		"acl policy":                m(&ACLPolicyCommand{}),
+		"acl policy apply":          m(&ACLPolicyApplyCommand{Meta: meta}),
+		"acl policy list":           m(&ACLPolicyListCommand{Meta: meta}),
+		"acl policy info":           m(&ACLPolicyInfoCommand{Meta: meta}),
+		"acl policy delete":         m(&ACLPolicyDeleteCommand{Meta: meta}),
+		"acl token":                 m(&ACLTokenCommand{}),
+		"acl token create":          m(&ACLTokenCreateCommand{Meta: meta}),
+		"acl token list":            m(&ACLTokenListCommand{Meta: meta}),
+		"acl token info":            m(&ACLTokenInfoCommand{Meta: meta}),
+		"acl token delete":          m(&ACLTokenDeleteCommand{Meta: meta}),
+		"acl token self":            m(&ACLTokenSelfCommand{Meta: meta}),
 	}
 }

@@ -125,10 +125,11 @@ func runCLI(t *testing.T, args ...string) result {
 		stderr: errOut.String() + ui.ErrorWriter.String()}
 }
 
-// isolateEnv clears GRID_ADDR so a developer's setting does not leak into a test.
+// isolateEnv clears GRID_ADDR and GRID_TOKEN so a developer's setting does not leak into a test.
 func isolateEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv(api.AddressEnv, "")
+	t.Setenv(api.TokenEnv, "")
 }
 
 // check is one expectation on a result.

@@ -20,6 +20,7 @@ type Meta struct {
 
 	address string
 	json    bool
+	token   string
 }
 
 // clientFlags returns a flag set with -address and -json, for commands that talk to the
@@ -27,6 +28,7 @@ type Meta struct {
 func (m *Meta) clientFlags(name string) *flag.FlagSet {
 	fs := m.flagSet(name)
 	fs.StringVar(&m.address, "address", "", "")
+	fs.StringVar(&m.token, "token", "", "")
 	fs.BoolVar(&m.json, "json", false, "")
 	return fs
 }
@@ -40,11 +42,15 @@ func (m *Meta) flagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// client builds an API client from -address, then GRID_ADDR, then the default.
+// client builds an API client from -address, then GRID_ADDR, then the default, with
+// the token of -token, else GRID_TOKEN.
 func (m *Meta) client() (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if m.address != "" {
 		cfg.Address = m.address
+	}
+	if m.token != "" {
+		cfg.Token = m.token
 	}
 	return api.NewClient(cfg)
 }
@@ -110,6 +116,10 @@ HTTP API Options:
   -address=<addr>
     The address of a Grid server's HTTP API. Overrides GRID_ADDR.
     Default: http://127.0.0.1:7000
+
+  -token=<token>
+    The ACL token (its secret ID) sent as X-Grid-Token, when the servers run
+    with -acl-enabled. Overrides GRID_TOKEN.
 
 Output Options:
 

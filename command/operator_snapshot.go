@@ -39,6 +39,9 @@ func (m *Meta) snapshotClient() (*api.Client, error) {
 	if m.address != "" {
 		cfg.Address = m.address
 	}
+	if m.token != "" {
+		cfg.Token = m.token
+	}
 	cfg.HTTPClient = &http.Client{}
 	return api.NewClient(cfg)
 }

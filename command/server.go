@@ -98,6 +98,11 @@ Server Options:
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
 
+  -acl-enabled
+    Turn ACLs on: every request then needs a token that allows it, sent as
+    X-Grid-Token (the CLI's -token or GRID_TOKEN). Give it to every server;
+    then create the first token with 'grid acl bootstrap'.
+
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
 
@@ -137,6 +142,7 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
 	fs.Uint64Var(&cfg.EventOutboxLimit, "event-outbox-limit", cfg.EventOutboxLimit, "")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
+	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
 	}

@@ -76,6 +76,9 @@ type Config struct {
 	TLS *tls.Config
 	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
 	Authorizer auth.Authorizer
+	// ACLEnabled turns ACLs on: the Authorizer becomes acl's (acl.go), so that every
+	// request needs a token that allows it. Default: false.
+	ACLEnabled bool
 
 	// HeartbeatInterval is how often agents are told to heartbeat. Default: 5s.
 	HeartbeatInterval time.Duration
