@@ -2,8 +2,9 @@
 // with them and heartbeats, and a supervisor that runs the storage nodes the leader
 // orders over gRPC, restarting them when they crash and reporting what happens.
 //
-// Where things happen: gossip.go tracks the servers; client.go registers and
-// heartbeats, and queue.go keeps node reports until they are delivered; endpoint.go
+// Where things happen: gossip.go tracks the servers (and keeps the gossip keyring of
+// -encrypt); client.go registers and heartbeats, and queue.go keeps node reports
+// until they are delivered; endpoint.go
 // serves the leader's orders, which supervisor.go carries out: launch.go starts a node
 // process and waits for its health check, watch.go restarts it after a crash under
 // restart.go's policy; process.go and adopt.go let an agent that restarts take its

@@ -11,8 +11,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
 )
@@ -39,6 +41,8 @@ type client struct {
 	queue   *reportQueue
 	// registration builds the agent's registration, with the nodes it runs now.
 	registration func() *gridpb.RegisterRequest
+	// token is the agent's ACL token, sent with every call.
+	token string
 	// supervised lists the nodes the agent supervises now, for each heartbeat.
 	supervised func() []*gridpb.NodeReport
 	heartbeat  time.Duration // the configured interval
@@ -59,6 +63,7 @@ func newClient(cfg *Config, servers *serverTable, queue *reportQueue, registrati
 		conns:        dial.NewPool(cfg.TLS.ClientConfig(serverPeers...)),
 		queue:        queue,
 		registration: registration,
+		token:        cfg.Token,
 		heartbeat:    cfg.HeartbeatInterval,
 		registered:   make(chan struct{}),
 		interval:     cfg.HeartbeatInterval,
@@ -80,6 +85,9 @@ func (c *client) call(ctx context.Context, timeout time.Duration, fn func(contex
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if c.token != "" {
+		cctx = metadata.AppendToOutgoingContext(cctx, auth.TokenMetadata, c.token)
+	}
 	err = fn(cctx, gridpb.NewServersClient(conn))
 	switch status.Code(err) {
 	case codes.OK, codes.NotFound, codes.InvalidArgument, codes.AlreadyExists, codes.PermissionDenied, codes.Unauthenticated:

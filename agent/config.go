@@ -65,6 +65,12 @@ type Config struct {
 	// use it for fast failure detection. Its name, addresses and delegates are
 	// overwritten.
 	GossipConfig *memberlist.Config
+	// EncryptKey is the gossip encryption key (-encrypt), 32 random bytes in base64,
+	// the key the servers use. It seeds the keyring kept in the data dir
+	// (serf/local.keyring); once that exists it is used instead, with the keys
+	// rotated in since, and EncryptKey is ignored. Default: "" (plaintext gossip,
+	// unless the data dir has a keyring).
+	EncryptKey string
 	// TLS, when set, is mutual TLS with an agent certificate on the gRPC listener
 	// (which obeys servers only) and every dialer, to servers and to the agent's
 	// storage nodes (tls.go). Default: nil (plaintext).
@@ -75,6 +81,9 @@ type Config struct {
 	// Authorizer is asked before every gRPC request to the agent; an error refuses
 	// the call (PermissionDenied). Default nil: allow all.
 	Authorizer auth.Authorizer
+	// Token is the agent's ACL token, sent with every call to the servers (x-grid-token
+	// metadata): with ACLs on, one whose policy has agent write. Default: "" (none).
+	Token string
 
 	// Logger is the agent's logger; components log to named sub-loggers
 	// ("agent.gossip", "agent.client", "agent.supervisor").
@@ -135,6 +144,9 @@ func (c *Config) validate() error {
 	}
 	if c.RetryMax < 0 {
 		return fmt.Errorf("retry-max must be 0 or more, got %d", c.RetryMax)
+	}
+	if err := validEncryptKey(c.EncryptKey); err != nil {
+		return err
 	}
 	if c.MaxNodes == 0 {
 		c.MaxNodes = 10

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
 	"sort"
@@ -40,7 +41,8 @@ func (t *serverTable) list() []string {
 
 // setupGossip starts serf with the agent's tags. The snapshot in the data dir lets an
 // agent restarted after SIGTERM or a crash rejoin the members it knew without -join;
-// one that left (SIGINT) left for good and needs -join.
+// one that left (SIGINT) left for good and needs -join. The keyring in the data dir,
+// seeded by -encrypt, keeps the gossip keys rotated while the agent ran.
 func (a *Agent) setupGossip() error {
 	p, err := gossip.Create(gossip.Config{
 		Name:          a.config.Name,
@@ -54,6 +56,8 @@ func (a *Agent) setupGossip() error {
 		RetryInterval: a.config.RetryInterval,
 		RetryMax:      a.config.RetryMax,
 		SnapshotPath:  filepath.Join(a.config.DataDir, gossipSnapshot),
+		EncryptKey:    a.config.EncryptKey,
+		KeyringFile:   filepath.Join(a.config.DataDir, gossipKeyring),
 	})
 	if err != nil {
 		return err
@@ -64,6 +68,25 @@ func (a *Agent) setupGossip() error {
 
 // gossipSnapshot is where, in the data dir, serf records the members it knows.
 const gossipSnapshot = "serf/local.snapshot"
+
+// gossipKeyring is where, in the data dir, the gossip encryption keyring is kept:
+// the servers' keyring operations change it on every member, agents included.
+const gossipKeyring = "serf/local.keyring"
+
+// GossipEncrypted reports whether the agent encrypts its gossip: it was started with
+// -encrypt, or its data dir has a keyring.
+func (a *Agent) GossipEncrypted() bool { return a.gossip != nil && a.gossip.Encrypted() }
+
+// validEncryptKey checks -encrypt before anything starts.
+func validEncryptKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := gossip.ValidKey(key); err != nil {
+		return fmt.Errorf("-encrypt: %w", err)
+	}
+	return nil
+}
 
 // joinLoop joins the configured addresses, retrying after 1s, then waits doubling up
 // to RetryInterval, until one answers or RetryMax attempts have failed, which is

@@ -148,8 +148,14 @@ type testServer struct {
 
 var testServerCount atomic.Int64
 
-// newTestServer starts a fake server whose gRPC server takes opts (TLS, say).
 func newTestServer(t *testing.T, opts ...grpc.ServerOption) *testServer {
+	t.Helper()
+	return newTestServerWith(t, "", opts...)
+}
+
+// newTestServerWith is newTestServer whose gossip is encrypted with key, unless it
+// is "", with a keyring in a temporary dir, and whose gRPC server takes opts.
+func newTestServerWith(t *testing.T, key string, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	n := testServerCount.Add(1)
 	fake := &fakeServers{known: map[string]bool{}}
@@ -168,6 +174,9 @@ func newTestServer(t *testing.T, opts ...grpc.ServerOption) *testServer {
 		Tags:     gossip.Tags{Role: gossip.RoleServer, ID: fmt.Sprintf("server-id-%d", n), Version: "test", RPCPort: ln.Addr().(*net.TCPAddr).Port},
 		Base:     fastGossip(),
 		Logger:   gridtest.Logger(t, "fake-gossip"),
+
+		EncryptKey:  key,
+		KeyringFile: filepath.Join(t.TempDir(), "local.keyring"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +199,9 @@ func fastGossip() *memberlist.Config {
 	mc.ProbeInterval = 200 * time.Millisecond
 	mc.ProbeTimeout = 100 * time.Millisecond
 	mc.SuspicionMult = 2
-	mc.PushPullInterval = 0
+	// Push/pull repairs what broadcasts missed: a member that joins while news of
+	// another is still being retransmitted may otherwise never hear of it.
+	mc.PushPullInterval = time.Second
 	return mc
 }
 

@@ -22,6 +22,12 @@ const DefaultAddress = "http://127.0.0.1:7000"
 // AddressEnv names the environment variable that overrides DefaultAddress.
 const AddressEnv = "GRID_ADDR"
 
+// TokenEnv names the environment variable that holds the ACL token the CLI sends.
+const TokenEnv = "GRID_TOKEN"
+
+// TokenHeader is the header that carries the caller's ACL token.
+const TokenHeader = "X-Grid-Token"
+
 // Config configures a Client.
 type Config struct {
 	// Address is the server's HTTP API, "http://host:port" or "host:port".
@@ -32,6 +38,9 @@ type Config struct {
 	// TLS is the client's TLS, for https:// addresses (tls.go). Default: from
 	// $GRID_CACERT, $GRID_CLIENT_CERT and $GRID_CLIENT_KEY.
 	TLS TLSConfig
+	// Token is the ACL token sent with every request, in X-Grid-Token; "" sends none.
+	// DefaultConfig takes it from $GRID_TOKEN.
+	Token string
 }
 
 // DefaultConfig returns the configuration that the CLI starts from.
@@ -44,15 +53,16 @@ func DefaultConfig() *Config {
 			addr = "https://" + strings.TrimPrefix(DefaultAddress, "http://")
 		}
 	}
-	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}, TLS: t}
+	return &Config{Address: addr, HTTPClient: &http.Client{Timeout: 60 * time.Second}, TLS: t, Token: os.Getenv(TokenEnv)}
 }
 
 // Client talks to one server's HTTP API. Any server answers: writes are forwarded to
 // the leader by the server itself.
 type Client struct {
-	base *url.URL
-	http *http.Client
-	tls  TLSConfig
+	base  *url.URL
+	http  *http.Client
+	tls   TLSConfig
+	token string
 }
 
 // NewClient validates cfg and returns a client.
@@ -86,7 +96,7 @@ func NewClient(cfg *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{base: u, http: hc, tls: cfg.TLS}, nil
+	return &Client{base: u, http: hc, tls: cfg.TLS, token: cfg.Token}, nil
 }
 
 // Address returns the base URL the client talks to.
@@ -129,6 +139,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set(TokenHeader, c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

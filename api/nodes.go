@@ -115,6 +115,9 @@ type Node struct {
 	Error     string    `json:"error,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// RequestedBy names the ACL token of the last spawn or stop request ("" without
+	// ACLs).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // Nodes lists the storage nodes, of one agent if agent is not "". GET /v1/nodes?agent=NAME

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sutragrid/grid/agent"
+	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/mtls"
 )
 
@@ -61,6 +62,12 @@ Agent Options:
     How many join attempts before giving up and exiting with an error;
     0 retries forever. Default: 0.
 
+  -encrypt=KEY
+    Encrypt gossip with KEY, 32 bytes in base64: the servers' key. The key
+    seeds the keyring kept in the data dir (serf/local.keyring); once that
+    exists, it is used instead, with the keys rotated in since, and -encrypt
+    is ignored. Default: none (plaintext gossip).
+
   -max-nodes=N
     How many storage nodes the agent runs at most. Default: 10.
 
@@ -70,6 +77,11 @@ Agent Options:
   -storage-root=DIR
     The directory inside which every node's storage path must lie.
     Default: the data dir.
+
+  -token=TOKEN
+    The agent's ACL token, sent with its calls to the servers: with ACLs on,
+    a token whose policy has agent { policy = "write" }, which the agent
+    alone should hold (see 'grid acl token create'). Overrides GRID_TOKEN.
 
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
@@ -103,8 +115,10 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
 	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
 	fs.IntVar(&cfg.MaxNodes, "max-nodes", cfg.MaxNodes, "")
+	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.StringVar(&cfg.StorageRoot, "storage-root", "", "")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(api.TokenEnv), "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")

@@ -23,6 +23,7 @@ func TestAgentFlags(t *testing.T) {
 		{"heartbeat", []string{"-data-dir=" + dir, "-heartbeat-interval=0s"}, []check{usageFails("agent", "-heartbeat-interval must be positive")}},
 		{"log level", []string{"-data-dir=" + dir, "-log-level=loud"}, []check{usageFails("agent", `unknown log level "loud"`)}},
 		{"bad bind", []string{"-data-dir=" + filepath.Join(dir, "a"), "-bind=nowhere"}, []check{exitCode(1), noStdout(), stderrHas("Error: start agent:", `"nowhere" is not an IP address`)}},
+		{"bad gossip key", []string{"-data-dir=" + filepath.Join(dir, "k"), "-encrypt=abc"}, []check{exitCode(1), noStdout(), stderrHas("Error: start agent:", "-encrypt: invalid gossip encryption key")}},
 		{"help", []string{"-help"}, []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()}},
 	}
 	for _, tt := range tests {

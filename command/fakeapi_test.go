@@ -125,11 +125,12 @@ func runCLI(t *testing.T, args ...string) result {
 		stderr: errOut.String() + ui.ErrorWriter.String()}
 }
 
-// isolateEnv clears GRID_ADDR and the client's TLS variables so a developer's
-// settings do not leak into a test.
+// isolateEnv clears GRID_ADDR, GRID_TOKEN and the client's TLS variables so a
+// developer's settings do not leak into a test.
 func isolateEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv(api.AddressEnv, "")
+	t.Setenv(api.TokenEnv, "")
 	for _, e := range []string{api.CACertEnv, api.ClientCertEnv, api.ClientKeyEnv} {
 		t.Setenv(e, "")
 	}

@@ -21,6 +21,7 @@ type Meta struct {
 	address string
 	json    bool
 	tls     api.TLSConfig // -ca-cert, -client-cert, -client-key (tls_flags.go)
+	token   string
 }
 
 // clientFlags returns a flag set with -address and -json, for commands that talk to the
@@ -28,6 +29,7 @@ type Meta struct {
 func (m *Meta) clientFlags(name string) *flag.FlagSet {
 	fs := m.flagSet(name)
 	fs.StringVar(&m.address, "address", "", "")
+	fs.StringVar(&m.token, "token", "", "")
 	fs.BoolVar(&m.json, "json", false, "")
 	m.clientTLSFlags(fs)
 	return fs
@@ -42,7 +44,8 @@ func (m *Meta) flagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// client builds an API client from -address, then GRID_ADDR, then the default.
+// client builds an API client from -address, then GRID_ADDR, then the default, with
+// the token of -token, else GRID_TOKEN.
 func (m *Meta) client() (*api.Client, error) {
 	return api.NewClient(m.apiConfig())
 }
@@ -108,6 +111,10 @@ HTTP API Options:
   -address=<addr>
     The address of a Grid server's HTTP API. Overrides GRID_ADDR.
     Default: http://127.0.0.1:7000 (https:// with a CA certificate)` + clientTLSHelp + `
+
+  -token=<token>
+    The ACL token (its secret ID) sent as X-Grid-Token, when the servers run
+    with -acl-enabled. Overrides GRID_TOKEN.
 
 Output Options:
 

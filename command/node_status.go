@@ -166,6 +166,10 @@ func (c *NodeStatusCommand) printNode(n *api.Node) {
 		{"Created", formatTime(now, n.CreatedAt)},
 		{"Updated", formatTime(now, n.UpdatedAt)},
 	}
+	if n.RequestedBy != "" {
+		// The ACL token of the last spawn or stop request.
+		lines = append(lines, [2]string{"Requested By", n.RequestedBy})
+	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 1, ' ', 0)
 	for _, l := range lines {

@@ -53,7 +53,7 @@ type OperatorCommand struct{}
 
 // Synopsis implements cli.Command.
 func (c *OperatorCommand) Synopsis() string {
-	return "Operate the Grid servers: Raft peers and snapshots"
+	return "Operate the Grid servers: Raft peers, snapshots and gossip keys"
 }
 
 // Help implements cli.Command.
@@ -62,12 +62,14 @@ func (c *OperatorCommand) Help() string {
 Usage: grid operator <subcommand> [options] [args]
 
   Operate the servers of a Grid cluster: inspect and change the set of Raft
-  peers, and save or restore snapshots of the replicated state. Day-to-day
-  use of a cluster does not need these commands; recovering from the loss of
-  servers or moving a cluster's state does.
+  peers, save or restore snapshots of the replicated state, and rotate the
+  keys that encrypt gossip. Day-to-day use of a cluster does not need these
+  commands; recovering from the loss of servers, moving a cluster's state or
+  rotating its keys does.
 
 Subcommands:
 
+  gossip      Manage the gossip encryption keys
   raft        Inspect and change the Raft peer set
   snapshot    Save and restore snapshots of the replicated state
 

@@ -19,11 +19,12 @@ var clientCommands = []string{
 	"operator raft remove-peer",
 	"operator snapshot save",
 	"operator snapshot restore",
+	"operator gossip keyring",
 }
 
 func TestHelpOfEveryCommand(t *testing.T) {
 	isolateEnv(t)
-	names := append([]string{"version", "operator", "operator raft", "operator snapshot", "node"}, clientCommands...)
+	names := append([]string{"version", "operator", "operator raft", "operator snapshot", "operator gossip", "node"}, clientCommands...)
 	for _, name := range names {
 		for _, flag := range []string{"-help", "-h", "--help"} {
 			t.Run(name+" "+flag, func(t *testing.T) {
@@ -49,7 +50,8 @@ func TestParentCommands(t *testing.T) {
 		name string
 		subs []string
 	}{
-		{"operator", []string{"raft", "snapshot"}},
+		{"operator", []string{"gossip", "raft", "snapshot"}},
+		{"operator gossip", []string{"keyring"}},
 		{"operator raft", []string{"list-peers", "remove-peer"}},
 		{"operator snapshot", []string{"save", "restore"}},
 		{"node", []string{"spawn", "stop", "status", "logs"}},
@@ -106,6 +108,7 @@ func TestCLIRunsNestedCommands(t *testing.T) {
 	}{
 		{[]string{"members", "-address=" + f.URL}, "list members:"},
 		{[]string{"operator", "raft", "list-peers", "-address=" + f.URL}, "list Raft peers:"},
+		{[]string{"operator", "gossip", "keyring", "-address=" + f.URL, "-list"}, "list gossip keys:"},
 		{[]string{"operator", "raft", "remove-peer", "-address=" + f.URL, "-peer-id=x"}, `remove Raft peer with ID "x":`},
 		{[]string{"operator", "snapshot", "save", "-address=" + f.URL, t.TempDir() + "/s.snap"}, "save snapshot:"},
 		{[]string{"agent", "status", "-address=" + f.URL}, "list agents:"},

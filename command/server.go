@@ -65,6 +65,13 @@ Server Options:
     How many join attempts before giving up and exiting with an error;
     0 retries forever. Default: 0.
 
+  -encrypt=KEY
+    Encrypt gossip with KEY, 32 bytes in base64 ('grid operator gossip
+    keyring -generate' makes one); every server and agent needs the same key.
+    The key seeds the keyring kept in the data dir (serf/local.keyring); once
+    that exists, it is used instead, with the keys rotated in since, and
+    -encrypt is ignored. Default: none (plaintext gossip).
+
   -raft-multiplier=N
     Scales Raft's heartbeat, election and leader-lease timeouts (1-10) for slow
     machines. Default: 1.
@@ -91,6 +98,11 @@ Server Options:
   -heartbeat-event-interval=DURATION
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
+
+  -acl-enabled
+    Turn ACLs on: every request then needs a token that allows it, sent as
+    X-Grid-Token (the CLI's -token or GRID_TOKEN). Give it to every server;
+    then create the first token with 'grid acl bootstrap'.
 
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
@@ -127,6 +139,7 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
 	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
 	fs.IntVar(&cfg.RaftMultiplier, "raft-multiplier", cfg.RaftMultiplier, "")
+	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "")
@@ -140,6 +153,7 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.StringVar(&sf.logLevel, "log-level", "info", "")
 	sf.tls.bind(fs)
 	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
+	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
 	}

@@ -77,6 +77,9 @@ func (m *Meta) apiConfig() *api.Config {
 	if m.address != "" {
 		cfg.Address = m.address
 	}
+	if m.token != "" {
+		cfg.Token = m.token
+	}
 	for _, f := range []struct{ flag, dst *string }{
 		{&m.tls.CACert, &cfg.TLS.CACert}, {&m.tls.ClientCert, &cfg.TLS.ClientCert}, {&m.tls.ClientKey, &cfg.TLS.ClientKey},
 	} {

@@ -21,13 +21,13 @@ func Describe(e *Event) string {
 	case AgentUnregistered:
 		return fmt.Sprintf("Agent %s unregistered", e.AgentID)
 	case SpawnRequested:
-		return fmt.Sprintf("Spawn of node %s requested on %s, port %d", node(e), e.AgentID, e.Port)
+		return fmt.Sprintf("Spawn of node %s requested on %s, port %d%s", node(e), e.AgentID, e.Port, by(e))
 	case SpawnSucceeded:
 		return fmt.Sprintf("Node %s started on %s (pid %d)", node(e), e.AgentID, e.PID)
 	case SpawnFailed:
 		return fmt.Sprintf("Node %s failed to start on %s: %s", node(e), e.AgentID, e.Error)
 	case StopRequested:
-		return fmt.Sprintf("Stop of node %s on %s requested", node(e), e.AgentID)
+		return fmt.Sprintf("Stop of node %s on %s requested%s", node(e), e.AgentID, by(e))
 	case StopSucceeded:
 		return fmt.Sprintf("Node %s on %s stopped%s", node(e), e.AgentID, exit(e))
 	case StopFailed:
@@ -53,6 +53,14 @@ func node(e *Event) string {
 		return e.NodeID
 	}
 	return e.NodeName + " (" + e.NodeID + ")"
+}
+
+// by names who requested a spawn or stop: " by NAME", or "" when nobody is known.
+func by(e *Event) string {
+	if e.RequestedBy == "" {
+		return ""
+	}
+	return " by " + e.RequestedBy
 }
 
 func onHost(h string) string {

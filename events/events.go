@@ -163,6 +163,10 @@ type Event struct {
 	OfflineAgents  int    `json:"offline_agents,omitempty"`
 	Reason         string `json:"reason,omitempty"`
 
+	// RequestedBy names the ACL token of a spawn or stop request: its name, or its
+	// accessor ID when it has none ("" without ACLs).
+	RequestedBy string `json:"requested_by,omitempty"`
+
 	// CausedBy is the seq of the event that caused this one, if any.
 	CausedBy uint64 `json:"caused_by,omitempty"`
 	// Description is one line for people.

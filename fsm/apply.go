@@ -60,6 +60,9 @@ func (x *applyCtx) apply() error {
 	case *StrayStopped:
 		return x.strayStopped(c)
 	default:
+		if ok, err := x.applyACL(c); ok {
+			return err
+		}
 		return x.nodeChange()
 	}
 }

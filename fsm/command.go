@@ -55,6 +55,11 @@ var commandNames = map[CommandType]string{
 	CmdEventsShipped:   "events_shipped",
 	CmdSampleHeartbeat: "sample_heartbeat",
 	CmdStrayStopped:    "stray_stopped",
+	CmdACLBootstrap:    "acl_bootstrap",
+	CmdACLPolicyUpsert: "acl_policy_upsert",
+	CmdACLPolicyDelete: "acl_policy_delete",
+	CmdACLTokenCreate:  "acl_token_create",
+	CmdACLTokenDelete:  "acl_token_delete",
 }
 
 func (t CommandType) String() string {
@@ -189,7 +194,7 @@ func newCommand(t CommandType) Command {
 	case CmdSampleHeartbeat:
 		return &SampleHeartbeat{}
 	}
-	return nil
+	return newACLCommand(t)
 }
 
 // RegisterAgent inserts an agent, or updates the one with the same name.

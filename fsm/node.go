@@ -60,6 +60,8 @@ type Node struct {
 	// CrashSeq of the last node_crashed: the causes of the events that follow them.
 	RequestSeq uint64 `json:"request_seq,omitempty"`
 	CrashSeq   uint64 `json:"crash_seq,omitempty"`
+	// RequestedBy names the token of the last spawn or stop request ("" without ACLs).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // MaxNodeNameLen bounds a node's name.
@@ -99,6 +101,8 @@ type SpawnNode struct {
 	StoragePath   string         `json:"storage_path"`
 	MemoryLimitMB int            `json:"memory_limit_mb"`
 	Restart       restart.Policy `json:"restart_policy"`
+	// RequestedBy names the token of the request ("" without ACLs).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 func (*SpawnNode) Type() CommandType { return CmdSpawnNode }
@@ -122,6 +126,9 @@ func (c *SpawnNode) Validate() error {
 		return fmt.Errorf("memory_limit_mb %d is out of range 0-%d", c.MemoryLimitMB, MaxMemoryLimitMB)
 	}
 	if err := validPath("storage_path", c.StoragePath); err != nil {
+		return err
+	}
+	if err := validRequester(c.RequestedBy); err != nil {
 		return err
 	}
 	return c.Restart.Validate()
@@ -193,12 +200,17 @@ type StopNode struct {
 	// KillTimeout is how long the node has after SIGTERM before SIGKILL; 0 means
 	// DefaultKillTimeout.
 	KillTimeout time.Duration `json:"kill_timeout,omitempty"`
+	// RequestedBy names the token of the request ("" without ACLs).
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 func (*StopNode) Type() CommandType { return CmdStopNode }
 func (c *StopNode) Validate() error {
 	if c.KillTimeout < 0 || c.KillTimeout > MaxKillTimeout {
 		return fmt.Errorf("kill timeout %s is out of range 0-%s", c.KillTimeout, MaxKillTimeout)
+	}
+	if err := validRequester(c.RequestedBy); err != nil {
+		return err
 	}
 	return validName("id", c.ID)
 }

@@ -89,13 +89,13 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 		host = agent.Address
 	}
 	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, NodeName: name, Port: c.Port,
-		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname})
+		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname, RequestedBy: c.RequestedBy})
 	return txn.Insert(tableNodes, &Node{
 		ID: c.ID, Name: name, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
 		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
 		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
-		RequestSeq: seq,
+		RequestSeq: seq, RequestedBy: c.RequestedBy,
 	})
 }
 
@@ -258,7 +258,9 @@ func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
 			e.Error, e.CausedBy = "a stop was requested before the node started", n.RequestSeq
 			x.emit(e)
 		}
-		n.RequestSeq = x.emit(ev(events.StopRequested))
+		req := ev(events.StopRequested)
+		req.RequestedBy = c.RequestedBy
+		n.RequestSeq, n.RequestedBy = x.emit(req), c.RequestedBy
 		n.Status, n.KillTimeout = NodeStatusStopping, c.KillTimeout
 		if wasFailed {
 			// Nothing runs: the stop is done at once. The exit of the failed process

@@ -143,6 +143,7 @@ var tables = []table{
 		},
 		decode: decodeRow[EventMeta],
 	},
+	aclPoliciesTable, aclTokensTable, aclMetaTable, // acl.go
 }
 
 func schema() *memdb.DBSchema {

@@ -9,15 +9,20 @@
 //
 // What Grid adds is small: the metadata every member gossips about itself (Tags), a
 // table of the members kept up to date from serf's events with lookups by name and
-// by server ID that cost O(1) (Members), and a Pool that creates serf, joins the
-// configured addresses with a backoff (1s, doubling up to RetryInterval) and leaves
-// gracefully.
+// by server ID that cost O(1) (Members, members.go), and a Pool that creates serf,
+// joins the configured addresses with a backoff (1s, doubling up to RetryInterval)
+// and leaves gracefully (gossip.go). keyring.go seeds the keyring from an
+// encryption key or the keyring file kept in the data dir, and lists, installs,
+// switches and removes keys across the pool through serf's KeyManager; keylog.go
+// says in plain words, in the log and in join errors, when a member is refused
+// because its key does not match.
 package gossip
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,6 +57,9 @@ const (
 	// DefaultReapInterval is how often serf reaps the members whose timeout passed.
 	DefaultReapInterval = 15 * time.Second
 
+	// minQueryTimeout is the least time a serf query waits for the members' answers.
+	minQueryTimeout = 3 * time.Second
+
 	// firstRetryInterval is the wait after the first failed join attempt; each
 	// failure doubles it up to RetryInterval. Members started together by a script
 	// find each other within a second or two rather than a whole RetryInterval.
@@ -70,9 +78,9 @@ type Config struct {
 	// Tags is the metadata the member gossips about itself.
 	Tags Tags
 	// Base, if set, is the memberlist configuration to start from; tests use it for
-	// fast failure detection, and it is where a gossip encryption keyring goes. It is
-	// copied, and the name, addresses, delegates and logger are set on the copy.
-	// Default: memberlist.DefaultLANConfig().
+	// fast failure detection. It is copied, and the name, addresses, delegates,
+	// logger and keyring are set on the copy (encryption comes from EncryptKey and
+	// KeyringFile). Default: memberlist.DefaultLANConfig().
 	Base *memberlist.Config
 	// Members is the table that membership changes are reported to. Default: a new
 	// one, which Pool.Members returns either way.
@@ -101,6 +109,20 @@ type Config struct {
 	// false.
 	RejoinAfterLeave bool
 
+	// EncryptKey, if set, is the gossip encryption key, KeySize bytes in base64 (see
+	// DecodeKey): every gossip message is then encrypted and authenticated with
+	// AES-256-GCM, and members without a key of the keyring cannot join. It seeds
+	// the keyring the first time; once KeyringFile exists, the keyring kept there is
+	// used and EncryptKey is ignored, with a log line: it holds the keys rotated in
+	// since. Default: "" (plaintext gossip, unless KeyringFile exists).
+	EncryptKey string
+	// KeyringFile is where the keyring is kept, readable by the owner only: written
+	// when EncryptKey seeds it, and after each change through InstallKey, UseKey and
+	// RemoveKey (serf's KeyringFile), so that a restarted member keeps the keys
+	// rotated while it ran. Keep it in the data dir. Default: "" (the keyring lives
+	// in memory only).
+	KeyringFile string
+
 	// ReconnectInterval is how often the pool tries to reconnect to failed members.
 	// Default: DefaultReconnectInterval.
 	ReconnectInterval time.Duration
@@ -122,6 +144,8 @@ type Pool struct {
 	serf    *serf.Serf
 	members *Members
 	logger  hclog.Logger
+	// keyring is memberlist's keyring, which serf changes; nil without encryption.
+	keyring *memberlist.Keyring
 	// events receives serf's events; handleEvents applies them to members.
 	events chan serf.Event
 	wg     sync.WaitGroup
@@ -150,7 +174,9 @@ func Create(cfg Config) (*Pool, error) {
 	setDefault(&cfg.TombstoneTimeout, DefaultTombstoneTimeout)
 	setDefault(&cfg.ReapInterval, DefaultReapInterval)
 
-	std := cfg.Logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	// memberlist's and serf's lines go through keyLog, which adds a plain one when a
+	// member is refused for its key.
+	std := log.New(newKeyLog(cfg.Logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}), cfg.Logger), "", 0)
 	mc := memberlist.DefaultLANConfig()
 	if cfg.Base != nil {
 		copied := *cfg.Base
@@ -161,6 +187,11 @@ func Create(cfg Config) (*Pool, error) {
 	mc.AdvertisePort = cfg.Port
 	mc.Logger = std
 	mc.LogOutput = nil
+	keyring, err := setupKeyring(cfg, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	mc.Keyring, mc.SecretKey = keyring, nil
 
 	sc := serf.DefaultConfig()
 	sc.NodeName = cfg.Name
@@ -173,18 +204,29 @@ func Create(cfg Config) (*Pool, error) {
 	sc.TombstoneTimeout = cfg.TombstoneTimeout
 	sc.ReapInterval = cfg.ReapInterval
 	sc.RejoinAfterLeave = cfg.RejoinAfterLeave
+	// Keyring operations are serf queries, which wait this long for every member's
+	// answer: memberlist's default LAN timing gives 3.2s; keep at least
+	// minQueryTimeout when gossip is tuned faster, as tests do.
+	if mc.GossipInterval > 0 && mc.GossipInterval*time.Duration(sc.QueryTimeoutMult) < minQueryTimeout {
+		sc.QueryTimeoutMult = int((minQueryTimeout + mc.GossipInterval - 1) / mc.GossipInterval)
+	}
 	if cfg.SnapshotPath != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.SnapshotPath), 0o700); err != nil {
 			return nil, fmt.Errorf("create gossip snapshot dir: %w", err)
 		}
 		sc.SnapshotPath = cfg.SnapshotPath
 	}
-	p := &Pool{config: cfg, members: cfg.Members, logger: cfg.Logger, events: make(chan serf.Event, eventBuffer)}
+	if keyring != nil {
+		sc.KeyringFile = cfg.KeyringFile
+	}
+	p := &Pool{config: cfg, members: cfg.Members, logger: cfg.Logger, keyring: keyring, events: make(chan serf.Event, eventBuffer)}
 	sc.EventCh = p.events
 
-	var err error
 	if p.serf, err = serf.Create(sc); err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	if keyring != nil {
+		cfg.Logger.Info("gossip encryption on", "keys", len(keyring.GetKeys()), "keyring", cfg.KeyringFile)
 	}
 	// The local member's join event is on its way, but callers may look themselves
 	// up as soon as Create returns.
@@ -230,7 +272,8 @@ func (p *Pool) handleEvents() {
 func (p *Pool) Members() *Members { return p.members }
 
 // KeyManager returns serf's manager of the gossip encryption keyring, which lists,
-// installs, switches and removes keys across the whole pool.
+// installs, switches and removes keys across the whole pool; ListKeys, InstallKey,
+// UseKey and RemoveKey (keyring.go) run through it.
 func (p *Pool) KeyManager() *serf.KeyManager { return p.serf.KeyManager() }
 
 // LocalAddr returns the address other members reach this one at, host:port.
@@ -244,9 +287,11 @@ func (p *Pool) LocalAddr() string {
 func (p *Pool) LocalIP() net.IP { return p.serf.Memberlist().LocalNode().Addr }
 
 // Join contacts the members at addrs (host or host:port; DefaultPort if none) and
-// returns how many answered; the error is set only when none did.
+// returns how many answered; the error is set only when none did, and says so when
+// the gossip keys did not match.
 func (p *Pool) Join(addrs ...string) (int, error) {
-	return p.serf.Join(joinAddrs(addrs), true)
+	n, err := p.serf.Join(joinAddrs(addrs), true)
+	return n, explainJoinError(err)
 }
 
 // JoinLoop joins the configured addresses, retrying with a backoff (see

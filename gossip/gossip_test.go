@@ -70,7 +70,9 @@ func fastConfig() *memberlist.Config {
 	mc.ProbeInterval = 200 * time.Millisecond
 	mc.ProbeTimeout = 100 * time.Millisecond
 	mc.SuspicionMult = 2
-	mc.PushPullInterval = 0
+	// Push/pull repairs what broadcasts missed: a member that joins while news of
+	// another is still being retransmitted may otherwise never hear of it.
+	mc.PushPullInterval = time.Second
 	mc.TCPTimeout = 200 * time.Millisecond
 	return mc
 }

@@ -117,9 +117,10 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // httpStatusOf passes on the status of a failed query: a 503 while there is no
-// leader stays a 503, so that clients retry it as they would the query.
+// leader stays a 503, so that clients retry it as they would the query, and a 403 (the
+// caller's token does not allow a query the answer needs) stays a 403.
 func httpStatusOf(err error) int {
-	if se, ok := err.(*api.StatusError); ok && se.Code >= 500 {
+	if se, ok := err.(*api.StatusError); ok && (se.Code >= 500 || se.Code == http.StatusForbidden) {
 		return se.Code
 	}
 	return http.StatusInternalServerError

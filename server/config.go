@@ -64,6 +64,12 @@ type Config struct {
 	// use it for fast failure detection. Its name, addresses and delegates are
 	// overwritten.
 	GossipConfig *memberlist.Config
+	// EncryptKey is the gossip encryption key (-encrypt), 32 random bytes in base64:
+	// gossip is then encrypted, and members without a key of the keyring cannot
+	// join. It seeds the keyring kept in the data dir (serf/local.keyring); once
+	// that exists it is used instead, with the keys rotated in since, and EncryptKey
+	// is ignored. Default: "" (plaintext gossip, unless the data dir has a keyring).
+	EncryptKey string
 
 	// TLS, when set, is mutual TLS with a server certificate on every listener (Raft,
 	// gRPC, HTTPS) and dialer; every one takes its configuration from here (tls.go).
@@ -73,6 +79,9 @@ type Config struct {
 	VerifyHTTPSClient bool
 	// Authorizer is asked before every HTTP and gRPC request. Default: allow all.
 	Authorizer auth.Authorizer
+	// ACLEnabled turns ACLs on: the Authorizer becomes acl's (acl.go), so that every
+	// request needs a token that allows it. Default: false.
+	ACLEnabled bool
 
 	// HeartbeatInterval is how often agents are told to heartbeat. Default: 5s.
 	HeartbeatInterval time.Duration
@@ -187,6 +196,9 @@ func (c *Config) validate() error {
 	}
 	if c.AgentOfflineAfter < c.AgentDegradedAfter {
 		return fmt.Errorf("agent-offline-after (%s) must not be shorter than agent-degraded-after (%s)", c.AgentOfflineAfter, c.AgentDegradedAfter)
+	}
+	if err := validEncryptKey(c.EncryptKey); err != nil {
+		return err
 	}
 	if c.Authorizer == nil {
 		c.Authorizer = auth.AllowAll{}

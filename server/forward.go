@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/fsm"
 	gridpb "github.com/sutragrid/grid/proto"
 )
@@ -98,6 +99,9 @@ func outgoing(ctx context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = md.Copy()
 	md.Set(forwardedKey, "1")
+	if t := callerToken(ctx); t != "" && len(md.Get(auth.TokenMetadata)) == 0 {
+		md.Set(auth.TokenMetadata, t) // an HTTP caller's, from its handler (acl.go)
+	}
 	return metadata.NewOutgoingContext(ctx, md)
 }
 

@@ -27,7 +27,8 @@ const (
 
 // setupGossip starts serf with this server's tags. The snapshot in the data dir lets
 // a restarted server rejoin the members it knew without -join, even after it left
-// gracefully: it is still a Raft peer.
+// gracefully: it is still a Raft peer. The keyring in the data dir, seeded by
+// -encrypt, keeps the gossip keys rotated while the server ran.
 func (s *Server) setupGossip() error {
 	p, err := gossip.Create(gossip.Config{
 		Name:     s.config.NodeName,
@@ -51,16 +52,22 @@ func (s *Server) setupGossip() error {
 
 		SnapshotPath:     filepath.Join(s.config.DataDir, gossipSnapshot),
 		RejoinAfterLeave: true,
+		EncryptKey:       s.config.EncryptKey,
+		KeyringFile:      filepath.Join(s.config.DataDir, gossipKeyring),
 	})
 	if err != nil {
 		return err
 	}
 	s.gossip = p
+	s.keyringPool.Store(p)
 	return nil
 }
 
 // gossipSnapshot is where, in the data dir, serf records the members it knows.
 const gossipSnapshot = "serf/local.snapshot"
+
+// gossipKeyring is where, in the data dir, the gossip encryption keyring is kept.
+const gossipKeyring = "serf/local.keyring"
 
 // joinLoop joins the configured addresses, retrying after 1s, then waits doubling up
 // to RetryInterval, until one answers or RetryMax attempts have failed, which is

@@ -43,6 +43,7 @@ const (
 func (s *Server) startHTTP() {
 	mux := http.NewServeMux()
 	handle := func(pattern string, mode routeMode, h http.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		mux.HandleFunc(pattern, auth.HTTP(s.config.Authorizer, pattern, refuse, s.route(mode, h)))
 	}
 	handle("GET /v1/status", leader, s.handleStatus)
@@ -53,6 +54,11 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/members", local, s.handleMembers)
 	handle("GET /v1/operator/snapshot", leader, s.handleSnapshotSave)
 	handle("PUT /v1/operator/snapshot", leader, s.handleSnapshotRestore)
+	// The gossip keyring: serf's key queries reach every member from any server.
+	handle("GET /v1/operator/keyring", local, s.handleKeyringList)
+	handle("POST /v1/operator/keyring", local, s.handleKeyringInstall)
+	handle("PUT /v1/operator/keyring", local, s.handleKeyringUse)
+	handle("DELETE /v1/operator/keyring", local, s.handleKeyringRemove)
 	// Agents: the leader alone knows when each last heartbeat came.
 	handle("GET /v1/agents", read, s.handleAgents)
 	handle("GET /v1/agent/{name}", read, s.handleAgent)
@@ -71,6 +77,7 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/event/{seq}", read, s.handleEvent)
 	// Questions: answered from the same API, on the leader like the reads they run.
 	handle("POST /v1/ask", read, s.handleAsk)
+	s.aclRoutes(handle) // acl_http.go
 	// The control UI: static files that call the API above like any client, served by
 	// this server alone, so that they load while there is no leader (their requests
 	// then fail, and the UI says so). Only "/" itself leads there.
@@ -101,6 +108,7 @@ func (s *Server) route(mode routeMode, h http.HandlerFunc) http.HandlerFunc {
 			s.setFreshness(w)
 		}
 		_, stale := r.URL.Query()["stale"]
+		r = r.WithContext(withCallerToken(r.Context(), r.Header.Get(auth.TokenHeader)))
 		switch {
 		case mode == local, s.IsLeader(), mode == read && stale:
 			h(w, r)

@@ -27,7 +27,7 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := &fsm.SpawnNode{
 		ID: newNodeID(), Name: req.Name, Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
-		MemoryLimitMB: req.MemoryLimitMB,
+		MemoryLimitMB: req.MemoryLimitMB, RequestedBy: s.requester(r),
 		Restart: restart.Policy{
 			Attempts: restart.DefaultAttempts, Interval: time.Duration(req.Restart.Interval),
 			Delay: time.Duration(req.Restart.Delay), MaxDelay: time.Duration(req.Restart.MaxDelay),
@@ -60,7 +60,7 @@ func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
 		}
 		killTimeout = d
 	}
-	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id, KillTimeout: killTimeout}); err != nil {
+	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id, KillTimeout: killTimeout, RequestedBy: s.requester(r)}); err != nil {
 		code := statusOf(err)
 		if errors.Is(err, fsm.ErrRejected) {
 			code = http.StatusConflict
@@ -181,6 +181,7 @@ func (s *Server) apiNode(n *fsm.Node) api.Node {
 		},
 		Status: string(n.Status), PID: n.PID, Restarts: n.Restarts, Endpoint: n.Endpoint,
 		ExitCode: n.ExitCode, Signal: n.Signal, Error: n.Error, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt,
+		RequestedBy: n.RequestedBy,
 	}
 	if n.Status.Active() {
 		if a, err := s.fsm.State().Agent(n.Agent); err == nil && (a == nil || a.Status == fsm.AgentOffline) {

@@ -130,7 +130,11 @@ func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) 
 	if !e.s.IsLeader() {
 		return nil, status.Error(codes.Aborted, "not the leader")
 	}
-	idx, err := e.s.applyLocal(ctx, req.GetCommand())
+	buf, err := e.s.authorizeApply(ctx, req.GetCommand()) // acl.go
+	if err != nil {
+		return nil, err
+	}
+	idx, err := e.s.applyLocal(ctx, buf)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -10,9 +10,10 @@
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
-// status_http.go and snapshot.go serve the API; names.go holds every agent and node
-// name the grid has known, and resolves the names of event queries. Every request
-// passes the Authorizer (auth/).
+// status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
+// names.go holds every agent and node name the grid has known, and resolves the
+// names of event queries. Every request passes the Authorizer (auth/); acl.go
+// makes it acl's with -acl-enabled, and acl_http.go serves the ACL endpoints.
 package server
 
 import (
@@ -35,6 +36,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
+	"github.com/sutragrid/grid/acl"
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/durable"
 	"github.com/sutragrid/grid/fsm"
@@ -62,6 +64,9 @@ type Server struct {
 
 	gossip  *gossip.Pool
 	members *gossip.Members
+	// keyringPool is gossip once it runs, for the keyring endpoints, which may be
+	// asked before it does (keyring.go).
+	keyringPool atomic.Pointer[gossip.Pool]
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
@@ -71,6 +76,10 @@ type Server struct {
 	shipper  shipperState
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
+	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
+	acl *acl.Authorizer
+	// routes are the HTTP route patterns, as startHTTP registered them.
+	routes []string
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -138,6 +147,7 @@ func New(cfg *Config) (s *Server, err error) {
 	}
 	s.fsm.SetEventHook(s.feed.publish)
 	s.fsm.SetRestoreHook(s.feed.reset)
+	s.setupACL()
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)

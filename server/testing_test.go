@@ -39,7 +39,9 @@ func testConfig(t testing.TB, name, dir string, expect int) *Config {
 	mc.ProbeInterval = 200 * time.Millisecond
 	mc.ProbeTimeout = 100 * time.Millisecond
 	mc.SuspicionMult = 2
-	mc.PushPullInterval = 0
+	// Push/pull repairs what broadcasts missed: a member that joins while news of
+	// another is still being retransmitted may otherwise never hear of it.
+	mc.PushPullInterval = time.Second
 	cfg.GossipConfig = mc
 
 	cfg.Logger = gridtest.Logger(t, name)

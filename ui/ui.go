@@ -16,7 +16,9 @@
 //   - static/icon.svg: the favicon.
 //   - static/js/main.js: start-up, the router, the header and the banner.
 //   - static/js/api.js: requests to the HTTP API, the banner's state, the server's
-//     clock, and the event stream (EventSource) shared by every view.
+//     clock, and the event stream (read with fetch) shared by every view.
+//   - static/js/token.js: the ACL token: asked for in a dialog when the API answers
+//     403, kept in sessionStorage (this tab only), sent as X-Grid-Token.
 //   - static/js/dom.js: building elements (text only: data never goes through
 //     innerHTML), links between agents, nodes and events, times and durations.
 //   - static/js/eventlist.js: the table of events that the events page, the agent

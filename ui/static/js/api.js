@@ -1,6 +1,9 @@
 // Requests to the HTTP API, and what the UI learns from them: whether the server and
 // a leader can be reached (the banner), the server's clock, the event types, and the
-// event stream that every view shares.
+// event stream that every view shares. Every request carries the ACL token, and a
+// refusal (403) asks for one (token.js).
+
+import {withToken, askToken} from './token.js';
 
 export class APIError extends Error {
   constructor(status, message) {
@@ -44,8 +47,19 @@ function learnClock(res) {
 
 // call sends a request and returns {data, res}. An answer other than 2xx throws an
 // APIError with the server's error text as it is. A server that cannot be reached,
-// or that has no leader, raises the banner; the status poll (main.js) lowers it.
-export async function call(method, path, {body, signal, timeout = 15000} = {}) {
+// or that has no leader, raises the banner; the status poll (main.js) lowers it. A
+// refusal asks for a token, and the request goes again with the token entered.
+export async function call(method, path, opts = {}) {
+  for (;;) {
+    try {
+      return await callOnce(method, path, opts);
+    } catch (e) {
+      if (!(e instanceof APIError && e.status === 403 && (await askToken(e.message)))) throw e;
+    }
+  }
+}
+
+async function callOnce(method, path, {body, signal, timeout = 15000} = {}) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(new DOMException('timed out after ' + timeout / 1000 + 's', 'TimeoutError')), timeout);
   const abort = () => ctl.abort(signal.reason);
@@ -55,7 +69,7 @@ export async function call(method, path, {body, signal, timeout = 15000} = {}) {
   }
   let res;
   try {
-    const init = {method, signal: ctl.signal, cache: 'no-store', headers: {Accept: 'application/json'}};
+    const init = {method, signal: ctl.signal, cache: 'no-store', headers: withToken({Accept: 'application/json'})};
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers['Content-Type'] = 'application/json';
@@ -142,13 +156,14 @@ export async function poll(signal, interval, fn) {
   }
 }
 
-// The event stream: one EventSource for the page, on GET /v1/event/stream. It starts
-// with the next new event; after a dropped connection the browser resumes it with
-// Last-Event-ID, and when the browser gives up (an error answer), it is opened again
-// after the last seq seen. Listeners get {event} or {gap}.
+// The event stream: one for the page, on GET /v1/event/stream, read with fetch
+// (EventSource cannot send the token header). It starts with the next new event;
+// after a dropped connection it is opened again after the last seq seen (the id of
+// the last message, as EventSource's Last-Event-ID would be). Listeners get {event}
+// or {gap}.
 const streamListeners = new Set();
 const stateListeners = new Set();
-let source = null;
+let source = null; // the AbortController of the open stream
 let lastSeq = 0;
 let streamState = 'connecting';
 
@@ -172,7 +187,7 @@ function setStreamState(st) {
 // server over HTTP/1.1, and a stream holds one for as long as it is open.
 export function stopStream() {
   if (!source) return;
-  source.close();
+  source.abort();
   source = null;
   if (!lastSeq && lastStatus) lastSeq = lastStatus.events.last_seq;
   setStreamState('paused');
@@ -189,42 +204,82 @@ window.addEventListener('pagehide', stopStream);
 window.addEventListener('pageshow', (e) => { if (e.persisted && !source) startStream(); });
 
 export function startStream() {
-  if (source) source.close();
-  const url = lastSeq > 0 ? '/v1/event/stream?since_seq=' + lastSeq : '/v1/event/stream';
-  const es = new EventSource(url);
-  source = es;
-  es.addEventListener('open', () => setStreamState('live'));
-  es.addEventListener('error', () => {
-    if (es !== source) return;
-    if (es.readyState === EventSource.CLOSED) {
-      setStreamState('reconnecting');
-      setTimeout(() => { if (es === source) startStream(); }, 2000);
-    } else {
-      setStreamState('reconnecting');
-    }
-  });
-  const onEvent = (m) => {
-    let ev;
+  if (source) source.abort();
+  const ctl = new AbortController();
+  source = ctl;
+  follow(ctl.signal);
+}
+
+// follow reads the stream until signal aborts, opening it again after each end.
+async function follow(signal) {
+  while (!signal.aborted) {
+    let wait = 2000;
     try {
-      ev = JSON.parse(m.data);
+      const url = lastSeq > 0 ? '/v1/event/stream?since_seq=' + lastSeq : '/v1/event/stream';
+      const res = await fetch(url, {signal, cache: 'no-store', headers: withToken({Accept: 'text/event-stream'})});
+      if (res.status === 403) {
+        const e = await res.json().catch(() => ({}));
+        setStreamState('reconnecting');
+        if (await askToken(e.error || 'The event stream was refused.')) wait = 0;
+        else wait = 10000;
+      } else if (res.ok && res.body) {
+        setStreamState('live');
+        await readEvents(res.body, signal);
+      }
     } catch {
-      return;
+      // A dropped connection, or the stream stopped: opened again below, or not.
     }
-    if (typeof ev.seq !== 'number') return;
-    if (ev.seq > lastSeq) lastSeq = ev.seq;
-    streamListeners.forEach((fn) => fn({event: ev}));
-  };
-  for (const t of types) es.addEventListener(t.type, onEvent);
-  es.addEventListener('gap', (m) => {
-    let g;
-    try {
-      g = JSON.parse(m.data);
-    } catch {
-      return;
+    if (signal.aborted) return;
+    if (!lastSeq && lastStatus) lastSeq = lastStatus.events.last_seq;
+    setStreamState('reconnecting');
+    await sleep(wait, signal);
+  }
+}
+
+// readEvents parses server-sent events from body until it ends.
+async function readEvents(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  signal.addEventListener('abort', () => reader.cancel().catch(() => {}), {once: true});
+  let buf = '';
+  let msg = {};
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).replace(/\r$/, '');
+      buf = buf.slice(i + 1);
+      if (line === '') {
+        dispatch(msg);
+        msg = {};
+      } else if (line[0] !== ':') {
+        const c = line.indexOf(':');
+        const field = c < 0 ? line : line.slice(0, c);
+        const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (field === 'data') msg.data = msg.data == null ? val : msg.data + '\n' + val;
+        else if (field === 'event' || field === 'id') msg[field] = val;
+      }
     }
-    if (!g.retrying && g.seq > lastSeq) lastSeq = g.seq;
-    streamListeners.forEach((fn) => fn({gap: g}));
-  });
+  }
+}
+
+// dispatch hands one message to the listeners: an event, or a gap.
+function dispatch(m) {
+  const id = Number(m.id);
+  if (id > lastSeq) lastSeq = id;
+  if (m.data == null) return;
+  let v;
+  try {
+    v = JSON.parse(m.data);
+  } catch {
+    return;
+  }
+  if (m.event === 'gap') {
+    streamListeners.forEach((fn) => fn({gap: v}));
+  } else if (typeof v.seq === 'number') {
+    streamListeners.forEach((fn) => fn({event: v}));
+  }
 }
 
 // The status poll (main.js runs it every second): GET /v1/status is answered by the

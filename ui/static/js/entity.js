@@ -167,6 +167,7 @@ export function nodeView(main, id, signal) {
       ['Memory limit', `${n.memory_limit_mb} MiB`],
       ['Restart policy', `${rp.attempts ?? 3} attempts in ${rp.interval}, after ${rp.delay} doubling up to ${rp.max_delay}`],
       ['Created', fmtTime(n.created_at)],
+      ['Requested by', n.requested_by || ''],
     ]));
   });
 }

@@ -8,6 +8,7 @@ import {fleetView} from './fleet.js';
 import {eventsView, eventView} from './events.js';
 import {agentView, nodeView} from './entity.js';
 import {askView} from './ask.js';
+import {tokenButton} from './token.js';
 
 function showHealth(health) {
   const el = document.getElementById('health');
@@ -85,6 +86,7 @@ function liveState(st) {
 async function start() {
   const header = document.querySelector('header.top');
   header.insertBefore(h('span', {id: 'health', class: 'health'}), document.getElementById('live'));
+  header.appendChild(tokenButton());
   onProblems(banner);
   onStreamState(liveState);
   onStatus((st) => showHealth(st && st.cluster_health));
