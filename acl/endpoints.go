@@ -59,6 +59,12 @@ var endpoints = map[string]Need{
 	"DELETE /v1/operator/raft/peer":       write(Operator),
 	"GET /v1/members":                     read(Operator),
 	"GET /v1/operator/events/derived":     read(Operator),
+	// The gossip keyring: listing it shows the keys themselves, with which anyone
+	// could join the pool, so it needs what changing it needs.
+	"GET /v1/operator/keyring":    write(Operator),
+	"POST /v1/operator/keyring":   write(Operator),
+	"PUT /v1/operator/keyring":    write(Operator),
+	"DELETE /v1/operator/keyring": write(Operator),
 	// A snapshot holds the ACL tables: saving one reads them, restoring one
 	// replaces them.
 	"GET /v1/operator/snapshot": Management,
