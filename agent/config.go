@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/sutragrid/grid/auth"
+	"github.com/sutragrid/grid/internal/secure"
 	"github.com/sutragrid/grid/mtls"
 )
 
@@ -84,6 +85,10 @@ type Config struct {
 	// Token is the agent's ACL token, sent with every call to the servers (x-grid-token
 	// metadata): with ACLs on, one whose policy has agent write. Default: "" (none).
 	Token string
+	// Insecure lets the agent run on an address other than loopback without TLS or
+	// gossip encryption, which it otherwise refuses (-insecure); it then logs a warning
+	// naming what is off. Default: false.
+	Insecure bool
 
 	// Logger is the agent's logger; components log to named sub-loggers
 	// ("agent.gossip", "agent.client", "agent.supervisor").
@@ -178,5 +183,28 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "agent", Level: hclog.Info})
 	}
+	off, err := c.CheckSecure()
+	if err != nil {
+		return err
+	}
+	if len(off) > 0 {
+		c.Logger.Warn(secure.Warning(c.BindAddr, off))
+	}
 	return nil
+}
+
+// CheckSecure refuses an agent on an address other than loopback without TLS and
+// gossip encryption (a key, or a keyring in the data dir), unless Insecure; with
+// Insecure it returns what is off, to warn of. ACLs are the servers' to enforce: an
+// agent without a token is refused by servers with ACLs when it registers.
+func (c *Config) CheckSecure() (off []string, err error) {
+	return secure.Check(c.BindAddr, c.Insecure,
+		secure.Protection{Name: "TLS (-ca-file, -cert-file, -key-file)", On: c.TLS != nil},
+		secure.Protection{Name: "gossip encryption (-encrypt)", On: c.EncryptKey != "" || fileExists(filepath.Join(c.DataDir, gossipKeyring))},
+	)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -83,6 +83,12 @@ Agent Options:
     a token whose policy has agent { policy = "write" }, which the agent
     alone should hold (see 'grid acl token create'). Overrides GRID_TOKEN.
 
+  -insecure
+    Run on an address other than loopback without TLS or gossip encryption
+    (-encrypt), which the agent otherwise refuses. The agent logs a warning
+    naming what is off at every start. On a loopback address (127.0.0.0/8, ::1)
+    neither is required. Default: false.
+
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
 ` + tlsHelp + ` An agent needs an agent certificate
@@ -126,6 +132,7 @@ func (c *AgentCommand) Run(args []string) int {
 	tf.bind(fs)
 	fs.StringVar(&cfg.NodeCertFile, "node-cert-file", "", "")
 	fs.StringVar(&cfg.NodeKeyFile, "node-key-file", "", "")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
 	if code, ok := c.parseFlags(fs, "agent", args); !ok {
 		return code
 	}

@@ -104,6 +104,12 @@ Server Options:
     X-Grid-Token (the CLI's -token or GRID_TOKEN). Give it to every server;
     then create the first token with 'grid acl bootstrap'.
 
+  -insecure
+    Run on an address other than loopback without TLS, gossip encryption
+    (-encrypt) or ACLs (-acl-enabled), which the server otherwise refuses. The
+    server logs a warning naming what is off at every start. On a loopback
+    address (127.0.0.0/8, ::1) none of them is required. Default: false.
+
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
 ` + tlsHelp + ` A server needs a server certificate
@@ -154,6 +160,7 @@ func (c *ServerCommand) Run(args []string) int {
 	sf.tls.bind(fs)
 	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
 	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
 	}

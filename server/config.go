@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sutragrid/grid/auth"
+	"github.com/sutragrid/grid/internal/secure"
 	"github.com/sutragrid/grid/mtls"
 )
 
@@ -82,6 +84,10 @@ type Config struct {
 	// ACLEnabled turns ACLs on: the Authorizer becomes acl's (acl.go), so that every
 	// request needs a token that allows it. Default: false.
 	ACLEnabled bool
+	// Insecure lets the server run on an address other than loopback without TLS,
+	// gossip encryption or ACLs, which it otherwise refuses (-insecure); it then logs
+	// a warning naming what is off. Default: false.
+	Insecure bool
 
 	// HeartbeatInterval is how often agents are told to heartbeat. Default: 5s.
 	HeartbeatInterval time.Duration
@@ -206,5 +212,28 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "server", Level: hclog.Info})
 	}
+	off, err := c.CheckSecure()
+	if err != nil {
+		return err
+	}
+	if len(off) > 0 {
+		c.Logger.Warn(secure.Warning(c.BindAddr, off))
+	}
 	return nil
+}
+
+// CheckSecure refuses a server on an address other than loopback without TLS, gossip
+// encryption (a key, or a keyring in the data dir) and ACLs, unless Insecure; with
+// Insecure it returns what is off, to warn of.
+func (c *Config) CheckSecure() (off []string, err error) {
+	return secure.Check(c.BindAddr, c.Insecure,
+		secure.Protection{Name: "TLS (-ca-file, -cert-file, -key-file)", On: c.TLS != nil},
+		secure.Protection{Name: "gossip encryption (-encrypt)", On: c.EncryptKey != "" || fileExists(filepath.Join(c.DataDir, gossipKeyring))},
+		secure.Protection{Name: "ACLs (-acl-enabled)", On: c.ACLEnabled},
+	)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sutragrid/grid/mtls"
+)
+
+// TestConfigCheckSecure: off loopback, an agent needs TLS and gossip encryption,
+// or -insecure; ACLs are the servers' business.
+func TestConfigCheckSecure(t *testing.T) {
+	key := "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
+	withKeyring := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(withKeyring, "serf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(withKeyring, gossipKeyring), []byte(`["`+key+`"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		bind     string
+		tls      bool
+		key      string
+		dataDir  string
+		insecure bool
+		wantErr  string
+		wantOff  int
+	}{
+		{name: "loopback, nothing", bind: "127.0.0.1"},
+		{name: "loopback 127.0.0.11, nothing", bind: "127.0.0.11"},
+		{name: "all on", bind: "0.0.0.0", tls: true, key: key},
+		{name: "keyring file counts", bind: "0.0.0.0", tls: true, dataDir: withKeyring},
+		{name: "nothing", bind: "0.0.0.0",
+			wantErr: "refusing to run on 0.0.0.0, which is not a loopback address, without TLS (-ca-file, -cert-file, -key-file) and gossip encryption (-encrypt): turn them on, or give -insecure to run without them"},
+		{name: "no TLS", bind: "10.0.0.5", key: key, wantErr: "without TLS (-ca-file, -cert-file, -key-file): turn"},
+		{name: "no key", bind: "10.0.0.5", tls: true, wantErr: "without gossip encryption (-encrypt): turn"},
+		{name: "insecure", bind: "0.0.0.0", insecure: true, wantOff: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.BindAddr, cfg.EncryptKey, cfg.Insecure = tc.bind, tc.key, tc.insecure
+			cfg.DataDir = tc.dataDir
+			if cfg.DataDir == "" {
+				cfg.DataDir = t.TempDir()
+			}
+			if tc.tls {
+				cfg.TLS = &mtls.Source{}
+			}
+			off, err := cfg.CheckSecure()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+			}
+			if len(off) != tc.wantOff {
+				t.Errorf("off %q, want %d", off, tc.wantOff)
+			}
+		})
+	}
+}
+
+// TestNewRefusesInsecure: New refuses an agent that CheckSecure refuses.
+func TestNewRefusesInsecure(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BindAddr, cfg.DataDir = "0.0.0.0", t.TempDir()
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "-insecure") {
+		t.Fatalf("New: %v, want the refusal", err)
+	}
+}
