@@ -18,6 +18,7 @@ import (
 	"github.com/sutragrid/grid/agent"
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	"github.com/sutragrid/grid/mtls"
 	"github.com/sutragrid/grid/server"
 	"github.com/sutragrid/grid/storage"
 )
@@ -71,12 +72,24 @@ Usage: grid dev [options]
   leaves, then the server and the event store stop, and grid dev exits 0. A
   second signal kills it at once.
 
+  With -secure, the dev grid runs as a grid off loopback must: with mutual
+  TLS, gossip encryption and ACLs. grid dev makes a CA, the certificates of
+  the server, the agent, the storage nodes and a client, and a gossip key, in
+  its directory (tls/); bootstraps ACLs; gives the agent a token of its own;
+  and prints the exports (GRID_ADDR, GRID_CACERT, GRID_CLIENT_CERT,
+  GRID_CLIENT_KEY, GRID_TOKEN, the management token) that the CLI needs in
+  another terminal.
+
   Like agents, grid dev runs on Linux only.
 
 Options:
 
   -bind=IP
     The IP every listener binds to. Default: 127.0.0.1.
+
+  -secure
+    Run with TLS, gossip encryption and ACLs, as described above. The HTTP API
+    then requires the client certificate. Default: false.
 
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
@@ -89,8 +102,10 @@ func (c *DevCommand) Run(args []string) int {
 		return c.fail("grid dev runs an agent, and %v", err)
 	}
 	var bind, logLevel string
+	var secure bool
 	fs := c.flagSet(name)
 	fs.StringVar(&bind, "bind", "127.0.0.1", "")
+	fs.BoolVar(&secure, "secure", false, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
 	if code, ok := c.parseFlags(fs, name, args); !ok {
 		return code
@@ -114,14 +129,21 @@ func (c *DevCommand) Run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.Ui.Output(fmt.Sprintf("==> Starting a Grid dev grid in %s (removed on exit)", dir))
-	g, err := startDevGrid(dir, bind, logger)
+	var sec *devSecurity
+	if secure {
+		if sec, err = newDevSecurity(dir, bind); err != nil {
+			return c.fail("set up the dev grid's TLS and gossip key: %v", err)
+		}
+		c.Ui.Output(fmt.Sprintf("==> Secure: a CA and certificates in %s, a gossip key, and ACLs", filepath.Dir(sec.ca)))
+	}
+	g, err := startDevGrid(ctx, dir, bind, sec, logger)
 	if err != nil {
 		return c.fail("start the dev grid: %v", err)
 	}
 	code := 0
 	switch err := g.waitReady(ctx, logger); {
 	case err == nil:
-		c.Ui.Output(devBanner(g, bind))
+		c.Ui.Output(devBanner(g, bind, sec))
 		err = g.run(ctx)
 		if err != nil {
 			c.Ui.Error("Error: " + err.Error())
@@ -150,8 +172,10 @@ type devGrid struct {
 }
 
 // startDevGrid starts the event store, the server, and the agent, in that order, with
-// their state under dir. On error it stops what it started.
-func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error) {
+// their state under dir. With sec, everything runs with TLS and gossip encryption,
+// and the server with ACLs, which it bootstraps before the agent starts, with a
+// token of its own. On error it stops what it started.
+func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, logger hclog.Logger) (_ *devGrid, err error) {
 	g := &devGrid{}
 	defer func() {
 		if err != nil {
@@ -164,6 +188,11 @@ func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error)
 	scfg := storage.DefaultConfig()
 	scfg.BindAddr, scfg.Port, scfg.DataDir = bind, devEventStorePort, filepath.Join(dir, "event-store")
 	scfg.Logger = logger.Named("event-store")
+	if sec != nil {
+		if scfg.TLS, err = mtls.LoadRole(sec.node, mtls.RoleNode); err != nil {
+			return g, fmt.Errorf("event store: %w", err)
+		}
+	}
 	if g.store, err = storage.New(scfg); err != nil {
 		return g, fmt.Errorf("event store: %w", err)
 	}
@@ -178,8 +207,19 @@ func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error)
 	cfg.BootstrapExpect = 1
 	cfg.EventStore = g.store.Addr().String()
 	cfg.Logger = logger.Named("server")
+	if sec != nil {
+		if cfg.TLS, err = mtls.LoadRole(sec.server, mtls.RoleServer); err != nil {
+			return g, fmt.Errorf("server: %w", err)
+		}
+		cfg.EncryptKey, cfg.ACLEnabled, cfg.VerifyHTTPSClient = sec.gossipKey, true, true
+	}
 	if g.server, err = server.New(cfg); err != nil {
 		return g, fmt.Errorf("server: %w", err)
+	}
+	if sec != nil {
+		if err := sec.bootstrap(ctx, g.server); err != nil {
+			return g, err
+		}
 	}
 
 	acfg := agent.DefaultConfig()
@@ -193,6 +233,13 @@ func startDevGrid(dir, bind string, logger hclog.Logger) (_ *devGrid, err error)
 		return g, fmt.Errorf("find the grid binary to run storage nodes with: %w", err)
 	}
 	acfg.Logger = logger.Named("agent")
+	if sec != nil {
+		if acfg.TLS, err = mtls.LoadRole(sec.agent, mtls.RoleAgent); err != nil {
+			return g, fmt.Errorf("agent: %w", err)
+		}
+		acfg.NodeCertFile, acfg.NodeKeyFile = sec.node.CertFile, sec.node.KeyFile
+		acfg.EncryptKey, acfg.Token = sec.gossipKey, sec.agentToken
+	}
 	if g.agent, err = agent.New(acfg); err != nil {
 		return g, fmt.Errorf("agent: %w", err)
 	}
@@ -293,10 +340,14 @@ func within(timeout time.Duration, f func() error) error {
 }
 
 // devBanner tells how to reach the dev grid and what to try.
-func devBanner(g *devGrid, bind string) string {
+func devBanner(g *devGrid, bind string, sec *devSecurity) string {
 	addr := "http://" + net.JoinHostPort(bind, strconv.Itoa(server.DefaultHTTPPort))
 	var env string
-	if addr != api.DefaultAddress {
+	switch {
+	case sec != nil:
+		addr = "https" + strings.TrimPrefix(addr, "http")
+		env = sec.exports(bind)
+	case addr != api.DefaultAddress:
 		env = "    export GRID_ADDR=" + addr + "\n"
 	}
 	return fmt.Sprintf(`==> Grid dev grid is ready: a server, an agent and an event store in one process
