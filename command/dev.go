@@ -61,8 +61,9 @@ Usage: grid dev [options]
     - one agent named "dev-agent" (gRPC 8001, gossip 7947) that joins the
       server and runs the storage nodes you spawn.
 
-  Everything listens on 127.0.0.1 (or -bind) and keeps its state in one
-  temporary directory that is removed on exit: nothing survives a restart.
+  Everything listens on 127.0.0.1 (or -bind: a loopback address, unless
+  -secure or -insecure is given) and keeps its state in one temporary
+  directory that is removed on exit: nothing survives a restart.
 
   Once the agent has registered, grid dev prints commands to try in another
   terminal, such as 'grid status' and
@@ -91,6 +92,12 @@ Options:
     Run with TLS, gossip encryption and ACLs, as described above. The HTTP API
     then requires the client certificate. Default: false.
 
+  -insecure
+    With -bind other than a loopback address, run without TLS, gossip
+    encryption and ACLs, as the server's and the agent's -insecure; the server
+    and the agent each log a warning. Without -secure or -insecure, grid dev
+    refuses such an address. Default: false.
+
   -log-level=LEVEL
     trace, debug, info, warn or error. Default: info.
 `)
@@ -102,10 +109,11 @@ func (c *DevCommand) Run(args []string) int {
 		return c.fail("grid dev runs an agent, and %v", err)
 	}
 	var bind, logLevel string
-	var secure bool
+	var secure, insecure bool
 	fs := c.flagSet(name)
 	fs.StringVar(&bind, "bind", "127.0.0.1", "")
 	fs.BoolVar(&secure, "secure", false, "")
+	fs.BoolVar(&insecure, "insecure", false, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
 	if code, ok := c.parseFlags(fs, name, args); !ok {
 		return code
@@ -113,8 +121,14 @@ func (c *DevCommand) Run(args []string) int {
 	if fs.NArg() > 0 {
 		return c.usageError(name, argsError(fs.Args()))
 	}
-	if net.ParseIP(bind) == nil {
+	ip := net.ParseIP(bind)
+	switch {
+	case ip == nil:
 		return c.usageError(name, fmt.Errorf("-bind=%q is not an IP address", bind))
+	case secure && insecure:
+		return c.usageError(name, fmt.Errorf("-secure and -insecure exclude each other"))
+	case !ip.IsLoopback() && !secure && !insecure:
+		return c.usageError(name, fmt.Errorf("-bind=%s is not a loopback address: give -secure to run with TLS, gossip encryption and ACLs, or -insecure to run without them", bind))
 	}
 	logger, err := newLogger("dev", logLevel)
 	if err != nil {
@@ -136,7 +150,7 @@ func (c *DevCommand) Run(args []string) int {
 		}
 		c.Ui.Output(fmt.Sprintf("==> Secure: a CA and certificates in %s, a gossip key, and ACLs", filepath.Dir(sec.ca)))
 	}
-	g, err := startDevGrid(ctx, dir, bind, sec, logger)
+	g, err := startDevGrid(ctx, dir, bind, sec, insecure, logger)
 	if err != nil {
 		return c.fail("start the dev grid: %v", err)
 	}
@@ -175,7 +189,7 @@ type devGrid struct {
 // their state under dir. With sec, everything runs with TLS and gossip encryption,
 // and the server with ACLs, which it bootstraps before the agent starts, with a
 // token of its own. On error it stops what it started.
-func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, logger hclog.Logger) (_ *devGrid, err error) {
+func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, insecure bool, logger hclog.Logger) (_ *devGrid, err error) {
 	g := &devGrid{}
 	defer func() {
 		if err != nil {
@@ -207,6 +221,7 @@ func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, logge
 	cfg.BootstrapExpect = 1
 	cfg.EventStore = g.store.Addr().String()
 	cfg.Logger = logger.Named("server")
+	cfg.Insecure = insecure
 	if sec != nil {
 		if cfg.TLS, err = mtls.LoadRole(sec.server, mtls.RoleServer); err != nil {
 			return g, fmt.Errorf("server: %w", err)
@@ -233,6 +248,7 @@ func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, logge
 		return g, fmt.Errorf("find the grid binary to run storage nodes with: %w", err)
 	}
 	acfg.Logger = logger.Named("agent")
+	acfg.Insecure = insecure
 	if sec != nil {
 		if acfg.TLS, err = mtls.LoadRole(sec.agent, mtls.RoleAgent); err != nil {
 			return g, fmt.Errorf("agent: %w", err)
