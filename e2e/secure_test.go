@@ -128,7 +128,18 @@ func TestDevSecure(t *testing.T) {
 		return nil
 	})
 
-	_, stderr, code := gridEnv(without(vars, api.TokenEnv), "status")
+	// What the banner suggests works too: a spawn (through the agent, over TLS, with
+	// its own token) and a question.
+	stdout, stderr, code := gridEnv(env, "node", "spawn", "-agent=dev-agent", "-port=50061")
+	if code != 0 || !strings.Contains(stdout, "is running on dev-agent at "+devSecureBind+":50061") {
+		t.Errorf("grid node spawn: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = gridEnv(env, "ask", "how many nodes are running")
+	if code != 0 || !strings.Contains(stdout, "running") {
+		t.Errorf("grid ask: exit %d:\n%s%s", code, stdout, stderr)
+	}
+
+	_, stderr, code = gridEnv(without(vars, api.TokenEnv), "status")
 	if code == 0 || !strings.Contains(stderr, "HTTP 403") || !strings.Contains(stderr, "needs operator read") {
 		t.Errorf("grid status without GRID_TOKEN: exit %d, stderr %q; want a 403", code, stderr)
 	}
@@ -139,6 +150,9 @@ func TestDevSecure(t *testing.T) {
 
 	if code := dev.stop(t, syscall.SIGINT, 90*time.Second); code != 0 {
 		t.Fatalf("grid dev -secure exited %d after SIGINT, want 0", code)
+	}
+	if left := processesMentioning(tmp); len(left) > 0 {
+		t.Errorf("processes left running after grid dev -secure exited:\n%s", strings.Join(left, "\n"))
 	}
 	if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
 		t.Errorf("grid dev -secure left %d entries in $TMPDIR, want its directory removed: %v", len(entries), entries)
