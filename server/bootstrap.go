@@ -57,6 +57,12 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 			}
 			return false
 		}
+		if m.Tags.ID != s.id {
+			if err := s.verifyServerPeer(s.ctx, m); err != nil {
+				s.strangers.refuse(log, "not counting a gossip member with the server role towards the bootstrap", m, err)
+				continue
+			}
+		}
 		peers = append(peers, m)
 	}
 	if len(peers) < expect {

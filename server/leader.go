@@ -99,8 +99,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 const membershipTimeout = 30 * time.Second
 
 // reconcileServers adds every alive server that gossip knows and Raft does not as a
-// voter. A server whose data dir was wiped comes back with a new ID at its old address:
-// the stale entry is removed first. Failed servers are not removed automatically; an
+// voter, once it has proved, with TLS, that it holds a server certificate
+// (verifyServerPeer). A server whose data dir was wiped comes back with a new ID at
+// its old address: the stale entry is removed first. Failed servers are not removed automatically; an
 // operator does that with `grid operator raft remove-peer`.
 func (s *Server) reconcileServers(ctx context.Context) {
 	log := s.logs.leader
@@ -117,6 +118,10 @@ func (s *Server) reconcileServers(ctx context.Context) {
 	for _, m := range s.members.AliveServers() {
 		id, addr := raft.ServerID(m.Tags.ID), raft.ServerAddress(m.HostPort(m.Tags.RaftPort))
 		if cur, ok := byID[id]; ok && cur == addr {
+			continue
+		}
+		if err := s.verifyServerPeer(ctx, m); err != nil {
+			s.strangers.refuse(log, "refusing to add a gossip member with the server role to raft", m, err)
 			continue
 		}
 		if old, ok := byAddr[addr]; ok && old != id {

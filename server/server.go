@@ -74,6 +74,8 @@ type Server struct {
 	// askNames holds the names questions are resolved against (ask.go).
 	askNames namesCache
 	shipper  shipperState
+	// strangers rate-limits the warnings about members refused as servers (peercheck.go).
+	strangers strangerLog
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
 	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
