@@ -302,6 +302,11 @@ func storedEvents() ([]*events.Event, error) {
 		return nil, err
 	}
 	defer conn.Close()
+	return storedEventsFrom(conn)
+}
+
+// storedEventsFrom is storedEvents through conn, a connection to the event store.
+func storedEventsFrom(conn *grpc.ClientConn) ([]*events.Event, error) {
 	cl := gridpb.NewStorageClient(conn)
 	var out []*events.Event
 	token := ""

@@ -25,11 +25,11 @@ type keyringView struct {
 	} `json:"keys"`
 }
 
-// keyring runs `grid operator gossip keyring` with args against the server at ip and
-// fails the test unless it succeeds; it returns stdout.
-func keyring(t *testing.T, ip string, args ...string) string {
+// keyring runs `grid operator gossip keyring` with args against the server of the
+// -address flag addr and fails the test unless it succeeds; it returns stdout.
+func keyring(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	stdout, stderr, code := grid(append([]string{"operator", "gossip", "keyring", address(ip)}, args...)...)
+	stdout, stderr, code := grid(append([]string{"operator", "gossip", "keyring", addr}, args...)...)
 	if code != 0 {
 		t.Fatalf("grid operator gossip keyring %v: exit %d: %s", args, code, stderr)
 	}
@@ -37,12 +37,13 @@ func keyring(t *testing.T, ip string, args ...string) string {
 }
 
 // waitKeyring waits until every one of members members answers a listing through
-// the server at ip with keys, each held by all, the first primary on all.
-func waitKeyring(t *testing.T, ip string, members int, keys ...string) {
+// the server of the -address flag addr with keys, each held by all, the first
+// primary on all.
+func waitKeyring(t *testing.T, addr string, members int, keys ...string) {
 	t.Helper()
 	cliPoll.WaitFor(t, 20*time.Second, fmt.Sprintf("keys %v on %d members", keys, members), func() error {
 		var v keyringView
-		if err := gridJSON(&v, "operator", "gossip", "keyring", address(ip), "-list"); err != nil {
+		if err := gridJSON(&v, "operator", "gossip", "keyring", addr, "-list"); err != nil {
 			return err
 		}
 		var got []string
@@ -94,7 +95,7 @@ func keyringFileOf(t *testing.T, dataDir string) []string {
 // rotated keyring from its data dir and rejoins; a server started with the removed
 // key cannot join, and says why, as the pool does.
 func TestGossipEncryption(t *testing.T) {
-	oldKey := keyring(t, "127.0.0.11", "-generate")
+	oldKey := keyring(t, address("127.0.0.11"), "-generate")
 	c := &serverCluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}, extra: []string{
 		"-encrypt=" + oldKey,
 		"-heartbeat-interval=300ms", "-agent-degraded-after=2s", "-agent-offline-after=4s",
@@ -108,27 +109,27 @@ func TestGossipEncryption(t *testing.T) {
 	g.agent = start(t, "agent-001", "agent", "-bind="+agentIP, "-name=agent-001", "-data-dir="+g.agentDir,
 		"-join=127.0.0.11", "-retry-interval=200ms", "-max-nodes=4", "-log-level=debug", "-encrypt="+oldKey)
 	before := g.waitAgent("healthy")
-	waitKeyring(t, "127.0.0.12", 4, oldKey)
+	waitKeyring(t, address("127.0.0.12"), 4, oldKey)
 
 	first := g.spawn(50081)
 
 	// Rotate, each step through another server: install the new key, make it
 	// primary, remove the old one.
-	newKey := keyring(t, "127.0.0.11", "-generate")
-	if out := keyring(t, "127.0.0.11", "-install="+newKey); out != "Installed the key on all 4 members" {
+	newKey := keyring(t, address("127.0.0.11"), "-generate")
+	if out := keyring(t, address("127.0.0.11"), "-install="+newKey); out != "Installed the key on all 4 members" {
 		t.Fatalf("install: %q", out)
 	}
-	waitKeyring(t, "127.0.0.12", 4, oldKey, newKey)
-	if out := keyring(t, "127.0.0.12", "-use="+newKey); out != "Made the key primary on all 4 members" {
+	waitKeyring(t, address("127.0.0.12"), 4, oldKey, newKey)
+	if out := keyring(t, address("127.0.0.12"), "-use="+newKey); out != "Made the key primary on all 4 members" {
 		t.Fatalf("use: %q", out)
 	}
-	waitKeyring(t, "127.0.0.13", 4, newKey, oldKey)
+	waitKeyring(t, address("127.0.0.13"), 4, newKey, oldKey)
 	// Mid-rotation: every member encrypts with the new key and still reads the old.
 	during := g.spawn(50082)
-	if out := keyring(t, "127.0.0.13", "-remove="+oldKey); out != "Removed the key from all 4 members" {
+	if out := keyring(t, address("127.0.0.13"), "-remove="+oldKey); out != "Removed the key from all 4 members" {
 		t.Fatalf("remove: %q", out)
 	}
-	waitKeyring(t, "127.0.0.11", 4, newKey)
+	waitKeyring(t, address("127.0.0.11"), 4, newKey)
 	for _, dir := range []string{filepath.Join(c.dir, "127.0.0.11"), g.agentDir} {
 		if keys := keyringFileOf(t, dir); !reflect.DeepEqual(keys, []string{newKey}) {
 			t.Fatalf("keyring file in %s holds %q, want the new key alone", dir, keys)
@@ -179,7 +180,7 @@ func TestGossipEncryption(t *testing.T) {
 		t.Fatalf("server 127.0.0.13 exited %d after SIGTERM", code)
 	}
 	c.start("127.0.0.13")
-	waitKeyring(t, "127.0.0.13", 4, newKey)
+	waitKeyring(t, address("127.0.0.13"), 4, newKey)
 	c.stablePeers("127.0.0.13", "", 30*time.Second)
 	if out := c.procs["127.0.0.13"].out.String(); !strings.Contains(out, "ignoring the encrypt key (-encrypt), which is not in the keyring") {
 		t.Errorf("the restarted server does not say it ignores -encrypt:\n%s", out)

@@ -135,6 +135,23 @@ func copyOver(t *testing.T, src, dst mtls.Files) {
 	}
 }
 
+// waitShipped waits until the event store is reachable and holds every event.
+func waitShipped(t *testing.T, cl *api.Client, what string) {
+	t.Helper()
+	cliPoll.WaitFor(t, 30*time.Second, what, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Events.StoreReachable || st.Events.ShippedSeq != st.Events.LastSeq || st.Events.LastSeq == 0 {
+			return fmt.Errorf("events %+v", st.Events)
+		}
+		return nil
+	})
+}
+
 // history is what refusals must not change: the nodes and the last event.
 func history(t *testing.T, c *api.Client) string {
 	t.Helper()
@@ -213,22 +230,7 @@ func TestTLSGrid(t *testing.T) {
 	if err := healthy(n.Endpoint); err == nil {
 		t.Error("the node answers plaintext")
 	}
-	waitShipped := func(what string) {
-		t.Helper()
-		cliPoll.WaitFor(t, 30*time.Second, what, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			st, err := cl.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if !st.Events.StoreReachable || st.Events.ShippedSeq != st.Events.LastSeq || st.Events.LastSeq == 0 {
-				return fmt.Errorf("events %+v", st.Events)
-			}
-			return nil
-		})
-	}
-	waitShipped("events shipped to the TLS event store")
+	waitShipped(t, cl, "events shipped to the TLS event store")
 	before := history(t, cl)
 
 	// Refusals, each with a clear error.
@@ -366,7 +368,7 @@ func TestTLSGrid(t *testing.T) {
 	if _, stderr, code := grid("node", "stop", httpsAddress("127.0.0.11"), m.ID); code != 0 {
 		t.Fatalf("stop after the reload: %s", stderr)
 	}
-	waitShipped("every event shipped after the reload")
+	waitShipped(t, cl, "every event shipped after the reload")
 	if got := history(t, cl); !strings.Contains(got, fmt.Sprintf("%s running pid=%d restarts=0;", n.ID, n.PID)) {
 		t.Errorf("the first node after the reload: %s", got)
 	}
