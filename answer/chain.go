@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,18 +124,8 @@ func (r *run) allEffects(d *api.EventDetail) ([]api.Event, error) {
 			}
 		}
 	}
-	slices.SortFunc(found, func(a, b api.Event) int { return int64Cmp(a.Seq, b.Seq) })
+	slices.SortFunc(found, func(a, b api.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return found, nil
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // context returns the events in window w before the anchor (cause, before) or
