@@ -4,8 +4,9 @@
 //
 // Where things happen: gossip.go tracks the servers (and keeps the gossip keyring of
 // -encrypt); client.go registers and heartbeats, and queue.go keeps node reports
-// until they are delivered; endpoint.go
-// serves the leader's orders, which supervisor.go carries out: launch.go starts a node
+// until they are delivered; endpoint.go serves the leader's orders (tls.go checks the
+// caller's certificate, leader.go that it is the leader's), which supervisor.go
+// carries out: launch.go starts a node
 // process and waits for its health check, watch.go restarts it after a crash under
 // restart.go's policy; process.go and adopt.go let an agent that restarts take its
 // running nodes back; paths.go keeps storage paths inside the root and reads logs.
@@ -172,8 +173,9 @@ const lockFile = "agent.lock"
 
 // startRPC serves the Agent gRPC service on the RPC listener.
 func (a *Agent) startRPC() {
-	// TLS, and its check of the caller's role, comes first (tls.go).
-	opts := append(a.config.TLS.GRPCServerOptions(rpcAllowed), grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(a.config.Authorizer)))
+	// TLS, and its check of the caller's role, comes first (tls.go); then that an
+	// order comes from the leader (leader.go).
+	opts := append(a.config.TLS.GRPCServerOptions(rpcAllowed), grpc.ChainUnaryInterceptor(a.leaderOnly, auth.UnaryInterceptor(a.config.Authorizer)))
 	a.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterAgentServer(a.grpc, &endpoint{sup: a.sup})
 	// The standard health service, for load balancers and probes.

@@ -53,6 +53,9 @@ type client struct {
 	isReg      bool
 	interval   time.Duration // the interval in use
 	kick       chan struct{} // asks the heartbeat loop to register again now
+	leader     string        // the name of the server that last answered as leader (leader.go)
+
+	askMu sync.Mutex // one question at a time about who leads (leader.go)
 }
 
 func newClient(cfg *Config, servers *serverTable, queue *reportQueue, registration func() *gridpb.RegisterRequest) *client {
@@ -136,6 +139,7 @@ func (c *client) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.setLeader(resp.GetLeader())
 	interval := c.heartbeat
 	if ms := resp.GetHeartbeatIntervalMs(); ms > 0 {
 		// Never heartbeat less often than the servers want.
@@ -208,10 +212,7 @@ func (c *client) heartbeatLoop(ctx context.Context) {
 		}
 		// A heartbeat that takes longer than the interval is as good as lost: try
 		// another server rather than let the servers see the agent go quiet.
-		_, err := c.call(ctx, min(max(interval, time.Second), callTimeout), func(ctx context.Context, s gridpb.ServersClient) error {
-			_, err := s.Heartbeat(ctx, c.heartbeatRequest())
-			return err
-		})
+		_, err := c.call(ctx, min(max(interval, time.Second), callTimeout), c.sendHeartbeat)
 		failed = err != nil
 		switch {
 		case err == nil:

@@ -61,6 +61,7 @@ type fakeServers struct {
 	refused      int // reports refused while refuseReport
 	unregisters  []string
 	refuseReport bool
+	leader       string // the leader's name, in every answer
 }
 
 func (f *fakeServers) Register(_ context.Context, req *gridpb.RegisterRequest) (*gridpb.RegisterResponse, error) {
@@ -68,7 +69,7 @@ func (f *fakeServers) Register(_ context.Context, req *gridpb.RegisterRequest) (
 	defer f.mu.Unlock()
 	f.known[req.GetName()] = true
 	f.registers = append(f.registers, req)
-	return &gridpb.RegisterResponse{HeartbeatIntervalMs: 10_000}, nil
+	return &gridpb.RegisterResponse{HeartbeatIntervalMs: 10_000, Leader: f.leader}, nil
 }
 
 func (f *fakeServers) Heartbeat(_ context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
@@ -78,7 +79,7 @@ func (f *fakeServers) Heartbeat(_ context.Context, req *gridpb.HeartbeatRequest)
 		return nil, status.Errorf(codes.NotFound, "agent %s is not registered", req.GetName())
 	}
 	f.heartbeats++
-	return &gridpb.HeartbeatResponse{}, nil
+	return &gridpb.HeartbeatResponse{Leader: f.leader}, nil
 }
 
 func (f *fakeServers) ReportNode(_ context.Context, r *gridpb.NodeReport) (*gridpb.ReportNodeResponse, error) {
@@ -110,6 +111,13 @@ func (f *fakeServers) forget() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.known = map[string]bool{}
+}
+
+// setLeader has the servers answer that server name leads.
+func (f *fakeServers) setLeader(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leader = name
 }
 
 func (f *fakeServers) setRefuse(v bool) {

@@ -18,8 +18,10 @@ import (
 // Mutual TLS, when Config.TLS is set:
 //
 //   - The agent's gRPC endpoint takes callers with a certificate of the grid, and
-//     obeys (StartNode, StopNode, NodeLogs) a server's only: a client's or another
-//     agent's certificate gets PermissionDenied. The health check is open to any.
+//     serves the Agent service (StartNode, StopNode, NodeLogs) to a server's only: a
+//     client's or another agent's certificate gets PermissionDenied. StartNode and
+//     StopNode it obeys from the leader's certificate alone (leader.go). The health
+//     check is open to any.
 //   - The agent dials servers that must present a server certificate, and its nodes,
 //     which must present a node certificate.
 //   - Its storage nodes serve with the node certificate the operator gave the agent

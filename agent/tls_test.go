@@ -53,6 +53,7 @@ func TestTLSAgentObeysServersAndHandsNodesTheirCertificate(t *testing.T) {
 	pki := gridtest.NewPKI(t)
 	srvSrc := pki.Source(t, "server", mtls.RoleServer)
 	srv := newTestServer(t, srvSrc.GRPCServerOptions(mtls.Only(mtls.RoleAgent, mtls.RoleServer))...)
+	srv.setLeader("caller-server") // dialAs's server certificate
 	cfg := testConfig(t, "agent-tls", t.TempDir(), srv)
 	var err error
 	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
@@ -159,3 +160,75 @@ func TestTLSAgentObeysServersAndHandsNodesTheirCertificate(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// dialServer dials addr with the certificate of server name, or of a server that
+// names none when name is "".
+func dialServer(t *testing.T, pki *gridtest.PKI, addr, name string) gridpb.AgentClient {
+	t.Helper()
+	f := pki.Files(t, "server-cert-"+name, mtls.CertOptions{Role: mtls.RoleServer, Server: name})
+	src, err := mtls.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig(mtls.RoleAgent))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return gridpb.NewAgentClient(conn)
+}
+
+// TestTLSAgentObeysTheLeaderOnly: with TLS, StartNode and StopNode are obeyed from the
+// certificate of the server the servers answer is the leader, and from no other
+// server's; when leadership moves, the new leader is obeyed at once, the old one no
+// more.
+func TestTLSAgentObeysTheLeaderOnly(t *testing.T) {
+	pki := gridtest.NewPKI(t)
+	srv := newTestServer(t, pki.Source(t, "s0", mtls.RoleServer).GRPCServerOptions(mtls.Only(mtls.RoleAgent))...)
+	srv.setLeader("s1")
+	cfg := testConfig(t, "agent-leader", t.TempDir(), srv)
+	var err error
+	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
+		t.Fatal(err)
+	}
+	node := pki.RoleFiles(t, "node", mtls.RoleNode)
+	cfg.NodeCertFile, cfg.NodeKeyFile = node.CertFile, node.KeyFile
+	a := startAgent(t, cfg)
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool {
+		regs, _, _, _, _ := srv.snapshot()
+		return len(regs) > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s1, s2, none := dialServer(t, pki, a.RPCAddr(), "s1"), dialServer(t, pki, a.RPCAddr(), "s2"), dialServer(t, pki, a.RPCAddr(), "")
+
+	// obeyed: the call reaches the supervisor, which does not know the node.
+	obeyed := func(who string, c gridpb.AgentClient) {
+		t.Helper()
+		if _, err := c.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: "unknown"}); status.Code(err) != codes.NotFound {
+			t.Errorf("StopNode from %s: %v, want NotFound from the supervisor", who, err)
+		}
+	}
+	refused := func(who string, c gridpb.AgentClient, code codes.Code, msg string) {
+		t.Helper()
+		_, err := c.StopNode(ctx, &gridpb.StopNodeRequest{NodeId: "unknown"})
+		if status.Code(err) != code || !strings.Contains(err.Error(), msg) {
+			t.Errorf("StopNode from %s: %v, want %v with %q", who, err, code, msg)
+		}
+		_, err = c.StartNode(ctx, &gridpb.StartNodeRequest{NodeId: "n9", Port: int32(gridtest.FreePort(t)), StoragePath: "nodes-data/n9"})
+		if status.Code(err) != code {
+			t.Errorf("StartNode from %s: %v, want %v", who, err, code)
+		}
+	}
+	obeyed("the leader", s1)
+	refused("a follower", s2, codes.Aborted, `obeyed from the leader only: the caller is server "s2", and the leader is "s1"`)
+	refused("a server certificate naming no server", none, codes.PermissionDenied, "names no server")
+
+	// Leadership moves: the agent has not heard yet, asks, and obeys the new leader.
+	srv.setLeader("s2")
+	obeyed("the new leader", s2)
+	refused("the old leader", s1, codes.Aborted, `the caller is server "s1", and the leader is "s2"`)
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "nodes-data", "n9")); err == nil {
+		t.Error("a refused StartNode made the node's directory")
+	}
+}

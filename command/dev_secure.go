@@ -53,11 +53,15 @@ func newDevSecurity(dir, bind string) (*devSecurity, error) {
 		if role != mtls.RoleClient {
 			o.IPs = ips
 		}
+		certName, keyName := mtls.CertFileNames(role, mtls.DefaultRegion, mtls.DefaultDomain)
+		if role == mtls.RoleServer {
+			o.Server = devServerName
+			certName, keyName = mtls.ServerCertFileNames(devServerName, mtls.DefaultRegion, mtls.DefaultDomain)
+		}
 		cert, key, err := mtls.CreateCert(caCert, caKey, o)
 		if err != nil {
 			return nil, fmt.Errorf("create the %s certificate: %w", role, err)
 		}
-		certName, keyName := mtls.CertFileNames(role, mtls.DefaultRegion, mtls.DefaultDomain)
 		f := mtls.Files{CAFile: sec.ca, CertFile: filepath.Join(tlsDir, certName), KeyFile: filepath.Join(tlsDir, keyName)}
 		files = append(files,
 			mtls.NewFile{Path: f.CertFile, Data: cert, Mode: 0o644},

@@ -113,8 +113,9 @@ Server Options:
   -http-port, -rpc-port, -raft-port, -gossip-port
     The ports of the HTTP API (7000), gRPC (7001), Raft (7002) and gossip (7946).
 ` + tlsHelp + ` A server needs a server certificate
-    (grid tls cert create -server); Raft, gRPC and the HTTP API (HTTPS) then use
-    TLS, and only servers may call the servers' internal service.
+    of its own, naming it (grid tls cert create -server -name=NAME, NAME as
+    -name); Raft, gRPC and the HTTP API (HTTPS) then use TLS, only servers may
+    call the servers' internal service, and agents obey the leader's alone.
 
   -verify-https-client
     With TLS, require a client certificate (a client's or a server's) of every

@@ -153,12 +153,17 @@ func (c *TLSCertCreateCommand) Synopsis() string { return "Create a certificate 
 
 func (c *TLSCertCreateCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: grid tls cert create -server|-agent|-node|-client [options]
+Usage: grid tls cert create -server -name=NAME|-agent|-node|-client [options]
 
   Creates a certificate and its ECDSA P-256 key, signed by the CA, in the
   current directory: REGION-ROLE-DOMAIN.pem and REGION-ROLE-DOMAIN-key.pem
-  (global-server-grid.pem and global-server-grid-key.pem for -server; the key
-  with mode 0600). Existing files are never overwritten.
+  (global-agent-grid.pem and global-agent-grid-key.pem for -agent; the key
+  with mode 0600). A server's are REGION-server-DOMAIN-NAME.pem and
+  REGION-server-DOMAIN-NAME-key.pem. Existing files are never overwritten.
+
+  Each server needs its own certificate, naming it: agents obey the leader's
+  certificate alone, and a server refuses to start with a certificate made for
+  another.
 
   The certificate names its role, ROLE.REGION.DOMAIN (server.global.grid), as
   its common name and first DNS name; each process checks its peers' roles:
@@ -177,6 +182,12 @@ Options:
 
   -server, -agent, -node, -client
     The role; exactly one.
+
+  -name=NAME
+    With -server, required: the name of the server the certificate is for,
+    as it runs (grid server -name; by default the host name, with the bind
+    IP appended when it binds to one: "db1" or "db1-10.0.0.5"). The
+    certificate names it as grid://server.REGION.DOMAIN/NAME.
 
   -region=REGION
     The region of the role name. Default: global.
@@ -209,6 +220,7 @@ func (c *TLSCertCreateCommand) Run(args []string) int {
 	region := fs.String("region", mtls.DefaultRegion, "")
 	domain := fs.String("domain", mtls.DefaultDomain, "")
 	days := fs.Int("days", mtls.DefaultCertDays, "")
+	server := fs.String("name", "", "")
 	caFile := fs.String("ca", "", "")
 	keyFile := fs.String("key", "", "")
 	var dnsNames, ipAddrs stringList
@@ -231,6 +243,10 @@ func (c *TLSCertCreateCommand) Run(args []string) int {
 		return c.usageError(name, argsError(fs.Args()))
 	case role == "":
 		return c.usageError(name, fmt.Errorf("give one of -server, -agent, -node and -client"))
+	case role == mtls.RoleServer && *server == "":
+		return c.usageError(name, fmt.Errorf("-server needs -name, the name of the server the certificate is for (grid server -name; by default its host name)"))
+	case role != mtls.RoleServer && *server != "":
+		return c.usageError(name, fmt.Errorf("-name is for -server only: other certificates name their role alone"))
 	case *days < 1:
 		return c.usageError(name, fmt.Errorf("-days must be at least 1"))
 	case !validLabel(*region):
@@ -262,16 +278,23 @@ func (c *TLSCertCreateCommand) Run(args []string) int {
 		return c.fail("read the CA key: %v (name it with -key)", err)
 	}
 	cert, key, err := mtls.CreateCert(caCert, caKey, mtls.CertOptions{Role: role, Region: *region, Domain: *domain,
-		Days: *days, DNSNames: dnsNames, IPs: ips})
+		Days: *days, Server: *server, DNSNames: dnsNames, IPs: ips})
 	if err != nil {
 		return c.fail("create certificate: %v", err)
 	}
 	certOut, keyOut := mtls.CertFileNames(role, *region, *domain)
+	if role == mtls.RoleServer {
+		certOut, keyOut = mtls.ServerCertFileNames(*server, *region, *domain)
+	}
 	if err := mtls.WriteNewFiles(mtls.NewFile{Path: certOut, Data: cert, Mode: 0o644}, mtls.NewFile{Path: keyOut, Data: key, Mode: 0o600}); err != nil {
 		return c.fail("%v", err)
 	}
 	c.Ui.Output(fmt.Sprintf("==> Using CA %s and key %s", filepath.Clean(*caFile), filepath.Clean(*keyFile)))
-	c.Ui.Output(fmt.Sprintf("==> %s certificate (%s): %s", strings.ToUpper(string(role[:1]))+string(role[1:]), role.Name(*region, *domain), certOut))
+	what := role.Name(*region, *domain)
+	if role == mtls.RoleServer {
+		what += ", server " + *server
+	}
+	c.Ui.Output(fmt.Sprintf("==> %s certificate (%s): %s", strings.ToUpper(string(role[:1]))+string(role[1:]), what, certOut))
 	c.Ui.Output(fmt.Sprintf("==> %s key: %s", strings.ToUpper(string(role[:1]))+string(role[1:]), keyOut))
 	return 0
 }

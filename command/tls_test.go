@@ -70,13 +70,13 @@ func TestTLSCreatesCAAndCertificates(t *testing.T) {
 		serverAuth bool
 		clientAuth bool
 	}{
-		{[]string{"-server"}, "global-server-grid.pem", "global-server-grid-key.pem", "server.global.grid", 2, true, true},
+		{[]string{"-server", "-name=db1"}, "global-server-grid-db1.pem", "global-server-grid-db1-key.pem", "server.global.grid", 2, true, true},
 		{[]string{"-agent", "-region=eu"}, "eu-agent-grid.pem", "eu-agent-grid-key.pem", "agent.eu.grid", 2, true, true},
 		{[]string{"-node", "-days=30"}, "global-node-grid.pem", "global-node-grid-key.pem", "node.global.grid", 2, true, false},
 		{[]string{"-client", "-additional-dnsname=ops.example.com", "-additional-ipaddress=10.0.0.7"}, "global-client-grid.pem", "global-client-grid-key.pem", "client.global.grid", 1, false, true},
 	} {
 		r := runCommand(t, "tls cert create", tc.args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "==> Using CA grid-ca.pem and key grid-ca-key.pem\n") || !strings.Contains(r.stdout, "("+tc.name+"): "+tc.cert) {
+		if r.code != 0 || !strings.Contains(r.stdout, "==> Using CA grid-ca.pem and key grid-ca-key.pem\n") || !strings.Contains(r.stdout, "("+tc.name) || !strings.Contains(r.stdout, "): "+tc.cert+"\n") {
 			t.Errorf("%v: %+v", tc.args, r)
 			continue
 		}
@@ -102,9 +102,19 @@ func TestTLSCreatesCAAndCertificates(t *testing.T) {
 	if c := readCert(t, "global-client-grid.pem"); !strings.Contains(strings.Join(c.DNSNames, ","), "ops.example.com") || !c.IPAddresses[0].Equal(net.ParseIP("10.0.0.7")) {
 		t.Errorf("additional names: %v %v", c.DNSNames, c.IPAddresses)
 	}
-	// The server's files load as a server's TLS.
-	if _, err := mtls.LoadRole(mtls.Files{CAFile: "grid-ca.pem", CertFile: "global-server-grid.pem", KeyFile: "global-server-grid-key.pem"}, mtls.RoleServer); err != nil {
-		t.Error(err)
+	// The server's files load as server db1's TLS.
+	if src, err := mtls.LoadRole(mtls.Files{CAFile: "grid-ca.pem", CertFile: "global-server-grid-db1.pem", KeyFile: "global-server-grid-db1-key.pem"}, mtls.RoleServer); err != nil || src.ServerName() != "db1" {
+		t.Errorf("server db1's files: %v", err)
+	}
+	if c := readCert(t, "global-server-grid-db1.pem"); len(c.URIs) != 1 || c.URIs[0].String() != "grid://server.global.grid/db1" {
+		t.Errorf("server identity: %v", c.URIs)
+	}
+	// Another server's, in the same directory; a name that is no file name is made one.
+	if r := runCommand(t, "tls cert create", "-server", "-name=db2/x"); r.code != 1 || !strings.Contains(r.stderr, `server name "db2/x" must not contain white space or /`) {
+		t.Errorf("bad server name: %+v", r)
+	}
+	if r := runCommand(t, "tls cert create", "-server", "-name=host:127.0.0.12"); r.code != 0 || !strings.Contains(r.stdout, "(server.global.grid, server host:127.0.0.12): global-server-grid-host_127.0.0.12.pem") {
+		t.Errorf("second server: %+v", r)
 	}
 
 	for _, tc := range []struct {
@@ -113,7 +123,9 @@ func TestTLSCreatesCAAndCertificates(t *testing.T) {
 	}{
 		{nil, "Error: give one of -server, -agent, -node and -client\n"},
 		{[]string{"-server", "-agent"}, "Error: give one of -server, -agent, -node and -client, not -server and -agent\n"},
-		{[]string{"-server"}, "Error: global-server-grid.pem already exists: not overwriting it\n"},
+		{[]string{"-server"}, "Error: -server needs -name, the name of the server the certificate is for (grid server -name; by default its host name)\n"},
+		{[]string{"-agent", "-name=db1"}, "Error: -name is for -server only: other certificates name their role alone\n"},
+		{[]string{"-server", "-name=db1"}, "Error: global-server-grid-db1.pem already exists: not overwriting it\n"},
 		{[]string{"-client", "-additional-ipaddress=nope"}, "Error: -additional-ipaddress \"nope\" is not an IP address\n"},
 		{[]string{"-client", "-region=a.b"}, "Error: -region \"a.b\" must be a DNS label (letters, digits, hyphens)\n"},
 		{[]string{"-client", "-domain=corp"}, "Error: read the CA certificate: open corp-ca.pem: no such file or directory (make one with grid tls ca create, or name it with -ca)\n"},
@@ -130,11 +142,11 @@ func TestTLSCreatesCAAndCertificates(t *testing.T) {
 	if r := runCommand(t, "tls ca create", "-domain=corp", "-days=10"); r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
-	if r := runCommand(t, "tls cert create", "-server", "-domain=corp"); r.code != 0 || !strings.Contains(r.stdout, "(server.global.corp): global-server-corp.pem") {
+	if r := runCommand(t, "tls cert create", "-server", "-name=db1", "-domain=corp"); r.code != 0 || !strings.Contains(r.stdout, "(server.global.corp, server db1): global-server-corp-db1.pem") {
 		t.Errorf("%+v", r)
 	}
 	// A certificate does not outlive its CA.
-	if c, ca := readCert(t, "global-server-corp.pem"), readCert(t, "corp-ca.pem"); c.NotAfter.After(ca.NotAfter) {
+	if c, ca := readCert(t, "global-server-corp-db1.pem"), readCert(t, "corp-ca.pem"); c.NotAfter.After(ca.NotAfter) {
 		t.Errorf("certificate until %s, CA until %s", c.NotAfter, ca.NotAfter)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "corp-ca-key.pem")); err != nil {
@@ -157,7 +169,7 @@ func TestClientCommandsSpeakHTTPS(t *testing.T) {
 	isolateEnv(t)
 	dir := t.TempDir()
 	t.Chdir(dir)
-	for _, args := range [][]string{nil, {"-server"}, {"-client"}} {
+	for _, args := range [][]string{nil, {"-server", "-name=db1"}, {"-client"}} {
 		cmd := "tls cert create"
 		if args == nil {
 			cmd = "tls ca create"
@@ -166,7 +178,7 @@ func TestClientCommandsSpeakHTTPS(t *testing.T) {
 			t.Fatalf("%s %v: %+v", cmd, args, r)
 		}
 	}
-	src, err := mtls.LoadRole(mtls.Files{CAFile: "grid-ca.pem", CertFile: "global-server-grid.pem", KeyFile: "global-server-grid-key.pem"}, mtls.RoleServer)
+	src, err := mtls.LoadRole(mtls.Files{CAFile: "grid-ca.pem", CertFile: "global-server-grid-db1.pem", KeyFile: "global-server-grid-db1-key.pem"}, mtls.RoleServer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +218,7 @@ func TestClientCommandsSpeakHTTPS(t *testing.T) {
 func TestTLSFlagsAreChecked(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	for _, args := range [][]string{nil, {"-server"}, {"-agent"}} {
+	for _, args := range [][]string{nil, {"-server", "-name=db1"}, {"-agent"}} {
 		cmd := "tls cert create"
 		if args == nil {
 			cmd = "tls ca create"
@@ -217,6 +229,7 @@ func TestTLSFlagsAreChecked(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	agentTLS := []string{"-ca-file=grid-ca.pem", "-cert-file=global-agent-grid.pem", "-key-file=global-agent-grid-key.pem"}
+	serverTLS := []string{"-ca-file=grid-ca.pem", "-cert-file=global-server-grid-db1.pem", "-key-file=global-server-grid-db1-key.pem"}
 	for _, tc := range []struct {
 		cmd  string
 		args []string
@@ -226,7 +239,8 @@ func TestTLSFlagsAreChecked(t *testing.T) {
 		{"server", []string{"-data-dir=" + data, "-verify-https-client"}, "-verify-https-client needs TLS"},
 		{"server", append([]string{"-data-dir=" + data}, agentTLS...), "certificate global-agent-grid.pem is an agent's (agent.global.grid); this process needs the certificate of a server"},
 		{"storage", []string{"-data-dir=" + data, "-callers=server"}, "-callers needs TLS"},
-		{"storage", append([]string{"-data-dir=" + data, "-callers=server,admin"}, "-ca-file=grid-ca.pem", "-cert-file=global-server-grid.pem", "-key-file=global-server-grid-key.pem"), "-callers: unknown role \"admin\""},
+		{"server", append([]string{"-data-dir=" + data, "-name=db2"}, serverTLS...), `certificate global-server-grid-db1.pem is server "db1"'s, and this server is "db2" (-name)`},
+		{"storage", append([]string{"-data-dir=" + data, "-callers=server,admin"}, serverTLS...), "-callers: unknown role \"admin\""},
 		{"storage", append([]string{"-data-dir=" + data}, agentTLS...), "this process needs the certificate of a node or a server"},
 	} {
 		r := runCommand(t, tc.cmd, tc.args...)

@@ -63,7 +63,7 @@ func secureSnapshot(t *testing.T, via string) string {
 // TestSecureGrid runs three servers with TLS, gossip encryption and ACLs, two agents
 // with their token and the event store over TLS: each way in without the right
 // certificate, gossip key or token is refused with a clear error and changes
-// nothing; a gossip key rotation and a certificate reload while a node spawns lose
+// nothing (a follower's order to an agent among them); a gossip key rotation and a certificate reload while a node spawns lose
 // nothing.
 func TestSecureGrid(t *testing.T) {
 	dir := t.TempDir()
@@ -81,10 +81,10 @@ func TestSecureGrid(t *testing.T) {
 
 	store := start(t, "event store", append([]string{"storage", "-bind=127.0.0.31", "-port=50052",
 		"-data-dir=" + filepath.Join(dir, "events")}, tlsArgs(p.node)...)...)
-	c := &serverCluster{t: t, dir: dir, procs: map[string]*proc{}, extra: append([]string{
+	c := &serverCluster{t: t, dir: dir, procs: map[string]*proc{}, extra: []string{
 		"-event-store=" + eventStoreAddr, "-verify-https-client", "-encrypt=" + key, "-acl-enabled",
 		"-heartbeat-interval=300ms", "-agent-degraded-after=3s", "-agent-offline-after=6s",
-	}, tlsArgs(p.server)...)}
+	}, own: p.serverTLS}
 	for _, ip := range serverIPs {
 		c.start(ip)
 	}
@@ -224,6 +224,28 @@ func TestSecureGrid(t *testing.T) {
 			t.Errorf("StopNode with a client's certificate: %v", err)
 		}
 	})
+	t.Run("refused/a follower's StopNode on an agent", func(t *testing.T) {
+		// A server's certificate, but not the leader's: the agent asks who leads, and
+		// refuses.
+		var peers []peer
+		if err := gridJSON(&peers, "operator", "raft", "list-peers", via); err != nil {
+			t.Fatal(err)
+		}
+		follower := ""
+		for _, pr := range peers {
+			if pr.State != "leader" {
+				follower = strings.TrimPrefix(pr.Node, "server-")
+			}
+		}
+		if _, ok := p.servers[follower]; !ok {
+			t.Fatalf("no follower among %+v", peers)
+		}
+		_, err := gridpb.NewAgentClient(rpcAs(t, p.servers[follower], agentIP+":8001", mtls.RoleAgent)).StopNode(ctx, &gridpb.StopNodeRequest{NodeId: n.ID})
+		want := fmt.Sprintf(`is obeyed from the leader only: the caller is server "server-%s", and the leader is`, follower)
+		if status.Code(err) != codes.Aborted || !strings.Contains(err.Error(), want) {
+			t.Errorf("StopNode with follower %s's certificate: %v, want Aborted with %q", follower, err, want)
+		}
+	})
 	t.Run("refused/a wrong gossip key", func(t *testing.T) {
 		wrongKey, err := gossip.GenerateKey()
 		if err != nil {
@@ -320,9 +342,7 @@ func TestSecureGrid(t *testing.T) {
 	keyring(t, httpsAddress("127.0.0.11"), "-install="+newKey)
 	next := &tlsPKI{dir: filepath.Join(dir, "pki-next"), ca: p.ca, caKey: p.caKey}
 	next.makeCerts(t, next.dir)
-	copyOver(t, next.server, p.server)
-	copyOver(t, next.agent, p.agent)
-	copyOver(t, next.node, p.node)
+	p.replaceWith(t, next)
 	procs := []*proc{store, agents["agent-001"], agents["agent-002"]}
 	for _, ip := range serverIPs {
 		procs = append(procs, c.procs[ip])

@@ -27,6 +27,8 @@ type serverCluster struct {
 	procs map[string]*proc // by IP
 	// extra flags for every server
 	extra []string
+	// own, if set, gives the flags of one server only: its certificate.
+	own func(ip string) []string
 }
 
 var serverIPs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
@@ -37,6 +39,9 @@ func (c *serverCluster) start(ip string) {
 		"-data-dir=" + filepath.Join(c.dir, ip),
 		"-bootstrap-expect=3", "-join=127.0.0.11", "-retry-interval=200ms",
 		"-log-level=debug"}, c.extra...)
+	if c.own != nil {
+		args = append(args, c.own(ip)...)
+	}
 	c.procs[ip] = start(c.t, "server "+ip, args...)
 }
 

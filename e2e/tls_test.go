@@ -28,11 +28,14 @@ import (
 )
 
 // tlsPKI is what `grid tls` made in a directory: the CA and a certificate of each
-// role, as an operator would make them.
+// role, as an operator would make them, and one for each server of serverIPs.
 type tlsPKI struct {
-	dir                         string
-	ca, caKey                   string
-	server, agent, node, client mtls.Files
+	dir                 string
+	ca, caKey           string
+	agent, node, client mtls.Files
+	servers             map[string]mtls.Files // by IP
+	// server is the first server's certificate, for a test that calls as a server.
+	server mtls.Files
 }
 
 // gridIn runs grid in dir and fails the test unless it succeeds.
@@ -64,11 +67,33 @@ func (p *tlsPKI) makeCerts(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for role, f := range map[mtls.Role]*mtls.Files{mtls.RoleServer: &p.server, mtls.RoleAgent: &p.agent, mtls.RoleNode: &p.node, mtls.RoleClient: &p.client} {
+	for role, f := range map[mtls.Role]*mtls.Files{mtls.RoleAgent: &p.agent, mtls.RoleNode: &p.node, mtls.RoleClient: &p.client} {
 		gridIn(t, dir, "tls", "cert", "create", "-"+string(role), "-ca="+p.ca, "-key="+p.caKey)
 		cert, key := mtls.CertFileNames(role, "global", "grid")
 		*f = mtls.Files{CAFile: p.ca, CertFile: filepath.Join(dir, cert), KeyFile: filepath.Join(dir, key)}
 	}
+	p.servers = map[string]mtls.Files{}
+	for _, ip := range serverIPs {
+		name := "server-" + ip
+		gridIn(t, dir, "tls", "cert", "create", "-server", "-name="+name, "-ca="+p.ca, "-key="+p.caKey)
+		cert, key := mtls.ServerCertFileNames(name, "global", "grid")
+		p.servers[ip] = mtls.Files{CAFile: p.ca, CertFile: filepath.Join(dir, cert), KeyFile: filepath.Join(dir, key)}
+	}
+	p.server = p.servers[serverIPs[0]]
+}
+
+// serverTLS is the TLS flags of the server at ip: its own certificate.
+func (p *tlsPKI) serverTLS(ip string) []string { return tlsArgs(p.servers[ip]) }
+
+// replaceWith puts next's certificates in the place of p's, as an operator rotating
+// certificates would.
+func (p *tlsPKI) replaceWith(t *testing.T, next *tlsPKI) {
+	t.Helper()
+	for ip, f := range p.servers {
+		copyOver(t, next.servers[ip], f)
+	}
+	copyOver(t, next.agent, p.agent)
+	copyOver(t, next.node, p.node)
 }
 
 func tlsArgs(f mtls.Files) []string {
@@ -189,10 +214,10 @@ func TestTLSGrid(t *testing.T) {
 
 	store := start(t, "event store", append([]string{"storage", "-bind=127.0.0.31", "-port=50052",
 		"-data-dir=" + filepath.Join(dir, "events")}, tlsArgs(p.node)...)...)
-	c := &serverCluster{t: t, dir: dir, procs: map[string]*proc{}, extra: append([]string{
+	c := &serverCluster{t: t, dir: dir, procs: map[string]*proc{}, extra: []string{
 		"-event-store=" + eventStoreAddr, "-verify-https-client",
 		"-heartbeat-interval=300ms", "-agent-degraded-after=3s", "-agent-offline-after=6s",
-	}, tlsArgs(p.server)...)}
+	}, own: p.serverTLS}
 	for _, ip := range serverIPs {
 		c.start(ip)
 	}
@@ -310,9 +335,7 @@ func TestTLSGrid(t *testing.T) {
 	}
 	next := &tlsPKI{dir: filepath.Join(dir, "pki-next"), ca: p.ca, caKey: p.caKey}
 	next.makeCerts(t, next.dir)
-	copyOver(t, next.server, p.server)
-	copyOver(t, next.agent, p.agent)
-	copyOver(t, next.node, p.node)
+	p.replaceWith(t, next)
 	procs := []*proc{store, agent}
 	for _, ip := range serverIPs {
 		procs = append(procs, c.procs[ip])

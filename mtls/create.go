@@ -13,7 +13,9 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -85,6 +87,10 @@ type CertOptions struct {
 	Region, Domain string
 	// Days is how long the certificate is valid. Default: DefaultCertDays.
 	Days int
+	// Server is the name of the server (grid server -name) a server's certificate is
+	// for, which it names (identity.go); only for RoleServer. A server refuses to run
+	// with a certificate that names another, or none.
+	Server string
 	// DNSNames and IPs are added to the defaults of the role.
 	DNSNames []string
 	IPs      []net.IP
@@ -133,6 +139,16 @@ func CreateCert(caCertPEM, caKeyPEM []byte, o CertOptions) (certPEM, keyPEM []by
 	if _, _, ok := roleOfName(name); !ok {
 		return nil, nil, fmt.Errorf("%q is not a valid role name: check -region and -domain", name)
 	}
+	var uris []*url.URL
+	switch {
+	case o.Role == RoleServer && o.Server != "":
+		if err := validServerName(o.Server); err != nil {
+			return nil, nil, err
+		}
+		uris = append(uris, serverURI(o.Server, o.Region+"."+o.Domain))
+	case o.Server != "":
+		return nil, nil, fmt.Errorf("only a server's certificate names a server, not %s's", an(string(o.Role)))
+	}
 	dns := []string{name, "localhost"}
 	var ips []net.IP
 	var usage []x509.ExtKeyUsage
@@ -170,6 +186,7 @@ func CreateCert(caCertPEM, caKeyPEM []byte, o CertOptions) (certPEM, keyPEM []by
 		BasicConstraintsValid: true,
 		DNSNames:              dns,
 		IPAddresses:           ips,
+		URIs:                  uris,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
@@ -260,9 +277,24 @@ func CAFileNames(domain string) (cert, key string) {
 }
 
 // CertFileNames are the files `grid tls cert create` writes:
-// "global-server-grid.pem" and "global-server-grid-key.pem".
+// "global-agent-grid.pem" and "global-agent-grid-key.pem" (a server's: ServerCertFileNames).
 func CertFileNames(role Role, region, domain string) (cert, key string) {
 	base := region + "-" + string(role) + "-" + domain
+	return base + ".pem", base + "-key.pem"
+}
+
+// ServerCertFileNames are the files of server name's certificate:
+// "global-server-grid-server-1.pem" and "global-server-grid-server-1-key.pem", so that
+// the certificates of several servers can be made in one directory. Characters a
+// file name should not have become "_".
+func ServerCertFileNames(name, region, domain string) (cert, key string) {
+	safe := strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, name)
+	base := region + "-" + string(RoleServer) + "-" + domain + "-" + safe
 	return base + ".pem", base + "-key.pem"
 }
 

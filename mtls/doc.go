@@ -8,7 +8,11 @@
 // listener and dialer checks that the peer plays a role it expects, so that an
 // agent's certificate cannot act as a server's.
 //
-// Files: role.go names the roles and reads them off certificates; source.go loads the
+// A server's certificate also names the one server that holds it (identity.go), so
+// that an agent can tell the leader's certificate from another server's.
+//
+// Files: role.go names the roles and reads them off certificates; identity.go a
+// server's name; source.go loads the
 // CA, certificate and key from files and reloads them atomically (Reload, on SIGHUP),
 // and hands out server- and client-side tls.Configs that always use the latest; grpc.go
 // turns them into gRPC credentials and the interceptors that check, per method, the

@@ -120,6 +120,11 @@ func describe(cert *x509.Certificate) string {
 			names = append(names, n)
 		}
 	}
+	for _, u := range cert.URIs {
+		if u.Scheme == uriScheme {
+			names = append(names, u.String())
+		}
+	}
 	if len(names) == 0 {
 		if cert.Subject.CommonName != "" {
 			return fmt.Sprintf("%q (no Grid role)", cert.Subject.CommonName)

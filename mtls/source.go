@@ -63,6 +63,7 @@ type bundle struct {
 	caPEM  []byte
 	role   Role
 	suffix string // "global.grid": the region and domain of the process's role name
+	server string // the server's name, in a server's certificate (identity.go)
 
 	serverConfs sync.Map // serverKey -> *tls.Config, made on first use
 }
@@ -128,6 +129,9 @@ func loadBundle(f Files, now time.Time) (*bundle, error) {
 		return nil, fmt.Errorf("certificate %s: %w", f.CertFile, err)
 	}
 	b := &bundle{cert: cert, leaf: leaf, roots: roots, cas: cas, caPEM: caPEM, role: role, suffix: suffix}
+	if role == RoleServer {
+		b.server = serverNameOf(leaf, suffix)
+	}
 	if err := b.verifyChain(cert.Certificate, x509.ExtKeyUsageAny, now); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", f.CertFile, err)
 	}
@@ -178,7 +182,8 @@ func (c Change) LogArgs() []any {
 
 // Reload reads the files again and, if they are sound, uses them for every handshake
 // from now on; connections already open stay as they are. On error the source keeps
-// what it held. The new certificate must name the same role as the old one.
+// what it held. The new certificate must name the same role as the old one, and a
+// server's the same server.
 func (s *Source) Reload() (Change, error) {
 	if s == nil {
 		return Change{}, errors.New("TLS is not enabled")
@@ -193,6 +198,9 @@ func (s *Source) Reload() (Change, error) {
 	if b.role != old.role || b.suffix != old.suffix {
 		return Change{}, fmt.Errorf("reload TLS (still using the previous certificates): the new certificate is %s, the process is %s",
 			string(b.role)+"."+b.suffix, string(old.role)+"."+old.suffix)
+	}
+	if b.server != old.server {
+		return Change{}, fmt.Errorf("reload TLS (still using the previous certificates): the new certificate is server %q's, the process is server %q", b.server, old.server)
 	}
 	s.cur.Store(b)
 	return Change{

@@ -217,8 +217,11 @@ type RegisterResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// heartbeat_interval_ms is how often the servers want heartbeats.
 	HeartbeatIntervalMs int64 `protobuf:"varint,1,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// leader is the name of the server that answered, as leader. With TLS, the agent
+	// obeys StartNode and StopNode only from the certificate that names it.
+	Leader        string `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterResponse) Reset() {
@@ -256,6 +259,13 @@ func (x *RegisterResponse) GetHeartbeatIntervalMs() int64 {
 		return x.HeartbeatIntervalMs
 	}
 	return 0
+}
+
+func (x *RegisterResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 type HeartbeatRequest struct {
@@ -325,7 +335,9 @@ func (x *HeartbeatRequest) GetPendingReports() int32 {
 }
 
 type HeartbeatResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// leader is the name of the server that answered, as leader (see RegisterResponse).
+	Leader        string `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -358,6 +370,13 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HeartbeatResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 type UnregisterRequest struct {
@@ -1021,14 +1040,16 @@ const file_agent_proto_rawDesc = "" +
 	"\x05nodes\x18\b \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\x12%\n" +
 	"\x0ereserved_paths\x18\t \x03(\tR\rreservedPaths\x12%\n" +
 	"\x0ereserved_ports\x18\n" +
-	" \x03(\x05R\rreservedPorts\"F\n" +
+	" \x03(\x05R\rreservedPorts\"^\n" +
 	"\x10RegisterResponse\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\"\x80\x01\n" +
+	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\"\x80\x01\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\x12'\n" +
-	"\x0fpending_reports\x18\x03 \x01(\x05R\x0ependingReports\"\x13\n" +
-	"\x11HeartbeatResponse\"'\n" +
+	"\x0fpending_reports\x18\x03 \x01(\x05R\x0ependingReports\"+\n" +
+	"\x11HeartbeatResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"'\n" +
 	"\x11UnregisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
 	"\x12UnregisterResponse\"\xaa\x02\n" +

@@ -53,7 +53,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 			return nil, toStatus(err)
 		}
 	}
-	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.config.HeartbeatInterval.Milliseconds()}, nil
+	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.config.HeartbeatInterval.Milliseconds(), Leader: e.s.config.NodeName}, nil
 }
 
 func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
@@ -80,7 +80,7 @@ func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRe
 			return nil, toStatus(err)
 		}
 	}
-	return &gridpb.HeartbeatResponse{}, nil
+	return &gridpb.HeartbeatResponse{Leader: e.s.config.NodeName}, nil
 }
 
 func (e *serversEndpoint) ReportNode(ctx context.Context, r *gridpb.NodeReport) (*gridpb.ReportNodeResponse, error) {

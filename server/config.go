@@ -165,6 +165,9 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(c.NodeName, " \t\n") {
 		return fmt.Errorf("node name %q must not contain white space", c.NodeName)
 	}
+	if err := c.checkCertName(); err != nil {
+		return err
+	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("bootstrap-expect must be 0 or more, got %d", c.BootstrapExpect)
 	}

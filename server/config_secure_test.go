@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sutragrid/grid/internal/gridtest"
 	"github.com/sutragrid/grid/mtls"
 )
 
@@ -73,5 +74,28 @@ func TestNewRefusesInsecure(t *testing.T) {
 	cfg.BindAddr, cfg.DataDir = "0.0.0.0", t.TempDir()
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "-insecure") {
 		t.Fatalf("New: %v, want the refusal", err)
+	}
+}
+
+// TestNewRefusesAnotherServersCertificate: a server's certificate must name it, since
+// agents know the leader by the name in its certificate.
+func TestNewRefusesAnotherServersCertificate(t *testing.T) {
+	pki := gridtest.NewPKI(t)
+	for _, tc := range []struct {
+		cert string // the server the certificate names; "" for none
+		want string
+	}{
+		{"db2", `is server "db2"'s, and this server is "db1" (-name)`},
+		{"", "names no server: each server needs a certificate of its own, naming it, since agents obey the leader's alone (grid tls cert create -server -name=db1)"},
+	} {
+		src, err := mtls.LoadRole(pki.Files(t, "cert-"+tc.cert, mtls.CertOptions{Role: mtls.RoleServer, Server: tc.cert}), mtls.RoleServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.BindAddr, cfg.NodeName, cfg.DataDir, cfg.TLS = "127.0.0.1", "db1", t.TempDir(), src
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("a certificate of server %q: %v, want %q", tc.cert, err, tc.want)
+		}
 	}
 }

@@ -26,8 +26,9 @@ const peerCheckTimeout = 3 * time.Second
 // strangerWarnEvery is how often the refusal of the same member is logged again.
 const strangerWarnEvery = time.Minute
 
-// verifyServerPeer checks that the member's Raft address is served by a holder of a
-// server certificate of this grid. It is nil without TLS.
+// verifyServerPeer checks that the member's Raft address is served by the holder of
+// a server certificate of this grid made for the member, by name. It is nil without
+// TLS.
 func (s *Server) verifyServerPeer(ctx context.Context, m gossip.Member) error {
 	if s.config.TLS == nil {
 		return nil
@@ -40,7 +41,12 @@ func (s *Server) verifyServerPeer(ctx context.Context, m gossip.Member) error {
 	if err != nil {
 		return fmt.Errorf("the peer at its raft address %s did not prove it holds a server certificate of this grid: %w", addr, err)
 	}
-	return conn.Close()
+	defer conn.Close()
+	cert := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+	if got := s.config.TLS.PeerServer(cert); got != m.Name {
+		return fmt.Errorf("the peer at its raft address %s holds the certificate of server %q, not of %q", addr, got, m.Name)
+	}
+	return nil
 }
 
 // strangerLog rate-limits the warnings about members refused as servers.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 
 // TestStrangerNeverBecomesAVoter: in a grid with TLS and gossip encryption, members
 // that hold the gossip key and claim the server role, one with an agent's certificate
-// on its Raft port and one with no TLS there at all, are never added to Raft: the
-// quorum stays the three servers.
+// on its Raft port, one with no TLS there at all and one with the certificate of
+// another server than the one it claims to be, are never added to Raft: the quorum
+// stays the three servers.
 func TestStrangerNeverBecomesAVoter(t *testing.T) {
 	pki := gridtest.NewPKI(t)
 	key := gossipKey(t)
@@ -46,7 +48,12 @@ func TestStrangerNeverBecomesAVoter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ln := range []net.Listener{agentLn, plainLn} {
+	impostorLn, err := tls.Listen("tcp", "127.0.0.1:0", pki.Source(t, "another-server", mtls.RoleServer).ServerConfig(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangers := []net.Listener{agentLn, plainLn, impostorLn}
+	for _, ln := range strangers {
 		t.Cleanup(func() { ln.Close() })
 		go func() {
 			for {
@@ -64,7 +71,7 @@ func TestStrangerNeverBecomesAVoter(t *testing.T) {
 			}
 		}()
 	}
-	for i, ln := range []net.Listener{agentLn, plainLn} {
+	for i, ln := range strangers {
 		port := ln.Addr().(*net.TCPAddr).Port
 		mc := memberlist.DefaultLocalConfig()
 		mc.GossipInterval, mc.ProbeInterval, mc.ProbeTimeout = 20*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
@@ -88,11 +95,11 @@ func TestStrangerNeverBecomesAVoter(t *testing.T) {
 	gridtest.WaitFor(t, 10*time.Second, "the strangers alive in the leader's gossip", func() error {
 		n := 0
 		for _, m := range leader.members.AliveServers() {
-			if m.Tags.ID == "stranger-id-0" || m.Tags.ID == "stranger-id-1" {
+			if strings.HasPrefix(m.Tags.ID, "stranger-id-") {
 				n++
 			}
 		}
-		if n != 2 {
+		if n != len(strangers) {
 			return fmt.Errorf("%d strangers seen", n)
 		}
 		return nil

@@ -29,6 +29,23 @@ import (
 //   - Dialing: other servers must present a server certificate, agents an agent
 //     certificate, the event store a server or node certificate.
 
+// checkCertName refuses a server certificate made for another server, or for none:
+// agents obey the leader's certificate alone, and know it by the server's name in it
+// (mtls/identity.go).
+func (c *Config) checkCertName() error {
+	if c.TLS == nil {
+		return nil
+	}
+	switch got, file := c.TLS.ServerName(), c.TLS.Files().CertFile; got {
+	case c.NodeName:
+		return nil
+	case "":
+		return fmt.Errorf("certificate %s names no server: each server needs a certificate of its own, naming it, since agents obey the leader's alone (grid tls cert create -server -name=%s)", file, c.NodeName)
+	default:
+		return fmt.Errorf("certificate %s is server %q's, and this server is %q (-name): each server needs a certificate of its own (grid tls cert create -server -name=%s)", file, got, c.NodeName, c.NodeName)
+	}
+}
+
 // rpcAllowed says which roles may call each gRPC method of a server.
 func rpcAllowed(method string) []mtls.Role {
 	if strings.HasPrefix(method, "/"+gridpb.Servers_ServiceDesc.ServiceName+"/") {

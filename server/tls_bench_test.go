@@ -4,51 +4,12 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/sutragrid/grid/internal/gridtest"
 	"github.com/sutragrid/grid/mtls"
 )
-
-// BenchmarkTLSApply compares committed writes with TLS off and on in the same run:
-// a three-server cluster each way, one after the other, 64 writers, through the
-// leader (Raft replicates over TLS) and through a follower (which forwards each
-// write to the leader over TLS gRPC as well). writes/s on against off is the cost of
-// TLS to the write path.
-func BenchmarkTLSApply(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "tls=off"
-		if on {
-			name = "tls=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			pki := gridtest.NewPKI(b)
-			c := newClusterWith(b, 3, func(cfg *Config) {
-				stableRaft(cfg)
-				if on {
-					cfg.TLS = pki.Source(b, cfg.NodeName, mtls.RoleServer)
-				}
-			})
-			for _, s := range c.servers {
-				s.logger.SetLevel(0) // keep Raft's debug logging off the hot path
-			}
-			leader := c.leader()
-			follower := followers(leader, c.servers)[0]
-			b.Run("via=leader", func(b *testing.B) { benchApply(b, leader, 64) })
-			b.Run("via=follower", func(b *testing.B) { benchApply(b, follower, 64) })
-		})
-	}
-}
-
-// stableRaft gives a benchmark's cluster Raft's own timeouts: the tests' fast ones
-// lose the leadership on a loaded machine, and a benchmark then fails.
-func stableRaft(cfg *Config) {
-	rc := *cfg.RaftConfig
-	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
-	cfg.RaftConfig = &rc
-}
 
 // BenchmarkTLSHTTP measures the latency of an HTTP API request (GET
 // /v1/status/leader, answered by the server asked) with TLS off, on, and on with
@@ -104,9 +65,7 @@ func BenchmarkTLSHTTP(b *testing.B) {
 						lat = append(lat, get())
 					}
 					b.StopTimer()
-					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-					b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
-					b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+					reportLatencies(b, lat)
 				})
 			}
 		})

@@ -184,7 +184,7 @@ func TestTLSReloadKeepsTheClusterGoing(t *testing.T) {
 	for i, s := range c.servers {
 		old := served(s)
 		// Replace the files as an operator would, then reload (SIGHUP).
-		next := pki.RoleFiles(t, s.Name()+"-next", mtls.RoleServer)
+		next := pki.Files(t, s.Name()+"-next", mtls.CertOptions{Role: mtls.RoleServer, Server: s.Name()})
 		copyFile(t, next.CertFile, files[i].CertFile)
 		copyFile(t, next.KeyFile, files[i].KeyFile)
 		if err := s.ReloadTLS(); err != nil {

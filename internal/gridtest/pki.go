@@ -50,10 +50,15 @@ func (p *PKI) Files(t testing.TB, name string, o mtls.CertOptions) mtls.Files {
 	return mtls.Files{CAFile: p.CAFile, CertFile: p.write(t, name+".pem", cert), KeyFile: p.write(t, name+"-key.pem", key)}
 }
 
-// RoleFiles is Files for a certificate of role with the defaults.
+// RoleFiles is Files for a certificate of role with the defaults; a server's names
+// server name (mtls.CertOptions.Server).
 func (p *PKI) RoleFiles(t testing.TB, name string, role mtls.Role) mtls.Files {
 	t.Helper()
-	return p.Files(t, name, mtls.CertOptions{Role: role})
+	o := mtls.CertOptions{Role: role}
+	if role == mtls.RoleServer {
+		o.Server = name
+	}
+	return p.Files(t, name, o)
 }
 
 // Source makes a certificate of role and loads it.
