@@ -212,6 +212,9 @@ func (s *Server) setupRaft() error {
 	rc.Logger = newRaftLogger(s.logger.Named("raft"), s.members)
 	// Batch concurrent applies into one log write and one fsync.
 	rc.BatchApplyCh = true
+	// Raft's per-peer metrics carry a peer_id label; the legacy copies would put
+	// every peer's ID in a metric's name, a new name per server ever known.
+	rc.NoLegacyTelemetry = true
 
 	dir := filepath.Join(s.config.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
