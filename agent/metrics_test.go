@@ -3,13 +3,17 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/sutragrid/grid/internal/gridtest"
+	"github.com/sutragrid/grid/mtls"
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
@@ -94,5 +98,40 @@ func TestAgentHTTPPortOff(t *testing.T) {
 	cfg.HTTPPort = -1
 	if a := startAgent(t, cfg); a.HTTPAddr() != "" {
 		t.Fatalf("HTTP listener at %s, want none", a.HTTPAddr())
+	}
+}
+
+// TestTLSAgentServesMetricsOverHTTPS checks that with TLS the agent's HTTP listener
+// is HTTPS with the agent's certificate, which a scraper with the CA alone (no client
+// certificate) accepts, and that plain HTTP gets no metrics.
+func TestTLSAgentServesMetricsOverHTTPS(t *testing.T) {
+	t.Parallel()
+	pki := gridtest.NewPKI(t)
+	srv := newTestServer(t, pki.Source(t, "server", mtls.RoleServer).GRPCServerOptions(mtls.Only(mtls.RoleAgent, mtls.RoleServer))...)
+	cfg := testConfig(t, "agent-metrics-tls", t.TempDir(), srv)
+	var err error
+	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
+		t.Fatal(err)
+	}
+	nodeFiles := pki.RoleFiles(t, "node", mtls.RoleNode)
+	cfg.NodeCertFile, cfg.NodeKeyFile = nodeFiles.CertFile, nodeFiles.KeyFile
+	a := startAgent(t, cfg)
+
+	ca, err := os.ReadFile(pki.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	scraper := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "agent.global.grid"}}}
+	m, err := gridtest.Scrape(scraper, "https://"+a.HTTPAddr()+"/v1/metrics?format=prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Value("grid_agent_registered"); !ok {
+		t.Error("grid_agent_registered missing over HTTPS")
+	}
+	if _, err := gridtest.Scrape(nil, "http://"+a.HTTPAddr()+"/v1/metrics?format=prometheus"); err == nil {
+		t.Error("plain HTTP served metrics")
 	}
 }
