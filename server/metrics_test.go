@@ -86,6 +86,7 @@ func TestMetricsMoveWithTheGrid(t *testing.T) {
 		{"scrapes timed", "grid_http_request_duration_seconds", []string{"route", "GET /v1/metrics"}, "histogram", 1, nil},
 		{"leader", "grid_server_leader", nil, "gauge", 1, ptr(1.0)},
 		{"raft applies (go-metrics)", "raft_apply", nil, "counter", 1, nil},
+		{"raft log writes (armon/go-metrics)", "raft_boltdb_logsPerBatch", nil, "summary", 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,8 @@
 // memberlist and serf write to, and GET /v1/metrics in JSON or in the Prometheus text
 // format.
 //
-// Files: registry.go is the Registry and the go-metrics bridge; handler.go serves
+// Files: registry.go is the Registry and the go-metrics bridge, and armon.go the same
+// bridge for the libraries still on armon/go-metrics; handler.go serves
 // /v1/metrics and defines its JSON shape; instrument.go times HTTP routes and gRPC
 // methods into histograms; listener.go is the small HTTP listener that agents and
 // storage nodes serve /v1/metrics and /v1/health on.

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	armon "github.com/armon/go-metrics"
 	gometrics "github.com/hashicorp/go-metrics"
 	gmprometheus "github.com/hashicorp/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,9 +52,9 @@ func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 func (r *Registry) Close() { bridge.remove(r.sink) }
 
 // bridge is the go-metrics sink of the whole process. hashicorp/raft, memberlist and
-// serf write to go-metrics' one global instance and offer no per-instance sink, so a
-// process has to install one global sink; it passes every measurement on to the
-// sink of each open Registry. A real process has one server or agent, so its
+// serf write to go-metrics' one global instance (raft-boltdb to armon/go-metrics', see
+// armon.go) and offer no per-instance sink, so a process has to install one global
+// sink; it passes every measurement on to the sink of each open Registry. A real process has one server or agent, so its
 // registry sees its own Raft and gossip; tests that run several in one process see
 // all of them in each.
 var bridge fanout
@@ -73,6 +74,10 @@ func (f *fanout) add(s gometrics.MetricSink) {
 		cfg.EnableRuntimeMetrics = false
 		cfg.TimerGranularity = time.Millisecond
 		_, _ = gometrics.NewGlobal(cfg, f)
+		acfg := armon.DefaultConfig("")
+		acfg.EnableHostname = false
+		acfg.EnableRuntimeMetrics = false
+		_, _ = armon.NewGlobal(acfg, armonBridge{f})
 	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
