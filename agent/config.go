@@ -36,12 +36,12 @@ type Config struct {
 	// Default: 127.0.0.1.
 	BindAddr string
 
-	RPCPort int // gRPC, for the leader. Default: 8001.
+	RPCPort    int // gRPC, for the leader. Default: 8001.
+	GossipPort int // memberlist, TCP and UDP. Default: 7946.
 	// HTTPPort serves GET /v1/metrics and GET /v1/health, over HTTPS with TLS (with
 	// the agent's certificate; no client certificate is asked). -1 turns it off.
 	// Default: 8000.
-	HTTPPort   int
-	GossipPort int // memberlist, TCP and UDP. Default: 7946.
+	HTTPPort int
 
 	// Join lists gossip addresses (host or host:port) to join at start.
 	Join []string
