@@ -15,7 +15,8 @@ import (
 // The JSON answer of GET /v1/metrics: every metric family, sorted by name, with its
 // samples. Counters and gauges carry value; histograms count, sum and cumulative
 // buckets (the last one's le is "+Inf"); summaries count, sum and quantiles. A value
-// that is not a finite number (a quantile of a summary with no observations) is null.
+// that is not a finite number, which JSON cannot carry, is null (a quantile of a
+// summary with no observations) or left out (a value or a sum).
 type (
 	// Family is one metric: its name, type (counter, gauge, histogram, summary or
 	// untyped), help text, and one sample per set of label values.
