@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/internal/gridtest"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/telemetry"
@@ -176,3 +177,34 @@ func TestMetricsJSON(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestEventsDerivedCountsByTypeAndRestarts checks the event hook's counting: each
+// event by its type, and node restarts on their own.
+func TestEventsDerivedCountsByTypeAndRestarts(t *testing.T) {
+	m := newServerMetrics(&Server{})
+	defer m.reg.Close()
+	m.eventsDerived([]*events.Event{{Type: events.NodeRestarted}, {Type: events.NodeRestarted}, {Type: events.AgentRegistered}})
+	tests := []struct {
+		metric string
+		labels []string
+		want   float64
+	}{
+		{"grid_node_restarts_total", nil, 2},
+		{"grid_events_derived_total", []string{"type", "node_restarted"}, 2},
+		{"grid_events_derived_total", []string{"type", "agent_registered"}, 1},
+		{"grid_events_derived_total", []string{"type", "node_crashed"}, 0},
+	}
+	fams, err := m.reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gridtest.Metrics{}
+	for _, f := range fams {
+		got[f.GetName()] = f
+	}
+	for _, tc := range tests {
+		if v, ok := got.Value(tc.metric, tc.labels...); !ok || v != tc.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tc.metric, tc.labels, v, ok, tc.want)
+		}
+	}
+}
