@@ -91,6 +91,11 @@ Agent Options:
 
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
+
+  -http-port=PORT
+    The port of the agent's HTTP listener, which serves GET /v1/metrics (JSON,
+    or ?format=prometheus) and GET /v1/health (200 while the agent runs), over
+    HTTPS with TLS. -1 turns it off. Default: 8000.
 ` + tlsHelp + ` An agent needs an agent certificate
     (grid tls cert create -agent), and obeys callers with a server certificate
     only.
@@ -127,6 +132,7 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.StringVar(&cfg.Token, "token", os.Getenv(api.TokenEnv), "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
+	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
 	var tf tlsFlags
 	tf.bind(fs)

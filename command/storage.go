@@ -3,8 +3,10 @@ package command
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -44,6 +46,11 @@ Storage Options:
   -port=PORT
     The gRPC port; 0 picks a free one. Default: 50051.
 
+  -metrics-port=PORT
+    Serve GET /v1/metrics (JSON, or ?format=prometheus) and GET /v1/health on
+    this port of -bind, over HTTPS with TLS. 0 turns it off. Default: 0. Nodes
+    an agent spawns run without it.
+
   -node-id=ID
     The node's ID. Default: a random ID, generated on first start and kept in the
     data dir. An ID that differs from the one kept there is an error.
@@ -78,6 +85,7 @@ func (c *StorageCommand) Run(args []string) int {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
 	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "")
+	metricsPort := fs.Int("metrics-port", 0, "")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "")
 	fs.IntVar(&cfg.MemoryLimitMB, "memory-limit-mb", 0, "")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "")
@@ -96,6 +104,10 @@ func (c *StorageCommand) Run(args []string) int {
 		return c.usageError("storage", fmt.Errorf("-data-dir is required"))
 	case cfg.MaxContentBytes <= 0:
 		return c.usageError("storage", fmt.Errorf("-max-content-bytes must be positive"))
+	case *metricsPort < 0 || *metricsPort > 65535:
+		return c.usageError("storage", fmt.Errorf("-metrics-port %d is out of range", *metricsPort))
+	case *metricsPort > 0:
+		cfg.MetricsAddr = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(*metricsPort))
 	}
 	logger, err := newLogger("storage", logLevel)
 	if err != nil {

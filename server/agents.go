@@ -57,6 +57,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 }
 
 func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
+	e.s.metrics.heartbeats.Inc()
 	a, err := e.s.fsm.State().Agent(req.GetName())
 	if err != nil {
 		return nil, toStatus(err)

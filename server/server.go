@@ -12,7 +12,8 @@
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
 // status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
 // names.go holds every agent and node name the grid has known, and resolves the
-// names of event queries. Every request passes the Authorizer (auth/); acl.go
+// names of event queries; metrics.go measures the server for GET /v1/metrics
+// (telemetry/). Every request passes the Authorizer (auth/); acl.go
 // makes it acl's with -acl-enabled, and acl_http.go serves the ACL endpoints.
 package server
 
@@ -39,6 +40,7 @@ import (
 	"github.com/sutragrid/grid/acl"
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/durable"
+	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/gossip"
 )
@@ -82,6 +84,8 @@ type Server struct {
 	acl *acl.Authorizer
 	// routes are the HTTP route patterns, as startHTTP registered them.
 	routes []string
+	// metrics are served at /v1/metrics (metrics.go).
+	metrics *serverMetrics
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -131,6 +135,7 @@ func New(cfg *Config) (s *Server, err error) {
 	s.logs.leader, s.logs.bootstrap = s.logger.Named("leader"), s.logger.Named("bootstrap")
 	s.logs.agents, s.logs.heartbeat = s.logger.Named("agents"), s.logger.Named("heartbeat")
 	s.logs.nodes, s.logs.shipper, s.logs.http = s.logger.Named("nodes"), s.logger.Named("shipper"), s.logger.Named("http")
+	s.metrics = newServerMetrics(s)
 	// "return nil, err" sets s to nil before this runs: keep the server to stop.
 	started := s
 	defer func() {
@@ -147,7 +152,10 @@ func New(cfg *Config) (s *Server, err error) {
 	if s.fsm, err = fsm.New(s.logger.Named("fsm")); err != nil {
 		return nil, err
 	}
-	s.fsm.SetEventHook(s.feed.publish)
+	s.fsm.SetEventHook(func(evs []*events.Event) {
+		s.metrics.eventsDerived(evs)
+		s.feed.publish(evs)
+	})
 	s.fsm.SetRestoreHook(s.feed.reset)
 	s.setupACL()
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
@@ -204,6 +212,9 @@ func (s *Server) setupRaft() error {
 	rc.Logger = newRaftLogger(s.logger.Named("raft"), s.members)
 	// Batch concurrent applies into one log write and one fsync.
 	rc.BatchApplyCh = true
+	// Raft's per-peer metrics carry a peer_id label; the legacy copies would put
+	// every peer's ID in a metric's name, a new name per server ever known.
+	rc.NoLegacyTelemetry = true
 
 	dir := filepath.Join(s.config.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -349,6 +360,7 @@ func (s *Server) shutdown(graceful bool) error {
 		errs = append(errs, s.logStore.Close())
 	}
 	s.wg.Wait()
+	s.metrics.reg.Close()
 	s.conns.Close()
 	s.agentConns.Close()
 	s.storeConns.Close()
