@@ -16,7 +16,9 @@ type Thresholds struct {
 	AgentOfflineAfter  time.Duration
 }
 
-func (t Thresholds) validate() error {
+// Validate checks the thresholds as SetThresholds does, for callers that must know
+// before they change anything.
+func (t Thresholds) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -42,7 +44,7 @@ func (s *Server) Thresholds() Thresholds {
 // a new heartbeat interval reaches each agent when it next registers (at start, or
 // with a new leader), since agents learn it from their registration.
 func (s *Server) SetThresholds(t Thresholds) error {
-	if err := t.validate(); err != nil {
+	if err := t.Validate(); err != nil {
 		return err
 	}
 	s.thresholds.Store(&t)
