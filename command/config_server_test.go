@@ -4,6 +4,7 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -148,5 +149,83 @@ agent {
 	// Still at info after the bad file: the shutdown says so.
 	if !strings.Contains(logged(), "[INFO]  server: shutting down") {
 		t.Errorf("no INFO line of the shutdown:\n%s", logged())
+	}
+}
+
+// TestStorageReloadsOnSIGHUP runs `grid storage -config=FILE` in this process, with
+// JSON logs to a file, and raises its log level with SIGHUP.
+func TestStorageReloadsOnSIGHUP(t *testing.T) {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	old := logStderr
+	logStderr = io.Discard
+	defer func() { logStderr = old }()
+
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "storage.log")
+	conf := `{"data_dir": %q, "bind": "127.0.0.72", "port": 0, "log": {"level": %q, "json": true, "file": %q}}`
+	file := filepath.Join(dir, "storage.json")
+	write := func(level string) {
+		if err := os.WriteFile(file, []byte(fmt.Sprintf(conf, filepath.Join(dir, "data"), level, logPath)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("info")
+	done := make(chan result, 1)
+	go func() { done <- runCommand(t, "storage", "-config="+file) }()
+	stopped := false
+	stop := func() result {
+		stopped = true
+		for {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			select {
+			case r := <-done:
+				return r
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	logged := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
+	// Once it has read its file, which the first log line shows.
+	gridtest.WaitUntil(t, 30*time.Second, "the storage node's first log line", func() bool { return logged() != "" })
+	write("debug")
+	reloaded := func() bool {
+		for _, line := range strings.Split(logged(), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(line), &e) == nil && e["@message"] == "configuration reloaded" && e["log_level"] == "debug" {
+				return true
+			}
+		}
+		return false
+	}
+	gridtest.Poller{Interval: 200 * time.Millisecond}.WaitFor(t, 30*time.Second, "the reload in the log", func() error {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		select {
+		case r := <-done:
+			stopped = true
+			t.Fatalf("grid storage exited %d: %s", r.code, r.stderr)
+		default:
+		}
+		if !reloaded() {
+			return fmt.Errorf("no configuration reloaded with log_level debug in the log:\n%s", logged())
+		}
+		return nil
+	})
+	if r := stop(); r.code != 0 {
+		t.Errorf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logged()), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("a log line that is not JSON: %q", line)
+		}
 	}
 }
