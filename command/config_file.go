@@ -122,14 +122,15 @@ func readConfig(fs *flag.FlagSet, paths []string) ([]setting, error) {
 }
 
 // configSchema is the schema of a file for the flags of fs: an attribute for every
-// flag, and the blocks, each with the flags it sets by their keys in it.
+// flag, and the blocks; blocks maps each block, and "" the top level, to the flags it
+// sets by their keys in it.
 func configSchema(fs *flag.FlagSet) (*hcl.BodySchema, map[string]map[string]string) {
 	schema := &hcl.BodySchema{}
-	top := map[string]bool{}
-	blocks := map[string]map[string]string{}
+	top := map[string]string{}
+	blocks := map[string]map[string]string{"": top}
 	fs.VisitAll(func(f *flag.Flag) {
 		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: configKey(f.Name)})
-		top[configKey(f.Name)] = true
+		top[configKey(f.Name)] = f.Name
 		if prefix, rest, ok := strings.Cut(f.Name, "-"); ok {
 			if blocks[prefix] == nil {
 				blocks[prefix] = map[string]string{}
@@ -148,8 +149,11 @@ func configSchema(fs *flag.FlagSet) (*hcl.BodySchema, map[string]map[string]stri
 	}
 	names := make([]string, 0, len(blocks))
 	for name := range blocks {
+		if name == "" {
+			continue
+		}
 		// A flag named like a block (a -log beside -log-level) keeps the name.
-		if top[name] {
+		if _, ok := top[name]; ok {
 			delete(blocks, name)
 			continue
 		}
@@ -193,7 +197,7 @@ func fileSettings(fs *flag.FlagSet, file string, body hcl.Body, schema *hcl.Body
 		return nil
 	}
 	for _, attr := range sortedAttributes(content.Attributes) {
-		if err := add(attr.Name, strings.ReplaceAll(attr.Name, "_", "-"), attr); err != nil {
+		if err := add(attr.Name, blocks[""][attr.Name], attr); err != nil {
 			return nil, err
 		}
 	}

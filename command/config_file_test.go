@@ -354,7 +354,9 @@ func TestEveryFlagHasAKey(t *testing.T) {
 func blockOf(blocks map[string]map[string]string, name string) (block, key string) {
 	var names []string
 	for b := range blocks {
-		names = append(names, b)
+		if b != "" {
+			names = append(names, b)
+		}
 	}
 	sort.Strings(names)
 	for _, b := range append([]string{"tls"}, names...) {
