@@ -174,8 +174,10 @@ func runAgent(ui interface{ Error(string) }, cfg *agent.Config, reloadConfig fun
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := catchHangups(cfg.TLS != nil || reloadConfig != nil)
 	a, err := agent.New(cfg)
 	if err != nil {
+		hup.serve(nil)
 		ui.Error("Error: start agent: " + err.Error())
 		return 1
 	}
@@ -183,7 +185,7 @@ func runAgent(ui interface{ Error(string) }, cfg *agent.Config, reloadConfig fun
 	if cfg.TLS != nil {
 		reloadTLS = a.ReloadTLS
 	}
-	defer onHangup(hangups(reloadConfig, reloadTLS))()
+	defer hup.serve(hangups(reloadConfig, reloadTLS))()
 	code, leave := 0, false
 	select {
 	case sig := <-sigs:

@@ -64,10 +64,13 @@ type liveGroup struct {
 	prepare func(values map[string]string) (commit func(), err error)
 }
 
+// hasFiles reports whether -config was given: SIGHUP then reloads the files.
+func (st *configState) hasFiles() bool { return st != nil && len(st.paths) > 0 }
+
 // reloader returns what reads the files again on SIGHUP, or nil when no -config was
 // given.
 func (st *configState) reloader(logger hclog.Logger, live ...liveGroup) func() error {
-	if st == nil || len(st.paths) == 0 {
+	if !st.hasFiles() {
 		return nil
 	}
 	return func() error { return st.reload(logger, live) }

@@ -229,3 +229,23 @@ func TestStorageReloadsOnSIGHUP(t *testing.T) {
 		}
 	}
 }
+
+// TestHangupBeforeServe: a SIGHUP that comes while the process starts, before it can
+// reload, neither stops it nor is lost: the reload runs once it can.
+func TestHangupBeforeServe(t *testing.T) {
+	hup := catchHangups(true)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	reloads := make(chan struct{}, 4)
+	stop := hup.serve(func() error { reloads <- struct{}{}; return nil })
+	defer stop()
+	select {
+	case <-reloads:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reload for the SIGHUP taken before serve")
+	}
+	if catchHangups(false) != nil {
+		t.Error("catchHangups(false) takes SIGHUP")
+	}
+}

@@ -188,27 +188,37 @@ func (c *ServerCommand) Run(args []string) int {
 	}
 	defer closeLog()
 	cfg.Logger = logger
-	return runServer(c.Ui, cfg, func(srv *server.Server) func() error {
-		return conf.reloader(logger, sf.log.live(logger), liveThresholds(srv))
-	})
+	var reloader func(*server.Server) func() error
+	if conf.hasFiles() {
+		reloader = func(srv *server.Server) func() error {
+			return conf.reloader(logger, sf.log.live(logger), liveThresholds(srv))
+		}
+	}
+	return runServer(c.Ui, cfg, reloader)
 }
 
 // runServer starts a server and runs it until a signal, then shuts it down. SIGHUP
-// reloads the TLS certificates, and runs what reloader returns for the server.
+// runs what reloader (when not nil) returns for the server, then reloads the TLS
+// certificates.
 func runServer(ui interface{ Error(string) }, cfg *server.Config, reloader func(*server.Server) func() error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := catchHangups(cfg.TLS != nil || reloader != nil)
 	srv, err := server.New(cfg)
 	if err != nil {
+		hup.serve(nil)
 		ui.Error("Error: start server: " + err.Error())
 		return 1
 	}
-	var reloadTLS func() error
+	var reloadConfig, reloadTLS func() error
+	if reloader != nil {
+		reloadConfig = reloader(srv)
+	}
 	if cfg.TLS != nil {
 		reloadTLS = srv.ReloadTLS
 	}
 	// The files first: a log level raised by them shows the TLS reload's lines.
-	defer onHangup(hangups(reloader(srv), reloadTLS))()
+	defer hup.serve(hangups(reloadConfig, reloadTLS))()
 	code := 0
 	select {
 	case <-ctx.Done():
