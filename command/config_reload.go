@@ -80,7 +80,7 @@ func (st *configState) reloader(logger hclog.Logger, live ...liveGroup) func() e
 // what it changed; a changed key of any other flag is logged as needing a restart and
 // left alone. A file that is not right is logged and changes nothing.
 func (st *configState) reload(logger hclog.Logger, live []liveGroup) error {
-	changed, err := st.changes()
+	changed, where, err := st.changes()
 	if err != nil {
 		logger.Error("configuration reload failed; nothing changed", "error", err)
 		return err
@@ -101,7 +101,7 @@ func (st *configState) reload(logger hclog.Logger, live []liveGroup) error {
 		}
 		commit, err := g.prepare(values)
 		if err != nil {
-			err = fmt.Errorf("%s: %w", strings.Join(keys(g.names), ", "), err)
+			err = fmt.Errorf("%s: %w", groupWhere(g.names, changed, where), err)
 			logger.Error("configuration reload failed; nothing changed", "error", err)
 			return err
 		}
@@ -141,16 +141,16 @@ func (st *configState) reload(logger hclog.Logger, live []liveGroup) error {
 // changes reads the files and returns the flags whose text would differ from the one
 // in force, with their new text: a key's value, or the flag's default when its key
 // is gone. Flags given on the command line keep their value.
-func (st *configState) changes() (map[string]string, error) {
+func (st *configState) changes() (changed map[string]string, where map[string]setting, err error) {
 	settings, err := readConfig(st.fs, st.paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byFlag := map[string]setting{}
 	for _, s := range settings {
 		byFlag[s.flag.Name] = s
 	}
-	changed := map[string]string{}
+	changed = map[string]string{}
 	var firstErr error
 	st.fs.VisitAll(func(f *flag.Flag) {
 		if st.given[f.Name] || f.Name == configFlag || firstErr != nil {
@@ -167,7 +167,24 @@ func (st *configState) changes() (map[string]string, error) {
 			changed[f.Name] = text
 		}
 	})
-	return changed, firstErr
+	return changed, byFlag, firstErr
+}
+
+// groupWhere names, for an error about a live group's values, where its changed keys
+// are written (file:line: key), or the keys when they were taken out of the files.
+func groupWhere(names []string, changed map[string]string, where map[string]setting) string {
+	var out []string
+	for _, n := range names {
+		if _, ok := changed[n]; !ok {
+			continue
+		}
+		if s, ok := where[n]; ok {
+			out = append(out, s.String())
+		} else {
+			out = append(out, configKey(n))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // keys returns the configuration keys of flag names.

@@ -40,7 +40,7 @@ func TestConfigReload(t *testing.T) {
 		{"syntax error", "bind = \n", []string{"[ERROR] configuration reload failed; nothing changed: error=\"{file}:1: Invalid expression"}, nil},
 		{"bad value", "heartbeat_interval = \"soon\"\n", []string{"[ERROR] configuration reload failed; nothing changed: error=\"{file}:1: heartbeat_interval: invalid value \\\"soon\\\""}, nil},
 		{"refused by its group: nothing applied, the other group's change included", "heartbeat_interval = \"2s\"\nbootstrap_expect = 3\nratio = 0.1\n",
-			[]string{"[ERROR] configuration reload failed; nothing changed: error=\"ratio: too small\""}, nil},
+			[]string{"[ERROR] configuration reload failed; nothing changed: error=\"{file}:3: ratio: too small\""}, nil},
 		{"a key removed: back to the default", "bootstrap_expect = 3\n",
 			[]string{"[WARN]  configuration changed where a restart is needed; left as it is until then: keys=bind",
 				"[INFO]  configuration reloaded: heartbeat_interval=5s"}, map[string]string{"heartbeat-interval": "5s"}},
