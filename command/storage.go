@@ -65,9 +65,6 @@ Storage Options:
 
   -max-content-bytes=N
     The largest content a concept may have. Default: 1048576 (1 MiB).
-
-  -log-level=LEVEL
-    trace, debug, info, warn or error. Default: info.
 ` + tlsHelp + ` A storage node needs a node or a
     server certificate (grid tls cert create -node).
 
@@ -75,12 +72,19 @@ Storage Options:
     With TLS: the roles (by certificate) that may call the node, of server,
     agent and client. Default: server, as the grid's event store wants. An
     agent starts its nodes with server,agent,client.
+
+Configuration and Logging Options:
+` + configHelp + `
+` + logHelp + `
+
+  SIGHUP reads the configuration files again and applies log_level, and
+  reloads the TLS certificates; a changed key that needs a restart is logged.
 `)
 }
 
 func (c *StorageCommand) Run(args []string) int {
 	cfg := storage.DefaultConfig()
-	var logLevel string
+	var lf logFlags
 	fs := c.flagSet("storage")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
 	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
@@ -90,12 +94,13 @@ func (c *StorageCommand) Run(args []string) int {
 	fs.IntVar(&cfg.MemoryLimitMB, "memory-limit-mb", 0, "")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "")
 	fs.IntVar(&cfg.MaxContentBytes, "max-content-bytes", cfg.MaxContentBytes, "")
-	fs.StringVar(&logLevel, "log-level", "info", "")
+	lf.bind(fs)
 	var tf tlsFlags
 	tf.bind(fs)
 	callers := fs.String("callers", "", "")
-	if err := fs.Parse(args); err != nil {
-		return c.usageError("storage", err)
+	conf, code, ok := c.parseConfigured(fs, "storage", args)
+	if !ok {
+		return code
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -109,16 +114,17 @@ func (c *StorageCommand) Run(args []string) int {
 	case *metricsPort > 0:
 		cfg.MetricsAddr = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(*metricsPort))
 	}
-	logger, err := newLogger("storage", logLevel)
+	logger, closeLog, err := lf.newLogger("storage")
 	if err != nil {
 		return c.usageError("storage", err)
 	}
+	defer closeLog()
 	// Before the node serves: an agent may send SIGHUP as soon as it is healthy.
-	reload, err := storageTLS(cfg, &tf, *callers, logger)
+	reloadTLS, err := storageTLS(cfg, &tf, *callers, logger)
 	if err != nil {
 		return c.usageError("storage", err)
 	}
-	defer onHangup(reload)()
+	defer onHangup(hangups(conf.reloader(logger, lf.live(logger)), reloadTLS))()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -53,7 +53,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 			return nil, toStatus(err)
 		}
 	}
-	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.config.HeartbeatInterval.Milliseconds(), Leader: e.s.config.NodeName}, nil
+	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.Thresholds().HeartbeatInterval.Milliseconds(), Leader: e.s.config.NodeName}, nil
 }
 
 func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {

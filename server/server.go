@@ -6,7 +6,7 @@
 // bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
 // applies writes, and forward.go is the one way a follower reaches the leader;
 // agents.go takes the agents' calls and heartbeat.go judges their health from their
-// heartbeats; nodes.go records node intents and reconcile.go, on the leader, orders
+// heartbeats, by the thresholds of thresholds.go, which SIGHUP may change; nodes.go records node intents and reconcile.go, on the leader, orders
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
@@ -71,6 +71,9 @@ type Server struct {
 	keyringPool atomic.Pointer[gossip.Pool]
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
+	// thresholds are the heartbeat thresholds in force, which SIGHUP may swap
+	// (thresholds.go); the Config's are the ones the server started with.
+	thresholds atomic.Pointer[Thresholds]
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
 	feed *eventFeed
 	// askNames holds the names questions are resolved against (ask.go).
@@ -132,6 +135,7 @@ func New(cfg *Config) (s *Server, err error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	s.thresholds.Store(&Thresholds{HeartbeatInterval: c.HeartbeatInterval, AgentDegradedAfter: c.AgentDegradedAfter, AgentOfflineAfter: c.AgentOfflineAfter})
 	s.logs.leader, s.logs.bootstrap = s.logger.Named("leader"), s.logger.Named("bootstrap")
 	s.logs.agents, s.logs.heartbeat = s.logger.Named("agents"), s.logger.Named("heartbeat")
 	s.logs.nodes, s.logs.shipper, s.logs.http = s.logger.Named("nodes"), s.logger.Named("shipper"), s.logger.Named("http")
