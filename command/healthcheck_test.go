@@ -9,6 +9,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sutragrid/grid/api"
+	"github.com/sutragrid/grid/internal/gridtest"
+	"github.com/sutragrid/grid/mtls"
 )
 
 func TestHealthcheckServer(t *testing.T) {
@@ -108,5 +112,39 @@ func TestHealthcheckHidden(t *testing.T) {
 	}
 	if strings.Contains(stdout.String(), "healthcheck") {
 		t.Errorf("grid -help lists healthcheck:\n%s", stdout.String())
+	}
+}
+
+// TestHealthcheckGRPCTLS: a storage node or an agent with mutual TLS answers the
+// probe that brings a certificate of the grid (the client's, from the CLI's
+// variables); a probe without them (plaintext) fails.
+func TestHealthcheckGRPCTLS(t *testing.T) {
+	isolateEnv(t)
+	pki := gridtest.NewPKI(t)
+	node := pki.Source(t, "node", mtls.RoleNode)
+	client := pki.RoleFiles(t, "client", mtls.RoleClient)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As storage nodes and agents serve it: any role may call the health check.
+	srv := grpc.NewServer(node.GRPCServerOptions(func(string) []mtls.Role { return nil })...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	addr := "grpc://" + ln.Addr().String()
+
+	t.Setenv(api.CACertEnv, client.CAFile)
+	t.Setenv(api.ClientCertEnv, client.CertFile)
+	t.Setenv(api.ClientKeyEnv, client.KeyFile)
+	r := runCommand(t, "healthcheck", addr)
+	exitCode(0)(t, r)
+	noStderr()(t, r)
+
+	isolateEnv(t)
+	r = runCommand(t, "healthcheck", "-timeout=2s", addr)
+	exitCode(1)(t, r)
+	if !strings.Contains(r.stderr, "is unhealthy") {
+		t.Errorf("without a certificate: stderr %q, want it to say unhealthy", r.stderr)
 	}
 }
