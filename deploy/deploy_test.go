@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ type grid struct {
 	net     string // GRID_NET: the first three bytes of the network's /24
 	secrets string
 	token   string // the management token, once deploy/up made it
+
+	// Once: an interrupt and the test's cleanup may both tear down, at once.
+	teardownOnce sync.Once
 }
 
 func progress(format string, args ...any) {
@@ -309,7 +313,9 @@ func freeNet(t *testing.T) string {
 }
 
 // teardown removes the grid's containers, network and volumes, and its secrets.
-func (g *grid) teardown() {
+func (g *grid) teardown() { g.teardownOnce.Do(g.remove) }
+
+func (g *grid) remove() {
 	progress("removing the containers, network and volumes of %s", g.project)
 	cmd := exec.Command(filepath.Join(g.dir, "compose"), "down", "--volumes", "--remove-orphans", "--timeout=10")
 	cmd.Env, cmd.Stdout, cmd.Stderr = g.env, os.Stderr, os.Stderr
