@@ -55,7 +55,8 @@ func progress(format string, args ...any) {
 // TestDeploy brings the compose grid up from the image, checks that three servers
 // vote, spawns a node on each agent, stops the leader's container, sees another
 // server lead, checks that every event is there, in order, and shipped to the
-// event store, and removes every container, network and volume it made.
+// event store; brings the grid down and up again from its volumes and checks it
+// all again; and removes every container, network and volume it made.
 func TestDeploy(t *testing.T) {
 	if os.Getenv("GRID_TEST_DEPLOY") != "1" {
 		t.Skip("GRID_TEST_DEPLOY=1 runs it (make test-deploy): it needs a Docker engine, docker-compose and the image")
