@@ -31,6 +31,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := cli.NewCLI("grid", version.String())
 	c.Args = args
 	c.Commands = Commands(ui)
+	c.HiddenCommands = hiddenCommands
 	c.HelpWriter = stdout
 	c.ErrorWriter = stderr
 	// hashicorp/cli answers a command it does not know with the list of commands
@@ -93,6 +94,10 @@ func isParent(commands map[string]cli.CommandFactory, name string) bool {
 	return false
 }
 
+// hiddenCommands run but stay out of the command list: they are for machines (a
+// container's HEALTHCHECK), not for operators.
+var hiddenCommands = []string{"healthcheck"}
+
 // Commands returns the factory of every command, keyed by its name as typed.
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	m := func(c cli.Command) cli.CommandFactory { return func() (cli.Command, error) { return c, nil } }
@@ -144,5 +149,6 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"acl token info":            m(&ACLTokenInfoCommand{Meta: meta}),
 		"acl token delete":          m(&ACLTokenDeleteCommand{Meta: meta}),
 		"acl token self":            m(&ACLTokenSelfCommand{Meta: meta}),
+		"healthcheck":               m(&HealthcheckCommand{Meta: meta}),
 	}
 }
