@@ -12,9 +12,11 @@ import (
 
 // logFile is the file of -log-file, rotated by size: once a write would take it past
 // maxBytes, PATH becomes PATH.1 (the one before becomes PATH.2, and so on), a new
-// PATH is started, and the oldest beyond maxFiles are removed. Rotation is by bytes,
-// not megabytes, which the -log-rotate-bytes flag promises and tests rely on. A
-// write is one log line (hclog writes a line at a time), so no line is split.
+// PATH is started, and the oldest beyond maxFiles are removed. Written by hand, not
+// with lumberjack: its size limit is in whole megabytes and its rotated names carry
+// timestamps, while -log-rotate-bytes (as Consul's flag of that name) promises bytes
+// and operators' tools expect PATH.1, PATH.2. A write is one log line (hclog writes a
+// line at a time), so no line is split.
 type logFile struct {
 	path     string
 	maxBytes int64 // 0: never rotate
