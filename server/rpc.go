@@ -150,5 +150,7 @@ func (e *internalEndpoint) RaftState(ctx context.Context, _ *gridpb.RaftStateReq
 	for _, srv := range f.Configuration().Servers {
 		resp.Peers = append(resp.Peers, string(srv.Address))
 	}
+	contact, term, index := e.s.raftStats() // autopilot.go
+	resp.LastContactNs, resp.LastTerm, resp.LastIndex = int64(contact), term, index
 	return resp, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
@@ -80,6 +81,9 @@ type Server struct {
 	nodeOrders atomic.Pointer[reconciler]
 	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
 	acl *acl.Authorizer
+	// autopilot runs on the leader; pilot is Grid's side of it (autopilot.go).
+	autopilot *autopilot.Autopilot
+	pilot     *pilot
 	// routes are the HTTP route patterns, as startHTTP registered them.
 	routes []string
 
@@ -160,6 +164,7 @@ func New(cfg *Config) (s *Server, err error) {
 	if err := s.setupRaft(); err != nil {
 		return nil, err
 	}
+	s.setupAutopilot()
 	s.startRPC()
 	s.startHTTP()
 	if err := s.setupGossip(); err != nil {
