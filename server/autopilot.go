@@ -33,7 +33,7 @@ const autopilotOpTimeout = 10 * time.Second
 // setupAutopilot makes the server's autopilot; leaderLoop starts and stops it.
 func (s *Server) setupAutopilot() {
 	s.pilot = &pilot{s: s, failedSince: map[raft.ServerID]time.Time{}, joinedAt: map[raft.ServerID]time.Time{},
-		removing: map[raft.ServerID]bool{}}
+		removing: map[raft.ServerID]bool{}, reasons: map[raft.ServerID]string{}}
 	ac := s.config.Autopilot
 	s.autopilot = autopilot.New(&autopilotRaft{s: s}, s.pilot,
 		autopilot.WithLogger(s.logs.leader),
@@ -115,6 +115,8 @@ type pilot struct {
 	joinedAt map[raft.ServerID]time.Time
 	// removing holds the servers whose removal is under way.
 	removing map[raft.ServerID]bool
+	// reasons says why each server that may be removed may be, for the log.
+	reasons map[raft.ServerID]string
 	// healthy is the grid's health at the last state, to log its changes.
 	healthy *bool
 }
@@ -134,6 +136,12 @@ func (p *pilot) joined(id raft.ServerID) {
 	if _, ok := p.joinedAt[id]; !ok {
 		p.joinedAt[id] = time.Now()
 	}
+}
+
+func (p *pilot) setReason(id raft.ServerID, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reasons[id] = why
 }
 
 // AutopilotConfig implements autopilot.ApplicationIntegration.
@@ -202,6 +210,9 @@ func (p *pilot) KnownServers() map[raft.ServerID]*autopilot.Server {
 			Version:     m.Tags.Version,
 			RaftVersion: raft.ProtocolVersionMax,
 			IsLeader:    id == leaderID,
+			// Every server may vote: autopilot counts potential voters by this
+			// when it weighs a removal against quorum.
+			NodeType: autopilot.NodeVoter,
 		}
 	}
 	f := p.s.raft.GetConfiguration()
@@ -209,7 +220,7 @@ func (p *pilot) KnownServers() map[raft.ServerID]*autopilot.Server {
 		for _, srv := range f.Configuration().Servers {
 			if _, ok := out[srv.ID]; !ok {
 				out[srv.ID] = &autopilot.Server{ID: srv.ID, Address: srv.Address, NodeStatus: autopilot.NodeUnknown,
-					RaftVersion: raft.ProtocolVersionMax, IsLeader: srv.ID == leaderID}
+					RaftVersion: raft.ProtocolVersionMax, IsLeader: srv.ID == leaderID, NodeType: autopilot.NodeVoter}
 			}
 		}
 	}
@@ -341,16 +352,18 @@ func (p *pilot) RemoveFailedServer(srv *autopilot.Server) {
 		return
 	}
 	p.removing[srv.ID] = true
+	why := p.reasons[srv.ID]
 	p.mu.Unlock()
 	p.s.goRun(func() {
 		defer func() {
 			p.mu.Lock()
 			delete(p.removing, srv.ID)
 			delete(p.failedSince, srv.ID)
+			delete(p.reasons, srv.ID)
 			p.mu.Unlock()
 		}()
 		log := p.s.logs.leader
-		log.Info("autopilot: removing dead server from raft", "server", srv.Name, "id", srv.ID, "address", srv.Address, "status", srv.NodeStatus)
+		log.Info("autopilot: removing dead server from raft", "server", srv.Name, "id", srv.ID, "address", srv.Address, "status", srv.NodeStatus, "reason", why)
 		if err := p.s.removeVoter(p.s.ctx, srv.ID); err != nil {
 			log.Error("autopilot: remove dead server", "server", srv.Name, "id", srv.ID, "error", err)
 		}
@@ -372,7 +385,7 @@ func (p *promoter) FilterFailedServerRemovals(c *autopilot.Config, st *autopilot
 		var out []*autopilot.Server
 		for _, srv := range in {
 			if ok, why := p.pilot.mayRemove(srv, st, cleanupAfter); ok {
-				p.pilot.s.logs.leader.Info("autopilot: dead server may be removed", "server", srv.Name, "id", srv.ID, "reason", why)
+				p.pilot.setReason(srv.ID, why)
 				out = append(out, srv)
 			}
 		}
