@@ -137,5 +137,10 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"acl token info":            m(&ACLTokenInfoCommand{Meta: meta}),
 		"acl token delete":          m(&ACLTokenDeleteCommand{Meta: meta}),
 		"acl token self":            m(&ACLTokenSelfCommand{Meta: meta}),
+
+		"operator autopilot":            m(&OperatorAutopilotCommand{}),
+		"operator autopilot get-config": m(&OperatorAutopilotGetCommand{Meta: meta}),
+		"operator autopilot set-config": m(&OperatorAutopilotSetCommand{Meta: meta}),
+		"operator autopilot health":     m(&OperatorAutopilotHealthCommand{Meta: meta}),
 	}
 }
