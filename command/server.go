@@ -99,6 +99,18 @@ Server Options:
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
 
+  -autopilot-dead-server-cleanup-after=DURATION
+    Autopilot removes a failed server from Raft once a replacement joins, or
+    after it has been failed this long; 0 waits for a replacement. Never so
+    many that quorum is lost. Seeds the replicated autopilot configuration the
+    first time a leader finds none ('grid operator autopilot set-config'
+    changes it from then on). Default: 1h.
+
+  -autopilot-server-stabilization-time=DURATION
+    New servers join Raft as non-voters; autopilot promotes one to voter once
+    it has been healthy this long. Seeds the replicated configuration, as
+    above. Default: 10s.
+
   -acl-enabled
     Turn ACLs on: every request then needs a token that allows it, sent as
     X-Grid-Token (the CLI's -token or GRID_TOKEN). Give it to every server;
@@ -162,6 +174,8 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
 	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
+	fs.DurationVar(&cfg.Autopilot.DeadServerCleanupAfter, "autopilot-dead-server-cleanup-after", cfg.Autopilot.DeadServerCleanupAfter, "")
+	fs.DurationVar(&cfg.Autopilot.ServerStabilizationTime, "autopilot-server-stabilization-time", cfg.Autopilot.ServerStabilizationTime, "")
 	if err := fs.Parse(args); err != nil {
 		return c.usageError("server", err)
 	}
