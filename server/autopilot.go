@@ -215,8 +215,10 @@ func (p *pilot) KnownServers() map[raft.ServerID]*autopilot.Server {
 			NodeType: autopilot.NodeVoter,
 		}
 	}
+	ctx, cancel := context.WithTimeout(p.s.ctx, autopilotOpTimeout)
+	defer cancel()
 	f := p.s.raft.GetConfiguration()
-	if err := waitFuture(p.s.ctx, p.s.ctx, f); err == nil {
+	if err := waitFuture(ctx, p.s.ctx, f); err == nil {
 		for _, srv := range f.Configuration().Servers {
 			if _, ok := out[srv.ID]; !ok {
 				out[srv.ID] = &autopilot.Server{ID: srv.ID, Address: srv.Address, NodeStatus: autopilot.NodeUnknown,

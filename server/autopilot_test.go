@@ -84,8 +84,11 @@ func (w *quorumWatch) pollConfigs() {
 			if !s.IsLeader() {
 				continue
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			f := s.raft.GetConfiguration()
-			if waitFuture(context.Background(), s.ctx, f) != nil {
+			err := waitFuture(ctx, s.ctx, f)
+			cancel()
+			if err != nil {
 				continue
 			}
 			w.check(f.Configuration())
@@ -162,8 +165,10 @@ func (w *quorumWatch) seenAs(id string, s raft.ServerSuffrage) bool {
 // raftServers returns the leader's Raft configuration by ID.
 func raftServers(t testing.TB, s *Server) map[string]raft.ServerSuffrage {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	f := s.raft.GetConfiguration()
-	if err := waitFuture(context.Background(), s.ctx, f); err != nil {
+	if err := waitFuture(ctx, s.ctx, f); err != nil {
 		t.Fatalf("configuration of %s: %v", s.Name(), err)
 	}
 	out := map[string]raft.ServerSuffrage{}

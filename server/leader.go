@@ -106,8 +106,11 @@ const membershipTimeout = 30 * time.Second
 // stale entry first, if quorum allows.
 func (s *Server) reconcileServers(ctx context.Context) {
 	log := s.logs.leader
+	cctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	f := s.raft.GetConfiguration()
-	if err := waitFuture(ctx, s.ctx, f); err != nil {
+	err := waitFuture(cctx, s.ctx, f)
+	cancel()
+	if err != nil {
 		return
 	}
 	byID := map[raft.ServerID]raft.ServerAddress{}

@@ -3,7 +3,10 @@
 // endpoint for agents and for the other servers, and the HTTP API that clients use.
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
-// bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
+// bootstrap.go forms the cluster; leader.go runs while this server leads, and adds
+// the servers gossip finds to Raft as non-voters, which autopilot.go (hashicorp's
+// raft-autopilot, on the leader) promotes once they are stable, as it removes dead
+// ones, and autopilot_http.go serves its configuration and health; rpc.go
 // applies writes, and forward.go is the one way a follower reaches the leader;
 // agents.go takes the agents' calls and heartbeat.go judges their health from their
 // heartbeats; nodes.go records node intents and reconcile.go, on the leader, orders
