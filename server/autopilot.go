@@ -52,7 +52,6 @@ func (s *Server) runAutopilot(ctx context.Context) {
 		s.logs.leader.Warn("store the initial autopilot configuration", "error", err)
 	}
 	cancel()
-	s.pilot.reset()
 	s.autopilot.Start(ctx)
 	<-ctx.Done()
 	<-s.autopilot.Stop()

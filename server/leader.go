@@ -70,6 +70,8 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Before reconcileServers may add a server: what it records counts for autopilot.
+	s.pilot.reset()
 	nodes := newReconciler(ctx, s)
 	s.nodeOrders.Store(nodes)
 	defer s.nodeOrders.Store(nil)
