@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -351,4 +354,63 @@ func TestAutopilotConfigReplicated(t *testing.T) {
 
 func registerCmd(name string) *fsm.RegisterAgent {
 	return &fsm.RegisterAgent{Name: name, Address: deadAgentAddr, MaxNodes: 1}
+}
+
+// TestAutopilotConfigEndpoint: what PUT /v1/operator/autopilot/configuration refuses,
+// and what it stores.
+func TestAutopilotConfigEndpoint(t *testing.T) {
+	s := startServer(t, testConfig(t, "solo", t.TempDir(), 1))
+	(&testCluster{t: t, servers: []*Server{s}}).leader()
+	url := "http://" + s.HTTPAddr() + "/v1/operator/autopilot/configuration"
+	var stored api.AutopilotConfiguration
+	gridtest.WaitFor(t, 10*time.Second, "the seeded configuration", func() error {
+		got, err := apiClient(t, s).AutopilotConfiguration(context.Background())
+		if err != nil || got.ModifyIndex == 0 {
+			return fmt.Errorf("%+v, %v", got, err)
+		}
+		stored = *got
+		return nil
+	})
+	good := `{"cleanup_dead_servers":false,"dead_server_cleanup_after":"5m","last_contact_threshold":"1s","max_trailing_logs":10,"min_quorum":1,"server_stabilization_time":"0s"}`
+	cases := []struct {
+		name, query, body string
+		wantCode          int
+		wantBody          string
+	}{
+		{"unknown field", "", `{"cleanup":true}`, http.StatusBadRequest, "unknown field"},
+		{"not a duration", "", `{"last_contact_threshold":"soon"}`, http.StatusBadRequest, "invalid duration"},
+		{"zero last contact", "", `{"last_contact_threshold":"0s"}`, http.StatusBadRequest, "last_contact_threshold must be positive"},
+		{"negative stabilization", "", `{"last_contact_threshold":"1s","server_stabilization_time":"-1s"}`, http.StatusBadRequest, "server_stabilization_time must not be negative"},
+		{"bad cas", "?cas=x", good, http.StatusBadRequest, "cas must be a Raft index"},
+		{"stale cas", fmt.Sprintf("?cas=%d", stored.ModifyIndex+100), good, http.StatusConflict, "check-and-set"},
+		{"cas on the index read", fmt.Sprintf("?cas=%d", stored.ModifyIndex), good, http.StatusOK, `"dead_server_cleanup_after": "5m0s"`},
+		{"plain write", "", good, http.StatusOK, `"min_quorum": 1`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPut, url+tc.query, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) {
+				t.Fatalf("PUT%s %s: %d %s, want %d with %q", tc.query, tc.body, resp.StatusCode, body, tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+	got, err := s.AutopilotConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CleanupDeadServers || got.DeadServerCleanupAfter != 5*time.Minute || got.MinQuorum != 1 || got.CreateIndex != stored.CreateIndex {
+		t.Fatalf("stored %+v", got)
+	}
+	if got := s.pilot.AutopilotConfig(); got.CleanupDeadServers || got.Ext != 5*time.Minute {
+		t.Fatalf("autopilot runs with %+v", got)
+	}
 }
