@@ -59,10 +59,6 @@ var endpoints = map[string]Need{
 	"DELETE /v1/operator/raft/peer":       write(Operator),
 	"GET /v1/members":                     read(Operator),
 	"GET /v1/operator/events/derived":     read(Operator),
-	// Autopilot: reading its configuration or the servers' health, and changing it.
-	"GET /v1/operator/autopilot/configuration": read(Operator),
-	"PUT /v1/operator/autopilot/configuration": write(Operator),
-	"GET /v1/operator/autopilot/health":        read(Operator),
 	// The gossip keyring: listing it shows the keys themselves, with which anyone
 	// could join the pool, so it needs what changing it needs.
 	"GET /v1/operator/keyring":    write(Operator),
@@ -73,6 +69,10 @@ var endpoints = map[string]Need{
 	// replaces them.
 	"GET /v1/operator/snapshot": Management,
 	"PUT /v1/operator/snapshot": Management,
+	// Autopilot: reading its configuration or the servers' health, and changing it.
+	"GET /v1/operator/autopilot/configuration": read(Operator),
+	"PUT /v1/operator/autopilot/configuration": write(Operator),
+	"GET /v1/operator/autopilot/health":        read(Operator),
 
 	// HTTP: agents and nodes.
 	"GET /v1/agents":         read(Agent),
