@@ -59,6 +59,7 @@ var endpoints = map[string]Need{
 	"DELETE /v1/operator/raft/peer":       write(Operator),
 	"GET /v1/members":                     read(Operator),
 	"GET /v1/operator/events/derived":     read(Operator),
+	"GET /v1/metrics":                     read(Operator),
 	// The gossip keyring: listing it shows the keys themselves, with which anyone
 	// could join the pool, so it needs what changing it needs.
 	"GET /v1/operator/keyring":    write(Operator),

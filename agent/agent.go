@@ -9,7 +9,9 @@
 // carries out: launch.go starts a node
 // process and waits for its health check, watch.go restarts it after a crash under
 // restart.go's policy; process.go and adopt.go let an agent that restarts take its
-// running nodes back; paths.go keeps storage paths inside the root and reads logs.
+// running nodes back; paths.go keeps storage paths inside the root and reads logs;
+// metrics.go measures the agent for GET /v1/metrics on its HTTP listener
+// (-http-port, which also serves GET /v1/health; see telemetry/).
 //
 // Agents run on Linux only: what they need of the system (/proc, pidfds, flock,
 // process groups) is in process_linux.go. Elsewhere process_other.go lets the package
@@ -42,6 +44,7 @@ import (
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/gossip"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/telemetry"
 	"github.com/sutragrid/grid/version"
 )
 
@@ -61,8 +64,11 @@ type Agent struct {
 	// fight over the same nodes.
 	lock *os.File
 
-	rpcLn   net.Listener
-	grpc    *grpc.Server
+	rpcLn net.Listener
+	grpc  *grpc.Server
+	// http serves /v1/metrics and /v1/health (-http-port); nil when off.
+	http    *telemetry.Listener
+	metrics *agentMetrics
 	gossip  *gossip.Pool
 	servers *serverTable
 	sup     *supervisor
@@ -127,6 +133,15 @@ func New(cfg *Config) (_ *Agent, err error) {
 	if a.rpcLn, err = net.Listen("tcp", net.JoinHostPort(c.BindAddr, strconv.Itoa(c.RPCPort))); err != nil {
 		return nil, fmt.Errorf("listen for gRPC: %w", err)
 	}
+	a.metrics = newAgentMetrics(a)
+	if c.HTTPPort >= 0 {
+		// HTTPS with the agent's own certificate, no client certificate asked
+		// (telemetry.Listener says why).
+		addr := net.JoinHostPort(c.BindAddr, strconv.Itoa(c.HTTPPort))
+		if a.http, err = telemetry.Listen(addr, c.TLS.ServerConfig(false), a.metrics.reg, a.logger.Named("http")); err != nil {
+			return nil, fmt.Errorf("listen for HTTP: %w", err)
+		}
+	}
 	if err := a.setupGossip(); err != nil {
 		return nil, err
 	}
@@ -139,6 +154,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 	if a.sup.certs, err = loadNodeCerts(a.config); err != nil {
 		return nil, err
 	}
+	a.client.metrics, a.sup.metrics = a.metrics, a.metrics
 	a.sup.adopt(state)
 	a.client.supervised = a.sup.supervisedReports
 	a.startRPC()
@@ -155,7 +171,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 	if len(c.Join) > 0 {
 		a.goRun(a.joinLoop)
 	}
-	a.logger.Info("agent started", "name", c.Name, "rpc", a.RPCAddr(), "gossip", a.GossipAddr(),
+	a.logger.Info("agent started", "name", c.Name, "rpc", a.RPCAddr(), "gossip", a.GossipAddr(), "http", a.HTTPAddr(),
 		"data_dir", c.DataDir, "storage_root", root.lexical, "max_nodes", c.MaxNodes, "adopting", len(state.Nodes), "tls", c.TLS.String())
 	return a, nil
 }
@@ -175,7 +191,9 @@ const lockFile = "agent.lock"
 func (a *Agent) startRPC() {
 	// TLS, and its check of the caller's role, comes first (tls.go); then that an
 	// order comes from the leader (leader.go).
-	opts := append(a.config.TLS.GRPCServerOptions(rpcAllowed), grpc.ChainUnaryInterceptor(a.leaderOnly, auth.UnaryInterceptor(a.config.Authorizer)))
+	// Timing goes before both, to count refused calls too.
+	opts := append(append(a.metrics.rpc.ServerOptions(), a.config.TLS.GRPCServerOptions(rpcAllowed)...),
+		grpc.ChainUnaryInterceptor(a.leaderOnly, auth.UnaryInterceptor(a.config.Authorizer)))
 	a.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterAgentServer(a.grpc, &endpoint{sup: a.sup})
 	// The standard health service, for load balancers and probes.
@@ -225,7 +243,7 @@ func (a *Agent) registration() *gridpb.RegisterRequest {
 // ownPorts are the ports the agent listens on.
 func (a *Agent) ownPorts() []int32 {
 	var ports []int32
-	for _, addr := range []string{a.RPCAddr(), a.GossipAddr()} {
+	for _, addr := range []string{a.RPCAddr(), a.GossipAddr(), a.HTTPAddr()} {
 		if _, p, err := net.SplitHostPort(addr); err == nil {
 			if n, err := strconv.Atoi(p); err == nil && n > 0 {
 				ports = append(ports, int32(n))
@@ -244,6 +262,15 @@ func (a *Agent) Name() string { return a.config.Name }
 
 // RPCAddr returns the address the gRPC endpoint listens on.
 func (a *Agent) RPCAddr() string { return a.rpcLn.Addr().String() }
+
+// HTTPAddr returns the address /v1/metrics and /v1/health are served at, or "" when
+// the HTTP listener is off.
+func (a *Agent) HTTPAddr() string {
+	if a.http == nil {
+		return ""
+	}
+	return a.http.Addr().String()
+}
 
 // RPCAdvertiseAddr returns the address the leader reaches the gRPC endpoint at.
 func (a *Agent) RPCAdvertiseAddr() string {
@@ -334,6 +361,13 @@ func (a *Agent) shutdown() error {
 	}
 	if a.gossip != nil {
 		errs = append(errs, a.gossip.Shutdown())
+	}
+	// Health checks see the agent up until its parts have stopped.
+	if a.http != nil {
+		a.http.Shutdown()
+	}
+	if a.metrics != nil {
+		a.metrics.reg.Close()
 	}
 	a.wg.Wait()
 	if a.client != nil {

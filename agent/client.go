@@ -46,6 +46,7 @@ type client struct {
 	// supervised lists the nodes the agent supervises now, for each heartbeat.
 	supervised func() []*gridpb.NodeReport
 	heartbeat  time.Duration // the configured interval
+	metrics    *agentMetrics // nil in unit tests
 
 	mu         sync.Mutex
 	current    string        // the server in use
@@ -214,6 +215,7 @@ func (c *client) heartbeatLoop(ctx context.Context) {
 		// another server rather than let the servers see the agent go quiet.
 		_, err := c.call(ctx, min(max(interval, time.Second), callTimeout), c.sendHeartbeat)
 		failed = err != nil
+		c.metrics.heartbeat(err)
 		switch {
 		case err == nil:
 			retry.reset()

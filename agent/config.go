@@ -16,8 +16,9 @@ import (
 	"github.com/sutragrid/grid/mtls"
 )
 
-// Default ports of an agent's listeners, both bound to Config.BindAddr.
+// Default ports of an agent's listeners, all bound to Config.BindAddr.
 const (
+	DefaultHTTPPort   = 8000
 	DefaultRPCPort    = 8001
 	DefaultGossipPort = 7946
 )
@@ -37,6 +38,10 @@ type Config struct {
 
 	RPCPort    int // gRPC, for the leader. Default: 8001.
 	GossipPort int // memberlist, TCP and UDP. Default: 7946.
+	// HTTPPort serves GET /v1/metrics and GET /v1/health, over HTTPS with TLS (with
+	// the agent's certificate; no client certificate is asked). -1 turns it off.
+	// Default: 8000.
+	HTTPPort int
 
 	// Join lists gossip addresses (host or host:port) to join at start.
 	Join []string
@@ -100,6 +105,7 @@ type Config struct {
 func DefaultConfig() *Config {
 	return &Config{
 		BindAddr:          "127.0.0.1",
+		HTTPPort:          DefaultHTTPPort,
 		RPCPort:           DefaultRPCPort,
 		GossipPort:        DefaultGossipPort,
 		RetryInterval:     30 * time.Second,
@@ -143,6 +149,9 @@ func (c *Config) validate() error {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s port %d is out of range", name, p)
 		}
+	}
+	if c.HTTPPort < -1 || c.HTTPPort > 65535 {
+		return fmt.Errorf("http port %d is out of range (-1 turns it off)", c.HTTPPort)
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = 30 * time.Second

@@ -103,6 +103,7 @@ type supervisor struct {
 	certs *nodeCerts
 	// dataDirResolved is the data dir with symlinks resolved.
 	dataDirResolved string
+	metrics         *agentMetrics // nil in unit tests
 
 	// ctx is cancelled when the agent shuts down: the supervisor then lets go of its
 	// nodes and leaves them running.

@@ -218,7 +218,7 @@ func testConfig(t *testing.T, name, dataDir string, srv *testServer) *Config {
 	cfg := DefaultConfig()
 	cfg.Name = name
 	cfg.DataDir = dataDir
-	cfg.RPCPort, cfg.GossipPort = 0, 0
+	cfg.RPCPort, cfg.GossipPort, cfg.HTTPPort = 0, 0, 0
 	cfg.Join = []string{srv.gossipAddr}
 	cfg.RetryInterval = 100 * time.Millisecond
 	cfg.HeartbeatInterval = 200 * time.Millisecond

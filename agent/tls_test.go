@@ -54,24 +54,16 @@ func TestTLSAgentObeysServersAndHandsNodesTheirCertificate(t *testing.T) {
 	srvSrc := pki.Source(t, "server", mtls.RoleServer)
 	srv := newTestServer(t, srvSrc.GRPCServerOptions(mtls.Only(mtls.RoleAgent, mtls.RoleServer))...)
 	srv.setLeader("caller-server") // dialAs's server certificate
-	cfg := testConfig(t, "agent-tls", t.TempDir(), srv)
-	var err error
-	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
-		t.Fatal(err)
-	}
+	cfg := tlsConfig(t, pki, "agent-tls", srv)
 
 	// Without a node certificate the agent cannot start TLS nodes: it refuses to run.
+	nodeFiles := mtls.Files{CertFile: cfg.NodeCertFile, KeyFile: cfg.NodeKeyFile}
+	cfg.NodeCertFile, cfg.NodeKeyFile = "", ""
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "-node-cert-file and -node-key-file") {
 		t.Fatalf("an agent with TLS and no node certificate: %v", err)
 	}
-	nodeFiles := pki.RoleFiles(t, "node", mtls.RoleNode)
 	cfg.NodeCertFile, cfg.NodeKeyFile = nodeFiles.CertFile, nodeFiles.KeyFile
-	a := startAgent(t, cfg)
-	// It registered over TLS.
-	gridtest.WaitUntil(t, waitLong, "registration over TLS", func() bool {
-		regs, _, _, _, _ := srv.snapshot()
-		return len(regs) > 0
-	})
+	a := startRegistered(t, cfg, srv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -161,6 +153,31 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
+// tlsConfig is the configuration of an agent with TLS, its agent and node
+// certificates made by pki, whose servers are srv.
+func tlsConfig(t *testing.T, pki *gridtest.PKI, name string, srv *testServer) *Config {
+	t.Helper()
+	cfg := testConfig(t, name, t.TempDir(), srv)
+	var err error
+	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
+		t.Fatal(err)
+	}
+	node := pki.RoleFiles(t, "node", mtls.RoleNode)
+	cfg.NodeCertFile, cfg.NodeKeyFile = node.CertFile, node.KeyFile
+	return cfg
+}
+
+// startRegistered starts an agent and waits until it has registered with srv.
+func startRegistered(t *testing.T, cfg *Config, srv *testServer) *Agent {
+	t.Helper()
+	a := startAgent(t, cfg)
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool {
+		regs, _, _, _, _ := srv.snapshot()
+		return len(regs) > 0
+	})
+	return a
+}
+
 // dialServer dials addr with the certificate of server name, or of a server that
 // names none when name is "".
 func dialServer(t *testing.T, pki *gridtest.PKI, addr, name string) gridpb.AgentClient {
@@ -186,18 +203,8 @@ func TestTLSAgentObeysTheLeaderOnly(t *testing.T) {
 	pki := gridtest.NewPKI(t)
 	srv := newTestServer(t, pki.Source(t, "s0", mtls.RoleServer).GRPCServerOptions(mtls.Only(mtls.RoleAgent))...)
 	srv.setLeader("s1")
-	cfg := testConfig(t, "agent-leader", t.TempDir(), srv)
-	var err error
-	if cfg.TLS, err = mtls.LoadRole(pki.RoleFiles(t, "agent", mtls.RoleAgent), mtls.RoleAgent); err != nil {
-		t.Fatal(err)
-	}
-	node := pki.RoleFiles(t, "node", mtls.RoleNode)
-	cfg.NodeCertFile, cfg.NodeKeyFile = node.CertFile, node.KeyFile
-	a := startAgent(t, cfg)
-	gridtest.WaitUntil(t, waitLong, "registration", func() bool {
-		regs, _, _, _, _ := srv.snapshot()
-		return len(regs) > 0
-	})
+	cfg := tlsConfig(t, pki, "agent-leader", srv)
+	a := startRegistered(t, cfg, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s1, s2, none := dialServer(t, pki, a.RPCAddr(), "s1"), dialServer(t, pki, a.RPCAddr(), "s2"), dialServer(t, pki, a.RPCAddr(), "")

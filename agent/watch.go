@@ -111,6 +111,7 @@ func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, imme
 		switch {
 		case err == nil:
 			s.logger.Info("node restarted", "node_id", n.spec.ID, "pid", p.pid, "restarts", restarts)
+			s.metrics.nodeRestarted()
 			s.send(&gridpb.NodeReport{NodeId: n.spec.ID, Event: gridpb.NodeEvent_NODE_EVENT_RESTARTED, Pid: int32(p.pid), Restarts: int32(restarts)})
 			return true
 		case errors.Is(err, errDetached):

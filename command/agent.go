@@ -91,6 +91,11 @@ Agent Options:
 
   -rpc-port, -gossip-port
     The ports of the agent's gRPC endpoint (8001) and gossip (7946).
+
+  -http-port=PORT
+    The port of the agent's HTTP listener, which serves GET /v1/metrics (JSON,
+    or ?format=prometheus) and GET /v1/health (200 while the agent runs), over
+    HTTPS with TLS. -1 turns it off. Default: 8000.
 ` + tlsHelp + ` An agent needs an agent certificate
     (grid tls cert create -agent), and obeys callers with a server certificate
     only.
@@ -100,8 +105,12 @@ Agent Options:
     agent's storage nodes serve with. The agent copies them, with the CA, into
     each node's directory (tls/, mode 0600) and hands them on again on SIGHUP.
 
-  -log-level=LEVEL
-    trace, debug, info, warn or error. Default: info.
+Configuration and Logging Options:
+` + configHelp + `
+` + logHelp + `
+
+  SIGHUP reads the configuration files again and applies log_level, and
+  reloads the TLS certificates; a changed key that needs a restart is logged.
 `)
 }
 
@@ -112,7 +121,7 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 	cfg := agent.DefaultConfig()
 	var join stringList
-	var logLevel string
+	var lf logFlags
 	fs := c.flagSet("agent")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
 	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
@@ -127,13 +136,15 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.StringVar(&cfg.Token, "token", os.Getenv(api.TokenEnv), "")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", cfg.RPCPort, "")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "")
-	fs.StringVar(&logLevel, "log-level", "info", "")
+	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "")
+	lf.bind(fs)
 	var tf tlsFlags
 	tf.bind(fs)
 	fs.StringVar(&cfg.NodeCertFile, "node-cert-file", "", "")
 	fs.StringVar(&cfg.NodeKeyFile, "node-key-file", "", "")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
-	if code, ok := c.parseFlags(fs, "agent", args); !ok {
+	conf, code, ok := c.parseConfigured(fs, "agent", args)
+	if !ok {
 		return code
 	}
 	switch {
@@ -153,30 +164,34 @@ func (c *AgentCommand) Run(args []string) int {
 	if cfg.TLS, err = tf.load(mtls.RoleAgent); err != nil {
 		return c.usageError("agent", err)
 	}
-	logger, err := newLogger("agent", logLevel)
+	logger, closeLog, err := lf.newLogger("agent")
 	if err != nil {
 		return c.usageError("agent", err)
 	}
+	defer closeLog()
 	cfg.Logger = logger
-	return runAgent(c.Ui, cfg)
+	return runAgent(c.Ui, cfg, conf.reloader(logger, lf.live(logger)))
 }
 
 // runAgent starts an agent and runs it until a signal: SIGINT leaves for good,
 // SIGTERM (or a fatal error) shuts down and leaves the storage nodes running.
-func runAgent(ui interface{ Error(string) }, cfg *agent.Config) int {
+// SIGHUP runs reloadConfig (when not nil), then reloads the TLS certificates.
+func runAgent(ui interface{ Error(string) }, cfg *agent.Config, reloadConfig func() error) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := catchHangups(cfg.TLS != nil || reloadConfig != nil)
 	a, err := agent.New(cfg)
 	if err != nil {
+		hup.serve(nil)
 		ui.Error("Error: start agent: " + err.Error())
 		return 1
 	}
-	var reload func() error
+	var reloadTLS func() error
 	if cfg.TLS != nil {
-		reload = a.ReloadTLS
+		reloadTLS = a.ReloadTLS
 	}
-	defer onHangup(reload)()
+	defer hup.serve(hangups(reloadConfig, reloadTLS))()
 	code, leave := 0, false
 	select {
 	case sig := <-sigs:

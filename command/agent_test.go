@@ -24,6 +24,7 @@ func TestAgentFlags(t *testing.T) {
 		{"log level", []string{"-data-dir=" + dir, "-log-level=loud"}, []check{usageFails("agent", `unknown log level "loud"`)}},
 		{"bad bind", []string{"-data-dir=" + filepath.Join(dir, "a"), "-bind=nowhere"}, []check{exitCode(1), noStdout(), stderrHas("Error: start agent:", `"nowhere" is not an IP address`)}},
 		{"bad gossip key", []string{"-data-dir=" + filepath.Join(dir, "k"), "-encrypt=abc"}, []check{exitCode(1), noStdout(), stderrHas("Error: start agent:", "-encrypt: invalid gossip encryption key")}},
+		{"bad http port", []string{"-data-dir=" + filepath.Join(dir, "h"), "-http-port=-2"}, []check{exitCode(1), noStdout(), stderrHas("Error: start agent:", "http port -2 is out of range (-1 turns it off)")}},
 		{"help", []string{"-help"}, []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()}},
 	}
 	for _, tt := range tests {

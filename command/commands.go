@@ -1,6 +1,13 @@
 // Package command holds the grid CLI: one file per command, built on hashicorp/cli.
 // Long-running commands (server, agent, storage, dev) run until SIGINT or SIGTERM; every
 // other command is a client of a server's HTTP API (see api/).
+//
+// What the long-running commands share: config_file.go reads the -config files of
+// server, agent and storage, whose keys are the command's flags, and sets the flags
+// from them; config_reload.go reads them again on SIGHUP and applies what may change
+// while the command runs; logging.go makes their loggers (-log-level, -log-json,
+// -log-file) and logfile.go rotates the log file by size; tls_flags.go has the TLS
+// flags and the SIGHUP handler.
 package command
 
 import (

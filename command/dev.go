@@ -58,8 +58,8 @@ Usage: grid dev [options]
     - one server that bootstraps itself (-bootstrap-expect=1), named "dev",
       with the default ports (HTTP 7000, gRPC 7001, Raft 7002, gossip 7946)
       and the event store configured, and
-    - one agent named "dev-agent" (gRPC 8001, gossip 7947) that joins the
-      server and runs the storage nodes you spawn.
+    - one agent named "dev-agent" (HTTP 8000 for its metrics, gRPC 8001,
+      gossip 7947) that joins the server and runs the storage nodes you spawn.
 
   Everything listens on 127.0.0.1 (or -bind: a loopback address, unless
   -secure or -insecure is given) and keeps its state in one temporary

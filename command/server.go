@@ -99,6 +99,10 @@ Server Options:
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
 
+  -autopilot-cleanup-dead-servers=BOOL
+    Let autopilot remove dead servers from Raft, as below. Seeds the
+    replicated autopilot configuration, as the next two do. Default: true.
+
   -autopilot-dead-server-cleanup-after=DURATION
     Autopilot removes a failed server from Raft once a replacement joins, or
     after it has been failed this long; 0 waits for a replacement. Never so
@@ -133,17 +137,22 @@ Server Options:
     With TLS, require a client certificate (a client's or a server's) of every
     HTTPS client. Default: false.
 
-  -log-level=LEVEL
-    trace, debug, info, warn or error. Default: info.
+Configuration and Logging Options:
+` + configHelp + `
+` + logHelp + `
+
+  SIGHUP reads the configuration files again and applies log_level,
+  heartbeat_interval, agent_degraded_after and agent_offline_after, and
+  reloads the TLS certificates; a changed key that needs a restart is logged.
 `)
 }
 
 // serverFlags binds the server flags to cfg.
 type serverFlags struct {
-	cfg      *server.Config
-	join     stringList
-	logLevel string
-	tls      tlsFlags
+	cfg  *server.Config
+	join stringList
+	log  logFlags
+	tls  tlsFlags
 }
 
 func (c *ServerCommand) Run(args []string) int {
@@ -169,15 +178,17 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.StringVar(&cfg.EventStore, "event-store", os.Getenv("GRID_EVENT_STORE"), "")
 	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
 	fs.Uint64Var(&cfg.EventOutboxLimit, "event-outbox-limit", cfg.EventOutboxLimit, "")
-	fs.StringVar(&sf.logLevel, "log-level", "info", "")
+	sf.log.bind(fs)
 	sf.tls.bind(fs)
 	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
 	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
+	fs.BoolVar(&cfg.Autopilot.CleanupDeadServers, "autopilot-cleanup-dead-servers", cfg.Autopilot.CleanupDeadServers, "")
 	fs.DurationVar(&cfg.Autopilot.DeadServerCleanupAfter, "autopilot-dead-server-cleanup-after", cfg.Autopilot.DeadServerCleanupAfter, "")
 	fs.DurationVar(&cfg.Autopilot.ServerStabilizationTime, "autopilot-server-stabilization-time", cfg.Autopilot.ServerStabilizationTime, "")
-	if err := fs.Parse(args); err != nil {
-		return c.usageError("server", err)
+	conf, code, ok := c.parseConfigured(fs, "server", args)
+	if !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return c.usageError("server", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
@@ -190,28 +201,43 @@ func (c *ServerCommand) Run(args []string) int {
 	if cfg.VerifyHTTPSClient && cfg.TLS == nil {
 		return c.usageError("server", fmt.Errorf("-verify-https-client needs TLS (-ca-file, -cert-file, -key-file)"))
 	}
-	logger, err := newLogger("server", sf.logLevel)
+	logger, closeLog, err := sf.log.newLogger("server")
 	if err != nil {
 		return c.usageError("server", err)
 	}
+	defer closeLog()
 	cfg.Logger = logger
-	return runServer(c.Ui, cfg)
+	var reloader func(*server.Server) func() error
+	if conf.hasFiles() {
+		reloader = func(srv *server.Server) func() error {
+			return conf.reloader(logger, sf.log.live(logger), liveThresholds(srv))
+		}
+	}
+	return runServer(c.Ui, cfg, reloader)
 }
 
-// runServer starts a server and runs it until a signal, then shuts it down.
-func runServer(ui interface{ Error(string) }, cfg *server.Config) int {
+// runServer starts a server and runs it until a signal, then shuts it down. SIGHUP
+// runs what reloader (when not nil) returns for the server, then reloads the TLS
+// certificates.
+func runServer(ui interface{ Error(string) }, cfg *server.Config, reloader func(*server.Server) func() error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := catchHangups(cfg.TLS != nil || reloader != nil)
 	srv, err := server.New(cfg)
 	if err != nil {
+		hup.serve(nil)
 		ui.Error("Error: start server: " + err.Error())
 		return 1
 	}
-	var reload func() error
-	if cfg.TLS != nil {
-		reload = srv.ReloadTLS
+	var reloadConfig, reloadTLS func() error
+	if reloader != nil {
+		reloadConfig = reloader(srv)
 	}
-	defer onHangup(reload)()
+	if cfg.TLS != nil {
+		reloadTLS = srv.ReloadTLS
+	}
+	// The files first: a log level raised by them shows the TLS reload's lines.
+	defer hup.serve(hangups(reloadConfig, reloadTLS))()
 	code := 0
 	select {
 	case <-ctx.Done():

@@ -3,8 +3,10 @@ package command
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -44,6 +46,11 @@ Storage Options:
   -port=PORT
     The gRPC port; 0 picks a free one. Default: 50051.
 
+  -metrics-port=PORT
+    Serve GET /v1/metrics (JSON, or ?format=prometheus) and GET /v1/health on
+    this port of -bind, over HTTPS with TLS. 0 turns it off. Default: 0. Nodes
+    an agent spawns run without it.
+
   -node-id=ID
     The node's ID. Default: a random ID, generated on first start and kept in the
     data dir. An ID that differs from the one kept there is an error.
@@ -58,9 +65,6 @@ Storage Options:
 
   -max-content-bytes=N
     The largest content a concept may have. Default: 1048576 (1 MiB).
-
-  -log-level=LEVEL
-    trace, debug, info, warn or error. Default: info.
 ` + tlsHelp + ` A storage node needs a node or a
     server certificate (grid tls cert create -node).
 
@@ -68,26 +72,35 @@ Storage Options:
     With TLS: the roles (by certificate) that may call the node, of server,
     agent and client. Default: server, as the grid's event store wants. An
     agent starts its nodes with server,agent,client.
+
+Configuration and Logging Options:
+` + configHelp + `
+` + logHelp + `
+
+  SIGHUP reads the configuration files again and applies log_level, and
+  reloads the TLS certificates; a changed key that needs a restart is logged.
 `)
 }
 
 func (c *StorageCommand) Run(args []string) int {
 	cfg := storage.DefaultConfig()
-	var logLevel string
+	var lf logFlags
 	fs := c.flagSet("storage")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "")
 	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "")
+	metricsPort := fs.Int("metrics-port", 0, "")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "")
 	fs.IntVar(&cfg.MemoryLimitMB, "memory-limit-mb", 0, "")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "")
 	fs.IntVar(&cfg.MaxContentBytes, "max-content-bytes", cfg.MaxContentBytes, "")
-	fs.StringVar(&logLevel, "log-level", "info", "")
+	lf.bind(fs)
 	var tf tlsFlags
 	tf.bind(fs)
 	callers := fs.String("callers", "", "")
-	if err := fs.Parse(args); err != nil {
-		return c.usageError("storage", err)
+	conf, code, ok := c.parseConfigured(fs, "storage", args)
+	if !ok {
+		return code
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -96,17 +109,22 @@ func (c *StorageCommand) Run(args []string) int {
 		return c.usageError("storage", fmt.Errorf("-data-dir is required"))
 	case cfg.MaxContentBytes <= 0:
 		return c.usageError("storage", fmt.Errorf("-max-content-bytes must be positive"))
+	case *metricsPort < 0 || *metricsPort > 65535:
+		return c.usageError("storage", fmt.Errorf("-metrics-port %d is out of range", *metricsPort))
+	case *metricsPort > 0:
+		cfg.MetricsAddr = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(*metricsPort))
 	}
-	logger, err := newLogger("storage", logLevel)
+	logger, closeLog, err := lf.newLogger("storage")
 	if err != nil {
 		return c.usageError("storage", err)
 	}
+	defer closeLog()
 	// Before the node serves: an agent may send SIGHUP as soon as it is healthy.
-	reload, err := storageTLS(cfg, &tf, *callers, logger)
+	reloadTLS, err := storageTLS(cfg, &tf, *callers, logger)
 	if err != nil {
 		return c.usageError("storage", err)
 	}
-	defer onHangup(reload)()
+	defer onHangup(hangups(conf.reloader(logger, lf.live(logger)), reloadTLS))()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -39,18 +39,44 @@ const tlsHelp = `
     (grid tls cert create). All three, or none for plaintext. SIGHUP reloads them.`
 
 // onHangup runs reload on every SIGHUP until the returned stop is called. Without
-// TLS (reload nil) SIGHUP keeps its default effect.
+// anything to reload (reload nil) SIGHUP keeps its default effect.
 func onHangup(reload func() error) (stop func()) {
-	if reload == nil {
+	return catchHangups(reload != nil).serve(reload)
+}
+
+// sighups holds the SIGHUPs a process takes before it can reload, so that one that
+// comes while the process starts (a configuration tool that writes the files and
+// signals at once) neither stops it nor is lost: serve then runs it.
+type sighups struct {
+	ch chan os.Signal
+}
+
+// catchHangups takes SIGHUP from now on, when want; else SIGHUP keeps its default
+// effect, and so does what it returns.
+func catchHangups(want bool) *sighups {
+	if !want {
+		return nil
+	}
+	h := &sighups{ch: make(chan os.Signal, 1)} // several before serve make one reload
+	signal.Notify(h.ch, syscall.SIGHUP)
+	return h
+}
+
+// serve runs reload on every SIGHUP, a SIGHUP taken before included, until the
+// returned stop is called. With a nil reload it stops taking SIGHUP at once.
+func (h *sighups) serve(reload func() error) (stop func()) {
+	if h == nil {
 		return func() {}
 	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
+	if reload == nil {
+		signal.Stop(h.ch)
+		return func() {}
+	}
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case <-ch:
+			case <-h.ch:
 				_ = reload() // it logs what it did, or why it could not
 			case <-done:
 				return
@@ -58,7 +84,7 @@ func onHangup(reload func() error) (stop func()) {
 		}
 	}()
 	return func() {
-		signal.Stop(ch)
+		signal.Stop(h.ch)
 		close(done)
 	}
 }

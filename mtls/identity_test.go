@@ -14,7 +14,16 @@ func readLeaf(t *testing.T, f Files) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(raw)
+	return parsePEM(t, raw)
+}
+
+// parsePEM parses the first certificate of PEM data.
+func parsePEM(t *testing.T, data []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
 	c, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatal(err)
@@ -76,15 +85,8 @@ func TestReloadKeepsTheServer(t *testing.T) {
 	other := p.files("db2", CertOptions{Role: RoleServer, Server: "db2"})
 	copyTo := func(from Files) {
 		t.Helper()
-		for src, dst := range map[string]string{from.CertFile: f.CertFile, from.KeyFile: f.KeyFile} {
-			b, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dst, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+		copyFile(t, from.CertFile, f.CertFile)
+		copyFile(t, from.KeyFile, f.KeyFile)
 	}
 	copyTo(other)
 	if _, err := s.Reload(); err == nil || !strings.Contains(err.Error(), `the new certificate is server "db2"'s, the process is server "db1"`) {

@@ -3,8 +3,6 @@ package mtls
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -415,11 +413,7 @@ func TestCreateCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(cert)
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := parsePEM(t, cert)
 	if c.Subject.CommonName != "server.eu.corp" || strings.Join(c.DNSNames, ",") != "server.eu.corp,localhost,grid.example.com" {
 		t.Errorf("names: %s %v", c.Subject.CommonName, c.DNSNames)
 	}

@@ -53,10 +53,11 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 			return nil, toStatus(err)
 		}
 	}
-	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.config.HeartbeatInterval.Milliseconds(), Leader: e.s.config.NodeName}, nil
+	return &gridpb.RegisterResponse{HeartbeatIntervalMs: e.s.Thresholds().HeartbeatInterval.Milliseconds(), Leader: e.s.config.NodeName}, nil
 }
 
 func (e *serversEndpoint) Heartbeat(ctx context.Context, req *gridpb.HeartbeatRequest) (*gridpb.HeartbeatResponse, error) {
+	e.s.metrics.heartbeats.Inc()
 	a, err := e.s.fsm.State().Agent(req.GetName())
 	if err != nil {
 		return nil, toStatus(err)

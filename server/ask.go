@@ -25,6 +25,8 @@ import (
 const maxQuestion = 10 << 10
 
 func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { s.metrics.ask.Observe(time.Since(start).Seconds()) }()
 	var req api.AskRequest
 	if !decodeBody(w, r, "question", &req) {
 		return

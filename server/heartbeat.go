@@ -87,13 +87,7 @@ func (h *heartbeats) reset() {
 // Recovery is applied by the heartbeat itself (see serversEndpoint.Heartbeat).
 func (s *Server) watchHeartbeats(ctx context.Context) {
 	s.heartbeats.reset()
-	every := s.config.AgentDegradedAfter / 5
-	if every > time.Second {
-		every = time.Second
-	}
-	if every < 10*time.Millisecond {
-		every = 10 * time.Millisecond
-	}
+	every := s.Thresholds().checkEvery()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -102,6 +96,11 @@ func (s *Server) watchHeartbeats(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.checkHeartbeats(ctx, time.Now())
+			// The thresholds may have been reloaded (SIGHUP): follow their pace.
+			if e := s.Thresholds().checkEvery(); e != every {
+				every = e
+				tick.Reset(every)
+			}
 		}
 	}
 }
@@ -114,6 +113,7 @@ func (s *Server) checkHeartbeats(ctx context.Context, now time.Time) {
 		s.logger.Error("list agents", "error", err)
 		return
 	}
+	th := s.Thresholds()
 	for _, a := range agents {
 		last, ok := s.heartbeats.get(a.Name)
 		if !ok {
@@ -122,9 +122,9 @@ func (s *Server) checkHeartbeats(ctx context.Context, now time.Time) {
 		}
 		var want fsm.AgentStatus
 		switch silent := now.Sub(last); {
-		case silent >= s.config.AgentOfflineAfter:
+		case silent >= th.AgentOfflineAfter:
 			want = fsm.AgentOffline
-		case silent >= s.config.AgentDegradedAfter:
+		case silent >= th.AgentDegradedAfter:
 			want = fsm.AgentDegraded
 		default:
 			continue

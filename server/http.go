@@ -44,7 +44,7 @@ func (s *Server) startHTTP() {
 	mux := http.NewServeMux()
 	handle := func(pattern string, mode routeMode, h http.HandlerFunc) {
 		s.routes = append(s.routes, pattern)
-		mux.HandleFunc(pattern, auth.HTTP(s.config.Authorizer, pattern, refuse, s.route(mode, h)))
+		mux.HandleFunc(pattern, s.metrics.http.Wrap(pattern, auth.HTTP(s.config.Authorizer, pattern, refuse, s.route(mode, h))))
 	}
 	handle("GET /v1/status", leader, s.handleStatus)
 	handle("GET /v1/status/leader", local, s.handleLeader)
@@ -57,6 +57,8 @@ func (s *Server) startHTTP() {
 	handle("PUT /v1/operator/autopilot/configuration", leader, s.handleAutopilotSetConfig)
 	handle("GET /v1/operator/autopilot/health", leader, s.handleAutopilotHealth)
 	handle("GET /v1/members", local, s.handleMembers)
+	// Metrics: this server's own, whichever server is asked (metrics.go).
+	handle("GET /v1/metrics", local, s.metrics.reg.Handler(s.logs.http))
 	handle("GET /v1/operator/snapshot", leader, s.handleSnapshotSave)
 	handle("PUT /v1/operator/snapshot", leader, s.handleSnapshotRestore)
 	// The gossip keyring: serf's key queries reach every member from any server.

@@ -21,8 +21,9 @@ var ErrNoLeader = errors.New("no cluster leader")
 
 // startRPC serves the gRPC endpoint on the RPC listener.
 func (s *Server) startRPC() {
-	// TLS, and its check of the caller's role, comes first (tls.go).
-	opts := append(s.rpcTLSOptions(), grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s.config.Authorizer), s.leaderInterceptor),
+	// Timing comes first, to count refused calls too; then TLS, and its check of the
+	// caller's role (tls.go).
+	opts := append(append(s.metrics.rpc.ServerOptions(), s.rpcTLSOptions()...), grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s.config.Authorizer), s.leaderInterceptor),
 		grpc.ChainStreamInterceptor(auth.StreamInterceptor(s.config.Authorizer)))
 	s.grpc = grpc.NewServer(opts...)
 	gridpb.RegisterInternalServer(s.grpc, &internalEndpoint{s: s})

@@ -9,13 +9,14 @@
 // ones, and autopilot_http.go serves its configuration and health; rpc.go
 // applies writes, and forward.go is the one way a follower reaches the leader;
 // agents.go takes the agents' calls and heartbeat.go judges their health from their
-// heartbeats; nodes.go records node intents and reconcile.go, on the leader, orders
+// heartbeats, by the thresholds of thresholds.go, which SIGHUP may change; nodes.go records node intents and reconcile.go, on the leader, orders
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
 // status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
 // names.go holds every agent and node name the grid has known, and resolves the
-// names of event queries. Every request passes the Authorizer (auth/); acl.go
+// names of event queries; metrics.go measures the server for GET /v1/metrics
+// (telemetry/). Every request passes the Authorizer (auth/); acl.go
 // makes it acl's with -acl-enabled, and acl_http.go serves the ACL endpoints.
 package server
 
@@ -43,6 +44,7 @@ import (
 	"github.com/sutragrid/grid/acl"
 	"github.com/sutragrid/grid/dial"
 	"github.com/sutragrid/grid/durable"
+	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/gossip"
 )
@@ -73,6 +75,9 @@ type Server struct {
 	keyringPool atomic.Pointer[gossip.Pool]
 	// heartbeats is meaningful on the leader only.
 	heartbeats *heartbeats
+	// thresholds are the heartbeat thresholds in force, which SIGHUP may swap
+	// (thresholds.go); the Config's are the ones the server started with.
+	thresholds atomic.Pointer[Thresholds]
 	// feed holds recent events and wakes their readers; shipper reports the pipeline.
 	feed *eventFeed
 	// askNames holds the names questions are resolved against (ask.go).
@@ -89,6 +94,8 @@ type Server struct {
 	pilot     *pilot
 	// routes are the HTTP route patterns, as startHTTP registered them.
 	routes []string
+	// metrics are served at /v1/metrics (metrics.go).
+	metrics *serverMetrics
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -135,9 +142,11 @@ func New(cfg *Config) (s *Server, err error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	s.thresholds.Store(&Thresholds{HeartbeatInterval: c.HeartbeatInterval, AgentDegradedAfter: c.AgentDegradedAfter, AgentOfflineAfter: c.AgentOfflineAfter})
 	s.logs.leader, s.logs.bootstrap = s.logger.Named("leader"), s.logger.Named("bootstrap")
 	s.logs.agents, s.logs.heartbeat = s.logger.Named("agents"), s.logger.Named("heartbeat")
 	s.logs.nodes, s.logs.shipper, s.logs.http = s.logger.Named("nodes"), s.logger.Named("shipper"), s.logger.Named("http")
+	s.metrics = newServerMetrics(s)
 	// "return nil, err" sets s to nil before this runs: keep the server to stop.
 	started := s
 	defer func() {
@@ -154,7 +163,10 @@ func New(cfg *Config) (s *Server, err error) {
 	if s.fsm, err = fsm.New(s.logger.Named("fsm")); err != nil {
 		return nil, err
 	}
-	s.fsm.SetEventHook(s.feed.publish)
+	s.fsm.SetEventHook(func(evs []*events.Event) {
+		s.metrics.eventsDerived(evs)
+		s.feed.publish(evs)
+	})
 	s.fsm.SetRestoreHook(s.feed.reset)
 	s.setupACL()
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
@@ -212,6 +224,9 @@ func (s *Server) setupRaft() error {
 	rc.Logger = newRaftLogger(s.logger.Named("raft"), s.members)
 	// Batch concurrent applies into one log write and one fsync.
 	rc.BatchApplyCh = true
+	// Raft's per-peer metrics carry a peer_id label; the legacy copies would put
+	// every peer's ID in a metric's name, a new name per server ever known.
+	rc.NoLegacyTelemetry = true
 
 	dir := filepath.Join(s.config.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -357,6 +372,7 @@ func (s *Server) shutdown(graceful bool) error {
 		errs = append(errs, s.logStore.Close())
 	}
 	s.wg.Wait()
+	s.metrics.reg.Close()
 	s.conns.Close()
 	s.agentConns.Close()
 	s.storeConns.Close()

@@ -64,6 +64,9 @@ func (s *Server) runShipper(ctx context.Context) {
 	defer sh.close()
 	s.shipper.update(func(st *ShipperStatus) { st.Running = true })
 	defer s.shipper.update(func(st *ShipperStatus) { st.Running = false })
+	// Once this server stops shipping, what the store holds is the replicated shipped
+	// seq alone.
+	defer s.metrics.sent.Store(0)
 	backoff := 100 * time.Millisecond
 	over := false
 	for ctx.Err() == nil {
@@ -163,10 +166,16 @@ func (sh *shipping) ship(ctx context.Context) (int, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := sh.store.LearnBatch(cctx, req); err != nil {
+	start := time.Now()
+	_, err = sh.store.LearnBatch(cctx, req)
+	sh.s.metrics.storeWrite.Observe(time.Since(start).Seconds())
+	if err != nil {
+		sh.s.metrics.storeFailures.Inc()
 		return 0, fmt.Errorf("store events %d-%d: %w", evs[0].Seq, evs[len(evs)-1].Seq, err)
 	}
 	sh.sent = evs[len(evs)-1].Seq
+	sh.s.metrics.sent.Store(sh.sent)
+	sh.s.metrics.shipped.Add(float64(len(evs)))
 	sh.s.shipper.update(func(st *ShipperStatus) { st.Reachable, st.LastError, st.LastShipped = true, "", time.Now() })
 	// Replace any acknowledgement still queued: the newer one covers it.
 	select {

@@ -16,6 +16,11 @@ type Config struct {
 	BindAddr string
 	// Port is the gRPC port; 0 picks a free one (see Server.Addr). Default 50051.
 	Port int
+	// MetricsAddr, when not "", is the host:port of an HTTP listener serving GET
+	// /v1/metrics and GET /v1/health (HTTPS with TLS, with the node's certificate; no
+	// client certificate asked); port 0 picks a free one (see Server.MetricsAddr).
+	// Default "": none.
+	MetricsAddr string
 	// DataDir holds the store, its lock and the node ID. Required.
 	DataDir string
 	// NodeID names the node. Default: a random ID generated on first start and kept

@@ -9,5 +9,6 @@
 // stream.go, query.go and aggregate.go the indexed reads; graph.go associations;
 // text.go and textmerge.go the full-text index; retention.go expiry; validate.go and
 // service.go the gRPC surface (batchcodec.go decodes LearnBatch requests); server.go
-// the process around it.
+// the process around it; metrics.go measures writes and calls for GET /v1/metrics on
+// the optional metrics listener (Config.MetricsAddr, see telemetry/).
 package storage

@@ -25,6 +25,7 @@ import (
 	"github.com/sutragrid/grid/auth"
 	"github.com/sutragrid/grid/dial"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/telemetry"
 )
 
 // shutdownGrace is how long a stopping node lets RPCs in flight finish.
@@ -41,6 +42,9 @@ type Server struct {
 	lis    net.Listener
 	grpc   *grpc.Server
 	health *health.Server
+	// metrics are served on cfg.MetricsAddr by http, when set (metrics.go).
+	metrics *nodeMetrics
+	http    *telemetry.Listener
 
 	authorizeUnary  grpc.UnaryServerInterceptor
 	authorizeStream grpc.StreamServerInterceptor
@@ -67,7 +71,7 @@ func New(cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	cfg, logger := &c, c.Logger
-	s := &Server{cfg: c, logger: logger,
+	s := &Server{cfg: c, logger: logger, metrics: newNodeMetrics(),
 		authorizeUnary: auth.UnaryInterceptor(cfg.Authorizer), authorizeStream: auth.StreamInterceptor(cfg.Authorizer)}
 	ok := false
 	defer func() {
@@ -112,19 +116,28 @@ func New(cfg *Config) (*Server, error) {
 		nodeID:    s.nodeID,
 		started:   cfg.Now(),
 		retention: cfg.Retention,
+		metrics:   s.metrics,
 	})
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(gridpb.Storage_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	if cfg.MetricsAddr != "" {
+		// HTTPS with the node's own certificate, no client certificate asked
+		// (telemetry.Listener says why).
+		if s.http, err = telemetry.Listen(cfg.MetricsAddr, cfg.TLS.ServerConfig(false), s.metrics.reg, logger.Named("http")); err != nil {
+			return nil, fmt.Errorf("listen for metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+	}
 	ok = true
 	return s, nil
 }
 
 func (s *Server) grpcOptions() []grpc.ServerOption {
-	// TLS, and its check of the caller's role, comes first (tls.go).
-	opts := append(s.tlsOptions(), []grpc.ServerOption{
+	// Timing comes first, to count refused calls too; then TLS, and its check of the
+	// caller's role (tls.go).
+	opts := append(append(s.metrics.rpc.ServerOptions(), s.tlsOptions()...), []grpc.ServerOption{
 		// A batch may carry concepts up to MaxContentBytes each; leave room for many.
 		grpc.MaxRecvMsgSize(max(64<<20, s.cfg.MaxContentBytes+(1<<20))),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
@@ -159,6 +172,15 @@ func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 
 // Addr is the address the node listens on.
 func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// MetricsAddr is the address /v1/metrics and /v1/health are served at, or nil when
+// Config.MetricsAddr is "".
+func (s *Server) MetricsAddr() net.Addr {
+	if s.http == nil {
+		return nil
+	}
+	return s.http.Addr()
+}
 
 // NodeID is the node's ID.
 func (s *Server) NodeID() string { return s.nodeID }
@@ -209,6 +231,13 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.grpc != nil {
 		s.grpc.Stop()
+	}
+	if s.http != nil {
+		s.http.Shutdown()
+		s.http = nil
+	}
+	if s.metrics != nil {
+		s.metrics.reg.Close()
 	}
 	if s.lis != nil {
 		// Serve's listener is closed by Stop already; one never served is not.

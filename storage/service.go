@@ -24,6 +24,7 @@ type service struct {
 	nodeID    string
 	started   time.Time
 	retention time.Duration
+	metrics   *nodeMetrics
 }
 
 // toStatus maps an error to a gRPC status. Unknown errors are logged here, once, and
@@ -79,7 +80,7 @@ func (s *service) LearnConcept(ctx context.Context, in *gridpb.LearnConceptReque
 	if err != nil {
 		return nil, s.toStatus("LearnConcept", err)
 	}
-	res, err := s.store.Write([]Concept{c}, nil)
+	res, err := s.metrics.write(s.store, []Concept{c}, nil)
 	if err != nil {
 		return nil, s.toStatus("LearnConcept", err)
 	}
@@ -91,7 +92,7 @@ func (s *service) LearnAssociation(ctx context.Context, in *gridpb.LearnAssociat
 	if err != nil {
 		return nil, s.toStatus("LearnAssociation", err)
 	}
-	res, err := s.store.Write(nil, []Association{a})
+	res, err := s.metrics.write(s.store, nil, []Association{a})
 	if err != nil {
 		return nil, s.toStatus("LearnAssociation", err)
 	}
@@ -117,7 +118,7 @@ func (s *service) learnBatch(concepts []Concept, assocs []Association, err error
 	if len(concepts) == 0 && len(assocs) == 0 {
 		return &gridpb.LearnBatchResponse{}, nil
 	}
-	res, err := s.store.Write(concepts, assocs)
+	res, err := s.metrics.write(s.store, concepts, assocs)
 	if err != nil {
 		return nil, s.toStatus("LearnBatch", err)
 	}

@@ -6,5 +6,6 @@
 // when its test fails (Logger), over a buffer safe for concurrent writers
 // (SyncBuffer); net.go finds free loopback ports (FreePort); build.go builds the grid
 // binary for tests that run it as real processes (BuildGrid); pki.go makes a CA and
-// certificates of every role for tests with mutual TLS (PKI).
+// certificates of every role for tests with mutual TLS (PKI); metrics.go scrapes
+// /v1/metrics and parses it with the Prometheus text parser (Scrape).
 package gridtest
