@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
@@ -412,5 +413,55 @@ func TestAutopilotConfigEndpoint(t *testing.T) {
 	}
 	if got := s.pilot.AutopilotConfig(); got.CleanupDeadServers || got.Ext != 5*time.Minute {
 		t.Fatalf("autopilot runs with %+v", got)
+	}
+}
+
+// TestMayRemove is Grid's rule on top of autopilot's: a failed server goes once a
+// server that joined after it failed is alive, or once it has been failed for the
+// cleanup time; a server gossip does not know goes by time only.
+func TestMayRemove(t *testing.T) {
+	now := time.Now()
+	failedAt := now.Add(-time.Minute)
+	state := func(newStatus autopilot.NodeStatus) *autopilot.State {
+		return &autopilot.State{Servers: map[raft.ServerID]*autopilot.ServerState{
+			"new": {Server: autopilot.Server{ID: "new", NodeStatus: newStatus}},
+		}}
+	}
+	cases := []struct {
+		name         string
+		status       autopilot.NodeStatus // of the dead server
+		failed       bool                 // this leader saw it not alive
+		joinedAt     time.Time            // when "new" joined; zero: never
+		st           *autopilot.State
+		cleanupAfter time.Duration
+		want         bool
+		why          string
+	}{
+		{"replaced", autopilot.NodeFailed, true, now, state(autopilot.NodeAlive), 0, true, "replaced by new"},
+		{"a left server is replaced too", autopilot.NodeLeft, true, now, state(autopilot.NodeAlive), 0, true, "replaced by new"},
+		{"the replacement is not alive", autopilot.NodeFailed, true, now, state(autopilot.NodeFailed), 0, false, ""},
+		{"the replacement is not in raft yet", autopilot.NodeFailed, true, now, &autopilot.State{}, 0, false, ""},
+		{"joined before the failure", autopilot.NodeFailed, true, failedAt.Add(-time.Second), state(autopilot.NodeAlive), 0, false, ""},
+		{"no replacement, waiting for one", autopilot.NodeFailed, true, time.Time{}, state(autopilot.NodeAlive), 0, false, ""},
+		{"no replacement, cleanup time passed", autopilot.NodeFailed, true, time.Time{}, state(autopilot.NodeAlive), 30 * time.Second, true, "failed for over 30s"},
+		{"no replacement, cleanup time to come", autopilot.NodeFailed, true, time.Time{}, state(autopilot.NodeAlive), time.Hour, false, ""},
+		{"unknown to gossip: not by a replacement", autopilot.NodeUnknown, true, now, state(autopilot.NodeAlive), 0, false, ""},
+		{"unknown to gossip: by time", autopilot.NodeUnknown, true, now, state(autopilot.NodeAlive), 30 * time.Second, true, "failed for over 30s"},
+		{"not seen failed by this leader", autopilot.NodeFailed, false, now, state(autopilot.NodeAlive), 30 * time.Second, false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &pilot{failedSince: map[raft.ServerID]time.Time{}, joinedAt: map[raft.ServerID]time.Time{}}
+			if tc.failed {
+				p.failedSince["dead"] = failedAt
+			}
+			if !tc.joinedAt.IsZero() {
+				p.joinedAt["new"] = tc.joinedAt
+			}
+			got, why := p.mayRemove(&autopilot.Server{ID: "dead", NodeStatus: tc.status}, tc.st, tc.cleanupAfter)
+			if got != tc.want || why != tc.why {
+				t.Fatalf("mayRemove = %v %q, want %v %q", got, why, tc.want, tc.why)
+			}
+		})
 	}
 }
