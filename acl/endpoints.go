@@ -70,6 +70,10 @@ var endpoints = map[string]Need{
 	// replaces them.
 	"GET /v1/operator/snapshot": Management,
 	"PUT /v1/operator/snapshot": Management,
+	// Autopilot: reading its configuration or the servers' health, and changing it.
+	"GET /v1/operator/autopilot/configuration": read(Operator),
+	"PUT /v1/operator/autopilot/configuration": write(Operator),
+	"GET /v1/operator/autopilot/health":        read(Operator),
 
 	// HTTP: agents and nodes.
 	"GET /v1/agents":         read(Agent),
@@ -143,6 +147,9 @@ var endpoints = map[string]Need{
 	ApplyEndpoint("acl_policy_delete"): Management,
 	ApplyEndpoint("acl_token_create"):  Management,
 	ApplyEndpoint("acl_token_delete"):  Management,
+	// A PUT of /v1/operator/autopilot/configuration, and the leader's seeding of it
+	// from its flags.
+	ApplyEndpoint("autopilot_set_config"): write(Operator),
 }
 
 // ApplyEndpoint is the endpoint under which a command of the internal Apply call is

@@ -150,5 +150,10 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"acl token delete":          m(&ACLTokenDeleteCommand{Meta: meta}),
 		"acl token self":            m(&ACLTokenSelfCommand{Meta: meta}),
 		"healthcheck":               m(&HealthcheckCommand{Meta: meta}),
+
+		"operator autopilot":            m(&OperatorAutopilotCommand{}),
+		"operator autopilot get-config": m(&OperatorAutopilotGetCommand{Meta: meta}),
+		"operator autopilot set-config": m(&OperatorAutopilotSetCommand{Meta: meta}),
+		"operator autopilot health":     m(&OperatorAutopilotHealthCommand{Meta: meta}),
 	}
 }

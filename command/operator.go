@@ -69,6 +69,7 @@ Usage: grid operator <subcommand> [options] [args]
 
 Subcommands:
 
+  autopilot   Inspect and tune server health, promotion and dead-server cleanup
   gossip      Manage the gossip encryption keys
   raft        Inspect and change the Raft peer set
   snapshot    Save and restore snapshots of the replicated state

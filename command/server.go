@@ -99,6 +99,22 @@ Server Options:
     Record an agent_heartbeat event at most this often per agent. 0 (the
     default) records none.
 
+  -autopilot-cleanup-dead-servers=BOOL
+    Let autopilot remove dead servers from Raft, as below. Seeds the
+    replicated autopilot configuration, as the next two do. Default: true.
+
+  -autopilot-dead-server-cleanup-after=DURATION
+    Autopilot removes a failed server from Raft once a replacement joins, or
+    after it has been failed this long; 0 waits for a replacement. Never so
+    many that quorum is lost. Seeds the replicated autopilot configuration the
+    first time a leader finds none ('grid operator autopilot set-config'
+    changes it from then on). Default: 1h.
+
+  -autopilot-server-stabilization-time=DURATION
+    New servers join Raft as non-voters; autopilot promotes one to voter once
+    it has been healthy this long. Seeds the replicated configuration, as
+    above. Default: 10s.
+
   -acl-enabled
     Turn ACLs on: every request then needs a token that allows it, sent as
     X-Grid-Token (the CLI's -token or GRID_TOKEN). Give it to every server;
@@ -167,6 +183,9 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.BoolVar(&cfg.VerifyHTTPSClient, "verify-https-client", false, "")
 	fs.BoolVar(&cfg.ACLEnabled, "acl-enabled", false, "")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
+	fs.BoolVar(&cfg.Autopilot.CleanupDeadServers, "autopilot-cleanup-dead-servers", cfg.Autopilot.CleanupDeadServers, "")
+	fs.DurationVar(&cfg.Autopilot.DeadServerCleanupAfter, "autopilot-dead-server-cleanup-after", cfg.Autopilot.DeadServerCleanupAfter, "")
+	fs.DurationVar(&cfg.Autopilot.ServerStabilizationTime, "autopilot-server-stabilization-time", cfg.Autopilot.ServerStabilizationTime, "")
 	conf, code, ok := c.parseConfigured(fs, "server", args)
 	if !ok {
 		return code

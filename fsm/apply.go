@@ -59,6 +59,8 @@ func (x *applyCtx) apply() error {
 		return x.eventsShipped(c)
 	case *StrayStopped:
 		return x.strayStopped(c)
+	case *AutopilotSetConfig:
+		return x.autopilotSetConfig(c)
 	default:
 		if ok, err := x.applyACL(c); ok {
 			return err

@@ -41,25 +41,26 @@ const (
 
 // commandNames names every command type, for logs and errors.
 var commandNames = map[CommandType]string{
-	CmdRegisterAgent:   "register_agent",
-	CmdDeregisterAgent: "deregister_agent",
-	CmdSetAgentStatus:  "set_agent_status",
-	CmdSpawnNode:       "spawn_node",
-	CmdNodeStarted:     "node_started",
-	CmdNodeFailed:      "node_failed",
-	CmdNodeCrashed:     "node_crashed",
-	CmdNodeRestarted:   "node_restarted",
-	CmdStopNode:        "stop_node",
-	CmdNodeStopped:     "node_stopped",
-	CmdNodeStopFailed:  "node_stop_failed",
-	CmdEventsShipped:   "events_shipped",
-	CmdSampleHeartbeat: "sample_heartbeat",
-	CmdStrayStopped:    "stray_stopped",
-	CmdACLBootstrap:    "acl_bootstrap",
-	CmdACLPolicyUpsert: "acl_policy_upsert",
-	CmdACLPolicyDelete: "acl_policy_delete",
-	CmdACLTokenCreate:  "acl_token_create",
-	CmdACLTokenDelete:  "acl_token_delete",
+	CmdRegisterAgent:      "register_agent",
+	CmdDeregisterAgent:    "deregister_agent",
+	CmdSetAgentStatus:     "set_agent_status",
+	CmdSpawnNode:          "spawn_node",
+	CmdNodeStarted:        "node_started",
+	CmdNodeFailed:         "node_failed",
+	CmdNodeCrashed:        "node_crashed",
+	CmdNodeRestarted:      "node_restarted",
+	CmdStopNode:           "stop_node",
+	CmdNodeStopped:        "node_stopped",
+	CmdNodeStopFailed:     "node_stop_failed",
+	CmdEventsShipped:      "events_shipped",
+	CmdSampleHeartbeat:    "sample_heartbeat",
+	CmdStrayStopped:       "stray_stopped",
+	CmdACLBootstrap:       "acl_bootstrap",
+	CmdACLPolicyUpsert:    "acl_policy_upsert",
+	CmdACLPolicyDelete:    "acl_policy_delete",
+	CmdACLTokenCreate:     "acl_token_create",
+	CmdACLTokenDelete:     "acl_token_delete",
+	CmdAutopilotSetConfig: "autopilot_set_config",
 }
 
 func (t CommandType) String() string {
@@ -193,6 +194,8 @@ func newCommand(t CommandType) Command {
 		return &StrayStopped{}
 	case CmdSampleHeartbeat:
 		return &SampleHeartbeat{}
+	case CmdAutopilotSetConfig:
+		return &AutopilotSetConfig{}
 	}
 	return newACLCommand(t)
 }

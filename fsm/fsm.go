@@ -1,7 +1,9 @@
 // Package fsm is Grid's replicated state machine. Every server applies the same Raft log
 // to an FSM and so holds the same state: tables in a go-memdb store that commands
 // mutate, and that snapshots save and restore whole. The package knows nothing of
-// networking; server/ feeds it the log.
+// networking; server/ feeds it the log. command.go defines the commands and their
+// encoding, apply.go applies them and derives events, state.go holds the tables;
+// node.go, acl.go and autopilot.go (the autopilot configuration) add their own.
 package fsm
 
 import (

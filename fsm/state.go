@@ -144,6 +144,7 @@ var tables = []table{
 		decode: decodeRow[EventMeta],
 	},
 	aclPoliciesTable, aclTokensTable, aclMetaTable, // acl.go
+	autopilotTable, // autopilot.go
 }
 
 func schema() *memdb.DBSchema {

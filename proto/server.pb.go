@@ -351,7 +351,13 @@ type RaftStateResponse struct {
 	// has_state is true when the server has a Raft log, snapshot or configuration.
 	HasState bool `protobuf:"varint,2,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
 	// peers holds the Raft addresses in the server's latest configuration.
-	Peers         []string `protobuf:"bytes,3,rep,name=peers,proto3" json:"peers,omitempty"`
+	Peers []string `protobuf:"bytes,3,rep,name=peers,proto3" json:"peers,omitempty"`
+	// The leader's autopilot judges each server's health from these: how long ago
+	// the server last heard from the leader (0 on the leader itself, -1 if never), and
+	// the term and index of the last entry in its log.
+	LastContactNs int64  `protobuf:"varint,4,opt,name=last_contact_ns,json=lastContactNs,proto3" json:"last_contact_ns,omitempty"`
+	LastTerm      uint64 `protobuf:"varint,5,opt,name=last_term,json=lastTerm,proto3" json:"last_term,omitempty"`
+	LastIndex     uint64 `protobuf:"varint,6,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -407,6 +413,27 @@ func (x *RaftStateResponse) GetPeers() []string {
 	return nil
 }
 
+func (x *RaftStateResponse) GetLastContactNs() int64 {
+	if x != nil {
+		return x.LastContactNs
+	}
+	return 0
+}
+
+func (x *RaftStateResponse) GetLastTerm() uint64 {
+	if x != nil {
+		return x.LastTerm
+	}
+	return 0
+}
+
+func (x *RaftStateResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
 var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
@@ -431,11 +458,15 @@ const file_server_proto_rawDesc = "" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"%\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\x12\n" +
-	"\x10RaftStateRequest\"c\n" +
+	"\x10RaftStateRequest\"\xc7\x01\n" +
 	"\x11RaftStateResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12\x1b\n" +
 	"\thas_state\x18\x02 \x01(\bR\bhasState\x12\x14\n" +
-	"\x05peers\x18\x03 \x03(\tR\x05peers2\xfa\x01\n" +
+	"\x05peers\x18\x03 \x03(\tR\x05peers\x12&\n" +
+	"\x0flast_contact_ns\x18\x04 \x01(\x03R\rlastContactNs\x12\x1b\n" +
+	"\tlast_term\x18\x05 \x01(\x04R\blastTerm\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x06 \x01(\x04R\tlastIndex2\xfa\x01\n" +
 	"\bInternal\x12D\n" +
 	"\x05Apply\x12\x1c.grid.server.v1.ApplyRequest\x1a\x1d.grid.server.v1.ApplyResponse\x12P\n" +
 	"\tRaftState\x12 .grid.server.v1.RaftStateRequest\x1a!.grid.server.v1.RaftStateResponse\x12V\n" +

@@ -37,7 +37,8 @@ type InternalClient interface {
 	// caller may send the write again.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
-	// server about to bootstrap can see it must join instead.
+	// server about to bootstrap can see it must join instead, and how far its log
+	// goes, for the leader's autopilot.
 	RaftState(ctx context.Context, in *RaftStateRequest, opts ...grpc.CallOption) (*RaftStateResponse, error)
 	// ForwardHTTP carries an HTTP API request that only the leader answers from a
 	// follower to the leader, and the answer back: the first request frame holds the
@@ -98,7 +99,8 @@ type InternalServer interface {
 	// caller may send the write again.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	// RaftState tells whether this server already belongs to a Raft cluster, so that a
-	// server about to bootstrap can see it must join instead.
+	// server about to bootstrap can see it must join instead, and how far its log
+	// goes, for the leader's autopilot.
 	RaftState(context.Context, *RaftStateRequest) (*RaftStateResponse, error)
 	// ForwardHTTP carries an HTTP API request that only the leader answers from a
 	// follower to the leader, and the answer back: the first request frame holds the

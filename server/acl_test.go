@@ -194,6 +194,8 @@ func TestACLs(t *testing.T) {
 			forbidden(t, s, "GET", "/v1/acl/tokens", c.deployer, "", "management token")
 			forbidden(t, s, "GET", "/v1/operator/snapshot", c.deployer, "", "management token")
 			forbidden(t, s, "DELETE", "/v1/operator/raft/peer?id=x", c.reader, "", "operator write")
+			forbidden(t, s, "PUT", "/v1/operator/autopilot/configuration", c.reader, `{"last_contact_threshold":"1s"}`, "operator write")
+			forbidden(t, s, "GET", "/v1/operator/autopilot/health", "", "", "operator read")
 			mustCall(t, s, "GET", "/v1/nodes", c.reader, "", http.StatusOK, nil)
 		}
 		if after := history(t, leader); after != before {

@@ -105,11 +105,16 @@ func (s *Server) tryBootstrap(warned map[string]bool) bool {
 
 // peerRaftState asks another server over gRPC whether it belongs to a cluster.
 func (s *Server) peerRaftState(m gossip.Member) (*gridpb.RaftStateResponse, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	return s.peerRaftStateCtx(ctx, m)
+}
+
+// peerRaftStateCtx asks another server for its Raft state, within ctx.
+func (s *Server) peerRaftStateCtx(ctx context.Context, m gossip.Member) (*gridpb.RaftStateResponse, error) {
 	conn, err := s.conns.Get(m.HostPort(m.Tags.RPCPort))
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
-	defer cancel()
 	return gridpb.NewInternalClient(conn).RaftState(ctx, &gridpb.RaftStateRequest{})
 }

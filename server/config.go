@@ -113,10 +113,53 @@ type Config struct {
 	// ApplyTimeout bounds how long a write waits to be committed. Default: 30s.
 	ApplyTimeout time.Duration
 
+	// Autopilot seeds the autopilot configuration (autopilot.go) the first time a
+	// leader finds none in the replicated state; `grid operator autopilot
+	// set-config` changes it from then on.
+	Autopilot AutopilotConfig
+
 	// Logger is the server's logger; components log to named sub-loggers.
 	// Default: an hclog logger at info level on stderr.
 	Logger hclog.Logger
 }
+
+// AutopilotConfig is the autopilot part of Config: the settings that seed the
+// replicated configuration, and how often autopilot looks, which is each server's own.
+type AutopilotConfig struct {
+	// CleanupDeadServers lets autopilot remove failed servers from the Raft
+	// configuration, once a replacement joins or after DeadServerCleanupAfter.
+	// Default (DefaultConfig): true.
+	CleanupDeadServers bool
+	// DeadServerCleanupAfter is how long a server may stay failed (or left) before
+	// autopilot removes it though no replacement joined; 0 waits for a
+	// replacement. Default: 1h.
+	DeadServerCleanupAfter time.Duration
+	// ServerStabilizationTime is how long a new server must stay healthy as a
+	// non-voter before autopilot promotes it to voter. Default: 10s.
+	ServerStabilizationTime time.Duration
+	// LastContactThreshold is how long a server may go without hearing from the
+	// leader and still count as healthy. Default: 200ms.
+	LastContactThreshold time.Duration
+	// MaxTrailingLogs is how many log entries a healthy server may lag the leader
+	// by. Default: 250.
+	MaxTrailingLogs uint64
+	// MinQuorum is the fewest voters dead-server cleanup leaves. Default: 0 (only
+	// autopilot's quorum rule applies).
+	MinQuorum uint
+	// UpdateInterval is how often the leader's autopilot gathers the servers'
+	// health, and ReconcileInterval how often it promotes and removes servers.
+	// Tests shorten them. Default: 2s and 10s (raft-autopilot's own).
+	UpdateInterval, ReconcileInterval time.Duration
+}
+
+// Default autopilot settings; the flags' help and website/commands/server.md say
+// the same.
+const (
+	DefaultDeadServerCleanupAfter  = time.Hour
+	DefaultServerStabilizationTime = 10 * time.Second
+	DefaultLastContactThreshold    = 200 * time.Millisecond
+	DefaultMaxTrailingLogs         = 250
+)
 
 // DefaultConfig returns a Config with every default filled in except DataDir.
 func DefaultConfig() *Config {
@@ -134,6 +177,14 @@ func DefaultConfig() *Config {
 		HeartbeatInterval:  5 * time.Second,
 		AgentDegradedAfter: 15 * time.Second,
 		AgentOfflineAfter:  30 * time.Second,
+
+		Autopilot: AutopilotConfig{
+			CleanupDeadServers:      true,
+			DeadServerCleanupAfter:  DefaultDeadServerCleanupAfter,
+			ServerStabilizationTime: DefaultServerStabilizationTime,
+			LastContactThreshold:    DefaultLastContactThreshold,
+			MaxTrailingLogs:         DefaultMaxTrailingLogs,
+		},
 	}
 }
 
@@ -206,6 +257,9 @@ func (c *Config) validate() error {
 	if c.AgentOfflineAfter < c.AgentDegradedAfter {
 		return fmt.Errorf("agent-offline-after (%s) must not be shorter than agent-degraded-after (%s)", c.AgentOfflineAfter, c.AgentDegradedAfter)
 	}
+	if err := c.Autopilot.validate(); err != nil {
+		return err
+	}
 	if err := validEncryptKey(c.EncryptKey); err != nil {
 		return err
 	}
@@ -239,4 +293,22 @@ func (c *Config) CheckSecure() (off []string, err error) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// validate checks the autopilot settings and fills in the ones left zero that
+// cannot be.
+func (a *AutopilotConfig) validate() error {
+	if a.DeadServerCleanupAfter < 0 {
+		return fmt.Errorf("autopilot-dead-server-cleanup-after must not be negative, got %s", a.DeadServerCleanupAfter)
+	}
+	if a.ServerStabilizationTime < 0 {
+		return fmt.Errorf("autopilot-server-stabilization-time must not be negative, got %s", a.ServerStabilizationTime)
+	}
+	if a.LastContactThreshold <= 0 {
+		a.LastContactThreshold = DefaultLastContactThreshold
+	}
+	if a.MaxTrailingLogs == 0 {
+		a.MaxTrailingLogs = DefaultMaxTrailingLogs
+	}
+	return nil
 }

@@ -51,6 +51,11 @@ func (s *Server) startHTTP() {
 	handle("GET /v1/status/peers", local, s.handlePeers)
 	handle("GET /v1/operator/raft/configuration", local, s.handleRaftConfiguration)
 	handle("DELETE /v1/operator/raft/peer", leader, s.handleRemovePeer)
+	// Autopilot: its configuration is replicated; only the leader's autopilot knows
+	// the servers' health (autopilot_http.go).
+	handle("GET /v1/operator/autopilot/configuration", read, s.handleAutopilotGetConfig)
+	handle("PUT /v1/operator/autopilot/configuration", leader, s.handleAutopilotSetConfig)
+	handle("GET /v1/operator/autopilot/health", leader, s.handleAutopilotHealth)
 	handle("GET /v1/members", local, s.handleMembers)
 	// Metrics: this server's own, whichever server is asked (metrics.go).
 	handle("GET /v1/metrics", local, s.metrics.reg.Handler(s.logs.http))

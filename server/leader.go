@@ -70,10 +70,12 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Before reconcileServers may add a server: what it records counts for autopilot.
+	s.pilot.reset()
 	nodes := newReconciler(ctx, s)
 	s.nodeOrders.Store(nodes)
 	defer s.nodeOrders.Store(nil)
-	for _, loop := range []func(){func() { s.watchHeartbeats(ctx) }, func() { s.runShipper(ctx) }, nodes.run} {
+	for _, loop := range []func(){func() { s.watchHeartbeats(ctx) }, func() { s.runShipper(ctx) }, nodes.run, func() { s.runAutopilot(ctx) }} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -98,22 +100,24 @@ func (s *Server) leaderLoop(ctx context.Context) {
 // after it.
 const membershipTimeout = 30 * time.Second
 
-// reconcileServers adds every alive server that gossip knows and Raft does not as a
-// voter, once it has proved, with TLS, that it holds a server certificate
-// (verifyServerPeer). A server whose data dir was wiped comes back with a new ID at
-// its old address: the stale entry is removed first. Failed servers are not removed automatically; an
-// operator does that with `grid operator raft remove-peer`.
+// reconcileServers adds every alive server that gossip knows and Raft does not, once
+// it has proved, with TLS, that it holds a server certificate (verifyServerPeer). It
+// joins as a non-voter: autopilot promotes it once it has been healthy for the
+// stabilization time, and removes failed servers (autopilot.go). A server whose data
+// dir was wiped comes back with a new ID at its old address: autopilot removes the
+// stale entry first, if quorum allows.
 func (s *Server) reconcileServers(ctx context.Context) {
 	log := s.logs.leader
+	cctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	f := s.raft.GetConfiguration()
-	if f.Error() != nil {
+	err := waitFuture(cctx, s.ctx, f)
+	cancel()
+	if err != nil {
 		return
 	}
 	byID := map[raft.ServerID]raft.ServerAddress{}
-	byAddr := map[raft.ServerAddress]raft.ServerID{}
 	for _, srv := range f.Configuration().Servers {
 		byID[srv.ID] = srv.Address
-		byAddr[srv.Address] = srv.ID
 	}
 	for _, m := range s.members.AliveServers() {
 		id, addr := raft.ServerID(m.Tags.ID), raft.ServerAddress(m.HostPort(m.Tags.RaftPort))
@@ -124,16 +128,9 @@ func (s *Server) reconcileServers(ctx context.Context) {
 			s.strangers.refuse(log, "refusing to add a gossip member with the server role to raft", m, err)
 			continue
 		}
-		if old, ok := byAddr[addr]; ok && old != id {
-			log.Info("removing stale raft peer at a reused address", "address", addr, "old_id", old)
-			if err := s.removeVoter(ctx, old); err != nil {
-				log.Error("remove stale raft peer", "id", old, "error", err)
-				continue
-			}
-		}
-		log.Info("adding server to raft", "server", m.Name, "id", id, "address", addr)
-		if err := s.changeMembership(ctx, func() raft.IndexFuture { return s.raft.AddVoter(id, addr, 0, 0) }); err != nil {
-			log.Error("add raft voter", "server", m.Name, "error", err)
+		log.Info("adding server to raft as a non-voter", "server", m.Name, "id", id, "address", addr)
+		if err := s.addServer(m); err != nil {
+			log.Error("add server to raft", "server", m.Name, "error", err)
 		}
 	}
 }

@@ -97,6 +97,11 @@ var (
 	descLagSeconds = prometheus.NewDesc("grid_shipper_lag_seconds",
 		"Age of the oldest event the event store has not stored yet; 0 when it has them all.", nil, nil)
 	descLeader = prometheus.NewDesc("grid_server_leader", "1 while this server is the Raft leader, else 0.", nil, nil)
+	// Only the leader's autopilot judges the servers: the others do not report these.
+	descAutopilotHealthy = prometheus.NewDesc("grid_autopilot_healthy",
+		"On the leader: 1 while autopilot judges every server healthy, else 0.", nil, nil)
+	descAutopilotTolerance = prometheus.NewDesc("grid_autopilot_failure_tolerance",
+		"On the leader: how many voters may fail with the others keeping a quorum, as autopilot judges them.", nil, nil)
 )
 
 var (
@@ -106,7 +111,8 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader} {
+	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader,
+		descAutopilotHealthy, descAutopilotTolerance} {
 		ch <- d
 	}
 }
@@ -124,6 +130,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	gauge(descLeader, leader)
+	if st := s.autopilot.GetState(); leader == 1 && st != nil && len(st.Servers) > 0 {
+		healthy := 0.0
+		if st.Healthy {
+			healthy = 1
+		}
+		gauge(descAutopilotHealthy, healthy)
+		gauge(descAutopilotTolerance, float64(st.FailureTolerance))
+	}
 	state := s.fsm.State()
 	if agents, err := state.Agents(); err == nil {
 		// Every status is reported, 0 included, so that a dashboard sees the series

@@ -59,6 +59,9 @@ func TestMetricsMoveWithTheGrid(t *testing.T) {
 		if v, _ := m.Value("grid_events_shipped_total"); v < 1 {
 			return fmt.Errorf("no event shipped yet")
 		}
+		if v, ok := m.Value("grid_autopilot_healthy"); !ok || v != 1 {
+			return fmt.Errorf("autopilot has not judged the server healthy yet")
+		}
 		return nil
 	})
 
@@ -86,6 +89,8 @@ func TestMetricsMoveWithTheGrid(t *testing.T) {
 		// A scrape is timed once answered: this scrape sees the earlier ones.
 		{"scrapes timed", "grid_http_request_duration_seconds", []string{"route", "GET /v1/metrics"}, "histogram", 1, nil},
 		{"leader", "grid_server_leader", nil, "gauge", 1, ptr(1.0)},
+		{"autopilot healthy", "grid_autopilot_healthy", nil, "gauge", 1, ptr(1.0)},
+		{"a single server tolerates no failure", "grid_autopilot_failure_tolerance", nil, "gauge", 0, ptr(0.0)},
 		{"raft applies (go-metrics)", "raft_apply", nil, "counter", 1, nil},
 		{"raft log writes (armon/go-metrics)", "raft_boltdb_logsPerBatch", nil, "summary", 1, nil},
 	}

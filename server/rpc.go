@@ -144,12 +144,15 @@ func (e *internalEndpoint) Apply(ctx context.Context, req *gridpb.ApplyRequest) 
 
 func (e *internalEndpoint) RaftState(ctx context.Context, _ *gridpb.RaftStateRequest) (*gridpb.RaftStateResponse, error) {
 	resp := &gridpb.RaftStateResponse{ServerId: e.s.id, HasState: e.s.hadState}
+	// The caller's deadline bounds the wait: autopilot asks every couple of seconds.
 	f := e.s.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := waitFuture(ctx, e.s.ctx, f); err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	for _, srv := range f.Configuration().Servers {
 		resp.Peers = append(resp.Peers, string(srv.Address))
 	}
+	contact, term, index := e.s.raftStats() // autopilot.go
+	resp.LastContactNs, resp.LastTerm, resp.LastIndex = int64(contact), term, index
 	return resp, nil
 }

@@ -3,7 +3,10 @@
 // endpoint for agents and for the other servers, and the HTTP API that clients use.
 //
 // Where things happen: gossip.go joins the gossip pool (gossip/ tracks its members);
-// bootstrap.go forms the cluster; leader.go runs while this server leads; rpc.go
+// bootstrap.go forms the cluster; leader.go runs while this server leads, and adds
+// the servers gossip finds to Raft as non-voters, which autopilot.go (hashicorp's
+// raft-autopilot, on the leader) promotes once they are stable, as it removes dead
+// ones, and autopilot_http.go serves its configuration and health; rpc.go
 // applies writes, and forward.go is the one way a follower reaches the leader;
 // agents.go takes the agents' calls and heartbeat.go judges their health from their
 // heartbeats, by the thresholds of thresholds.go, which SIGHUP may change; nodes.go records node intents and reconcile.go, on the leader, orders
@@ -34,6 +37,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 
@@ -85,6 +89,9 @@ type Server struct {
 	nodeOrders atomic.Pointer[reconciler]
 	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
 	acl *acl.Authorizer
+	// autopilot runs on the leader; pilot is Grid's side of it (autopilot.go).
+	autopilot *autopilot.Autopilot
+	pilot     *pilot
 	// routes are the HTTP route patterns, as startHTTP registered them.
 	routes []string
 	// metrics are served at /v1/metrics (metrics.go).
@@ -172,6 +179,7 @@ func New(cfg *Config) (s *Server, err error) {
 	if err := s.setupRaft(); err != nil {
 		return nil, err
 	}
+	s.setupAutopilot()
 	s.startRPC()
 	s.startHTTP()
 	if err := s.setupGossip(); err != nil {

@@ -44,6 +44,13 @@ func testConfig(t testing.TB, name, dir string, expect int) *Config {
 	mc.PushPullInterval = time.Second
 	cfg.GossipConfig = mc
 
+	// Autopilot looks often and promotes soon; the thresholds leave room for a
+	// loaded machine under -race, where a stats call or a heartbeat can be late.
+	cfg.Autopilot.UpdateInterval = 500 * time.Millisecond
+	cfg.Autopilot.ReconcileInterval = 250 * time.Millisecond
+	cfg.Autopilot.ServerStabilizationTime = time.Second
+	cfg.Autopilot.LastContactThreshold = 2 * time.Second
+
 	cfg.Logger = gridtest.Logger(t, name)
 	return cfg
 }
