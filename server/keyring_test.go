@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,16 +61,32 @@ func TestKeyringEndpoints(t *testing.T) {
 		})
 	}
 	waitMembers(clients[0])
+	// A keyring query waits a few seconds for every member's answer over UDP; on a
+	// loaded machine one may come too late, as an operator would see ("2 of 3
+	// members answered in time") and run the command again. So does the test: every
+	// operation is idempotent.
+	again := func(what string, op func() (*api.KeyringResponse, error)) *api.KeyringResponse {
+		t.Helper()
+		var r *api.KeyringResponse
+		gridtest.WaitFor(t, 20*time.Second, what, func() error {
+			var err error
+			r, err = op()
+			if err != nil && strings.Contains(err.Error(), "answered in time") {
+				return err
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if r.Members != 3 || r.Responses != 3 {
+				return fmt.Errorf("%s: %+v", what, r)
+			}
+			return nil
+		})
+		return r
+	}
 	list := func(cl *api.Client) []api.KeyringKey {
 		t.Helper()
-		r, err := cl.KeyringList(ctx)
-		if err != nil {
-			t.Fatalf("list: %v", err)
-		}
-		if r.Members != 3 || r.Responses != 3 {
-			t.Fatalf("list: %+v", r)
-		}
-		return r.Keys
+		return again("list", func() (*api.KeyringResponse, error) { return cl.KeyringList(ctx) }).Keys
 	}
 	keysAre := func(got []api.KeyringKey, want ...api.KeyringKey) {
 		t.Helper()
@@ -102,21 +119,17 @@ func TestKeyringEndpoints(t *testing.T) {
 	keysAre(list(clients[0]), api.KeyringKey{Key: oldKey, Members: 3, PrimaryMembers: 3})
 
 	leader := c.leader()
-	if r, err := clients[0].KeyringInstall(ctx, newKey); err != nil || r.Members != 3 || r.Responses != 3 || r.Keys != nil {
-		t.Fatalf("install: %+v, %v", r, err)
+	if r := again("install", func() (*api.KeyringResponse, error) { return clients[0].KeyringInstall(ctx, newKey) }); r.Keys != nil {
+		t.Fatalf("install: %+v", r)
 	}
 	keysAre(list(clients[2]),
 		api.KeyringKey{Key: oldKey, Members: 3, PrimaryMembers: 3},
 		api.KeyringKey{Key: newKey, Members: 3, PrimaryMembers: 0})
-	if _, err := clients[1].KeyringUse(ctx, newKey); err != nil {
-		t.Fatalf("use: %v", err)
-	}
+	again("use", func() (*api.KeyringResponse, error) { return clients[1].KeyringUse(ctx, newKey) })
 	keysAre(list(clients[0]),
 		api.KeyringKey{Key: newKey, Members: 3, PrimaryMembers: 3},
 		api.KeyringKey{Key: oldKey, Members: 3, PrimaryMembers: 0})
-	if _, err := clients[2].KeyringRemove(ctx, oldKey); err != nil {
-		t.Fatalf("remove: %v", err)
-	}
+	again("remove", func() (*api.KeyringResponse, error) { return clients[2].KeyringRemove(ctx, oldKey) })
 	keysAre(list(clients[1]), api.KeyringKey{Key: newKey, Members: 3, PrimaryMembers: 3})
 	if l := c.leader(); l != leader {
 		t.Fatalf("the leader changed during the rotation: %s, then %s", leader.Name(), l.Name())
@@ -139,16 +152,16 @@ func TestKeyringEndpoints(t *testing.T) {
 	cfg.EncryptKey = oldKey
 	cfg.GossipPort = portOf(addr)
 	cfg.Join = []string{leader.GossipAddr()}
-	again := startServer(t, cfg)
-	c.servers[idx] = again
+	restarted := startServer(t, cfg)
+	c.servers[idx] = restarted
 	gridtest.WaitFor(t, 15*time.Second, "the restarted server alive on the leader", func() error {
 		if m, ok := leader.members.Get(f.Name()); !ok || m.Status != StatusAlive {
 			return errors.New("not alive")
 		}
 		return nil
 	})
-	waitMembers(apiClient(t, again))
-	keysAre(list(apiClient(t, again)), api.KeyringKey{Key: newKey, Members: 3, PrimaryMembers: 3})
+	waitMembers(apiClient(t, restarted))
+	keysAre(list(apiClient(t, restarted)), api.KeyringKey{Key: newKey, Members: 3, PrimaryMembers: 3})
 }
 
 func TestKeyringWithoutEncryption(t *testing.T) {
