@@ -246,8 +246,12 @@ func newGrid(t *testing.T) *grid {
 	}
 	g := &grid{t: t, dir: dir, project: fmt.Sprintf("grid-test-%d", os.Getpid())}
 	g.net = freeNet(t)
-	// Not t.TempDir: the grid user of the containers owns the files in it.
-	if g.secrets, err = os.MkdirTemp("", g.project+"-secrets-*"); err != nil {
+	// Not t.TempDir: the grid user of the containers owns the files in it. Nor under
+	// $TMPDIR: the Docker engine mounts the directory by its path in the engine's
+	// mount namespace, which need not be the test's (a test run with its own /tmp
+	// would hand the containers an empty directory). The repository's own directory
+	// is seen alike by both.
+	if g.secrets, err = os.MkdirTemp(dir, ".test-secrets-*"); err != nil {
 		t.Fatal(err)
 	}
 	g.env = append(os.Environ(),
