@@ -104,11 +104,8 @@ func (c *ACLTokenCreateCommand) Run(args []string) int {
 	fs.StringVar(&req.Description, "description", "", "")
 	fs.Var(&policies, "policy", "")
 	fs.BoolVar(&req.Management, "management", false, "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	req.Policies = policies
 	switch {
@@ -157,11 +154,8 @@ Usage: grid acl token list [options]
 func (c *ACLTokenListCommand) Run(args []string) int {
 	const name = "acl token list"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	client, err := c.client()
 	if err != nil {
@@ -317,25 +311,8 @@ Usage: grid acl token self [options]
 func (c *ACLTokenSelfCommand) Run(args []string) int {
 	const name = "acl token self"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
-	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	tok, err := client.ACLTokenSelf(ctx)
-	if err != nil {
-		return c.fail("read your ACL token: %v", err)
-	}
-	if c.json {
-		return c.printJSON(tok)
-	}
-	c.printToken(tok)
-	return 0
+	return show(&c.Meta, "read your ACL token", (*api.Client).ACLTokenSelf, c.printToken)
 }

@@ -115,11 +115,8 @@ func (c *DevCommand) Run(args []string) int {
 	fs.BoolVar(&secure, "secure", false, "")
 	fs.BoolVar(&insecure, "insecure", false, "")
 	fs.StringVar(&logLevel, "log-level", "info", "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	ip := net.ParseIP(bind)
 	switch {

@@ -76,11 +76,8 @@ func (c *EventCountCommand) Run(args []string) int {
 	fs.StringVar(&by, "by", "", "")
 	fs.StringVar(&bucket, "bucket", "", "")
 	fs.IntVar(&top, "top", 0, "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	types, err := f.check()
 	if err != nil {

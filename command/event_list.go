@@ -97,11 +97,8 @@ func (c *EventListCommand) Run(args []string) int {
 	f.register(fs)
 	fs.IntVar(&limit, "limit", 100, "")
 	fs.BoolVar(&asc, "asc", false, "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	types, err := f.check()
 	if err != nil {

@@ -69,11 +69,8 @@ func (c *EventTailCommand) Run(args []string) int {
 	var sinceFlag string
 	fs := c.clientFlags(name)
 	fs.StringVar(&sinceFlag, "since-seq", "", "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	var (
 		since    uint64

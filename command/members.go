@@ -43,11 +43,8 @@ Usage: grid members [options]
 func (c *MembersCommand) Run(args []string) int {
 	const name = "members"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	client, err := c.client()
 	if err != nil {

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -72,6 +73,28 @@ func (m *Meta) printJSON(v any) int {
 		return m.fail("encode JSON: %v", err)
 	}
 	m.Ui.Output(strings.TrimSuffix(b.String(), "\n"))
+	return 0
+}
+
+// show runs the one request of a command that reads, and shows its answer: as JSON
+// with -json, else as text writes it. A failure says what failed ("get status: …").
+// get takes the client first, so that a method expression of api.Client fits:
+// show(&c.Meta, "get status", (*api.Client).Status, c.printStatus).
+func show[T any](m *Meta, what string, get func(*api.Client, context.Context) (T, error), text func(T)) int {
+	client, err := m.client()
+	if err != nil {
+		return m.fail("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	v, err := get(client, ctx)
+	if err != nil {
+		return m.fail("%s: %v", what, err)
+	}
+	if m.json {
+		return m.printJSON(v)
+	}
+	text(v)
 	return 0
 }
 

@@ -114,11 +114,8 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	fs.DurationVar(&restart.maxDelay, "restart-max-delay", gridrestart.DefaultMaxDelay, "")
 	fs.BoolVar(&detach, "detach", false, "")
 	fs.DurationVar(&timeout, "timeout", 2*time.Minute, "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	req.Agent = strings.TrimSpace(req.Agent)
 	req.StoragePath = strings.TrimSpace(req.StoragePath)

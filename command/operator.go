@@ -28,6 +28,18 @@ func (m *Meta) parseFlags(fs *flag.FlagSet, cmd string, args []string) (int, boo
 	return m.usageError(cmd, err), false
 }
 
+// parseNoArgs is parseFlags for a command that takes no arguments: one given is a
+// usage error.
+func (m *Meta) parseNoArgs(fs *flag.FlagSet, cmd string, args []string) (int, bool) {
+	if code, ok := m.parseFlags(fs, cmd, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		return m.usageError(cmd, argsError(fs.Args())), false
+	}
+	return 0, true
+}
+
 // argsError describes positional arguments that a command did not expect. A flag given
 // after the arguments ends up here too (Go's flag package stops at the first argument),
 // so the message says so.

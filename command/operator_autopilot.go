@@ -82,27 +82,10 @@ Usage: grid operator autopilot get-config [options]
 func (c *OperatorAutopilotGetCommand) Run(args []string) int {
 	const name = "operator autopilot get-config"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
-	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	conf, err := client.AutopilotConfiguration(ctx)
-	if err != nil {
-		return c.fail("get the autopilot configuration: %v", err)
-	}
-	if c.json {
-		return c.printJSON(conf)
-	}
-	c.printConfig(conf)
-	return 0
+	return show(&c.Meta, "get the autopilot configuration", (*api.Client).AutopilotConfiguration, c.printConfig)
 }
 
 // printConfig writes the configuration as aligned "Name = value" lines, as Consul's
@@ -183,11 +166,8 @@ func (c *OperatorAutopilotSetCommand) Run(args []string) int {
 	fs.Var(&trailing, "max-trailing-logs", "")
 	fs.Var(&minQuorum, "min-quorum", "")
 	fs.Var(&stabilize, "server-stabilization-time", "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	if !cleanup.set && !cleanupAfter.set && !contact.set && !stabilize.set && !trailing.set && !minQuorum.set {
 		return c.usageError(name, errors.New("give at least one setting to change"))
@@ -330,11 +310,8 @@ Usage: grid operator autopilot health [options]
 func (c *OperatorAutopilotHealthCommand) Run(args []string) int {
 	const name = "operator autopilot health"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	client, err := c.client()
 	if err != nil {

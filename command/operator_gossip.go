@@ -123,11 +123,8 @@ func (c *OperatorGossipKeyringCommand) Run(args []string) int {
 	fs.StringVar(&install, "install", "", "")
 	fs.StringVar(&use, "use", "", "")
 	fs.StringVar(&remove, "remove", "", "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	op, err := keyringOp(fs)
 	if err != nil {

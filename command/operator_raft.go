@@ -40,11 +40,8 @@ Usage: grid operator raft list-peers [options]
 func (c *OperatorRaftListPeersCommand) Run(args []string) int {
 	const name = "operator raft list-peers"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	client, err := c.client()
 	if err != nil {
@@ -124,11 +121,8 @@ func (c *OperatorRaftRemovePeerCommand) Run(args []string) int {
 	fs := c.clientFlags(name)
 	fs.StringVar(&id, "peer-id", "", "")
 	fs.StringVar(&addr, "peer-address", "", "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	id, addr = strings.TrimSpace(id), strings.TrimSpace(addr)
 	switch {

@@ -1,7 +1,6 @@
 package command
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,27 +48,10 @@ Usage: grid status [options]
 func (c *StatusCommand) Run(args []string) int {
 	const name = "status"
 	fs := c.clientFlags(name)
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
-	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	st, err := client.Status(ctx)
-	if err != nil {
-		return c.fail("get status: %v", err)
-	}
-	if c.json {
-		return c.printJSON(st)
-	}
-	c.printStatus(st)
-	return 0
+	return show(&c.Meta, "get status", (*api.Client).Status, c.printStatus)
 }
 
 // printStatus writes the summary, one "Key = value" line each.

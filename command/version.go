@@ -42,11 +42,8 @@ func (c *VersionCommand) Run(args []string) int {
 	const name = "version"
 	fs := c.flagSet(name)
 	fs.BoolVar(&c.json, "json", false, "")
-	if code, ok := c.parseFlags(fs, name, args); !ok {
+	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(name, argsError(fs.Args()))
 	}
 	if c.json {
 		return c.printJSON(versionOutput{Version: version.String()})
