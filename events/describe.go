@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Describe returns the one-line, human description of e.
@@ -43,6 +44,12 @@ func Describe(e *Event) string {
 	case ClusterHealthy, ClusterDegraded, ClusterCritical:
 		state := strings.TrimPrefix(string(e.Type), "cluster_")
 		return fmt.Sprintf("Cluster is %s: %d of %d agents healthy (%s)", state, e.HealthyAgents, e.TotalAgents, e.Reason)
+	case ClusterRestored:
+		s := fmt.Sprintf("Cluster state restored from the snapshot at Raft index %d", e.SnapshotIndex)
+		if e.SnapshotTime != nil {
+			s += " (saved " + e.SnapshotTime.UTC().Format(time.RFC3339) + ")"
+		}
+		return s + by(e) + "; the history goes on"
 	}
 	return string(e.Type)
 }
@@ -55,7 +62,7 @@ func node(e *Event) string {
 	return e.NodeName + " (" + e.NodeID + ")"
 }
 
-// by names who requested a spawn or stop: " by NAME", or "" when nobody is known.
+// by names who requested a spawn, stop or restore: " by NAME", or "" when nobody is known.
 func by(e *Event) string {
 	if e.RequestedBy == "" {
 		return ""

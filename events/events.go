@@ -1,4 +1,4 @@
-// Package events defines Grid's events: the 17 typed records of everything that
+// Package events defines Grid's events: the 18 typed records of everything that
 // changes in a fleet, their JSON form, one-line descriptions, severities and causal
 // links. The package knows nothing of Raft or storage: fsm/ derives events from the
 // commands it applies, server/ ships them to the event store, query layers read them.
@@ -14,7 +14,7 @@ import (
 // Type names what happened.
 type Type string
 
-// The 17 event types.
+// The event types: the seed's 17, and cluster_restored.
 const (
 	AgentRegistered   Type = "agent_registered"
 	AgentHeartbeat    Type = "agent_heartbeat" // sampled; off by default
@@ -35,16 +35,20 @@ const (
 	ClusterHealthy  Type = "cluster_healthy"
 	ClusterDegraded Type = "cluster_degraded"
 	ClusterCritical Type = "cluster_critical"
+
+	// ClusterRestored records an operator's snapshot restore: the state went back to
+	// the snapshot's, the history went on (seqs continue after the highest assigned).
+	ClusterRestored Type = "cluster_restored"
 )
 
 // Types lists every type in a stable order.
 var Types = []Type{
 	AgentRegistered, AgentHeartbeat, AgentDegraded, AgentOffline, AgentRecovered, AgentUnregistered,
 	SpawnRequested, SpawnSucceeded, SpawnFailed, StopRequested, StopSucceeded, StopFailed, NodeCrashed, NodeRestarted,
-	ClusterHealthy, ClusterDegraded, ClusterCritical,
+	ClusterHealthy, ClusterDegraded, ClusterCritical, ClusterRestored,
 }
 
-// Valid reports whether t is one of the 17 types.
+// Valid reports whether t is one of the known types.
 func (t Type) Valid() bool {
 	for _, k := range Types {
 		if k == t {
@@ -163,9 +167,15 @@ type Event struct {
 	OfflineAgents  int    `json:"offline_agents,omitempty"`
 	Reason         string `json:"reason,omitempty"`
 
-	// RequestedBy names the ACL token of a spawn or stop request: its name, or its
-	// accessor ID when it has none ("" without ACLs).
+	// RequestedBy names the ACL token of a spawn, stop or restore request: its name,
+	// or its accessor ID when it has none ("" without ACLs).
 	RequestedBy string `json:"requested_by,omitempty"`
+
+	// SnapshotIndex and SnapshotTime identify the snapshot a cluster_restored event
+	// restored: its Raft index, and when it was saved (nil when the archive does not
+	// say).
+	SnapshotIndex uint64     `json:"snapshot_index,omitempty"`
+	SnapshotTime  *time.Time `json:"snapshot_time,omitempty"`
 
 	// CausedBy is the seq of the event that caused this one, if any.
 	CausedBy uint64 `json:"caused_by,omitempty"`

@@ -3,7 +3,8 @@
 // mutate, and that snapshots save and restore whole. The package knows nothing of
 // networking; server/ feeds it the log. command.go defines the commands and their
 // encoding, apply.go applies them and derives events, state.go holds the tables;
-// node.go, acl.go and autopilot.go (the autopilot configuration) add their own.
+// node.go, acl.go and autopilot.go (the autopilot configuration) add their own;
+// restore.go rewrites an operator's snapshot so that restoring it keeps the history.
 package fsm
 
 import (
