@@ -38,7 +38,7 @@ func (f *eventFeed) publish(evs []*events.Event) {
 	f.changed = make(chan struct{})
 }
 
-// reset forgets everything, after a snapshot restore replaced the history.
+// reset forgets everything, after a snapshot restore replaced the state.
 func (f *eventFeed) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -46,6 +46,27 @@ func (f *eventFeed) reset() {
 	f.lastSeq = 0
 	close(f.changed)
 	f.changed = make(chan struct{})
+}
+
+// restored is the FSM's restore hook, after a snapshot replaced the whole state:
+// Raft's own on a follower that catches up, or an operator's restore. The feed
+// starts again from the outbox (which holds an operator restore's cluster_restored
+// event), and the shipper re-reads its position from the state.
+func (s *Server) restored() {
+	s.feed.reset()
+	s.restores.Add(1)
+	st := s.fsm.State()
+	meta, err := st.EventMeta()
+	if err != nil {
+		return
+	}
+	after := meta.ShippedSeq
+	if meta.LastSeq > after+feedSize {
+		after = meta.LastSeq - feedSize
+	}
+	if evs, err := st.Outbox(after, feedSize); err == nil && len(evs) > 0 {
+		s.feed.publish(evs)
+	}
 }
 
 // get returns the event with seq if the feed still holds it.

@@ -91,6 +91,11 @@ func (s *Server) applyLocal(ctx context.Context, buf []byte) (uint64, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	// A snapshot restore under way holds this until Raft has swapped the state, which
+	// it does in a bounded time or never (shutdown): commands proposed meanwhile
+	// would derive events with seqs the restore is assigning (snapshot.go).
+	s.restoring.RLock()
+	defer s.restoring.RUnlock()
 	f := s.raft.Apply(buf, timeout)
 	if err := waitFuture(ctx, s.ctx, f); err != nil {
 		return 0, err

@@ -96,6 +96,14 @@ type Server struct {
 	routes []string
 	// metrics are served at /v1/metrics (metrics.go).
 	metrics *serverMetrics
+	// restoring is held for writing by an operator's snapshot restore (snapshot.go)
+	// and for reading by every command this server proposes as leader (applyLocal):
+	// no event may be derived between the restore's reading of the event counters and
+	// Raft's swap of the state, or its seq would be assigned twice.
+	restoring sync.RWMutex
+	// restores counts the snapshots restored into this server's FSM, so that the
+	// shipper knows to re-read its position from the state (shipper.go).
+	restores atomic.Uint64
 
 	grpc   *grpc.Server
 	rpcLn  net.Listener
@@ -167,7 +175,7 @@ func New(cfg *Config) (s *Server, err error) {
 		s.metrics.eventsDerived(evs)
 		s.feed.publish(evs)
 	})
-	s.fsm.SetRestoreHook(s.feed.reset)
+	s.fsm.SetRestoreHook(s.restored)
 	s.setupACL()
 	// gRPC does its own TLS handshake (see startRPC), so its listener stays plain.
 	if s.rpcLn, err = listen(s.hostPort(c.RPCPort), nil); err != nil {

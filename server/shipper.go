@@ -69,8 +69,17 @@ func (s *Server) runShipper(ctx context.Context) {
 	defer s.metrics.sent.Store(0)
 	backoff := 100 * time.Millisecond
 	over := false
+	restores := s.restores.Load()
 	for ctx.Err() == nil {
 		wake := s.feed.notify()
+		if n := s.restores.Load(); n != restores {
+			// A snapshot replaced the state: the position to ship from is the state's
+			// shipped seq again, not what this shipper sent before. Events resent are
+			// stored once (the store writes by event ID).
+			restores = n
+			sh.rewind()
+			log.Info("snapshot restored: shipping from the state's position again")
+		}
 		over = s.reportOutboxBound(over)
 		shipped, err := sh.ship(ctx)
 		switch {
@@ -146,6 +155,12 @@ func (s *Server) newShipping(store gridpb.StorageClient) *shipping {
 func (sh *shipping) close() {
 	sh.stop()
 	sh.ackWG.Wait()
+}
+
+// rewind forgets what this shipper sent ahead of the replicated shipped seq, so the
+// next batch starts from the state's position.
+func (sh *shipping) rewind() {
+	sh.sent = 0
 }
 
 // ship sends the next batch of the outbox and queues its acknowledgement. It returns

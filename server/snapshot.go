@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 )
 
@@ -70,29 +71,102 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// restoreTimeout bounds an operator's restore: Raft's swap of the state on the leader
+// and the followers' install of it.
+const restoreTimeout = 5 * time.Minute
+
+// handleSnapshotRestore restores an operator's snapshot, without rewriting history:
+// the state goes back to the snapshot's, but the event pipeline is carried forward
+// (fsm.CarryForward) and the restore recorded as a cluster_restored event. The
+// rewritten snapshot is what Raft restores on the leader and installs on every
+// follower, so every server holds the same state and the same events.
 func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
-	meta, state, err := readArchive(io.LimitReader(r.Body, maxArchiveBytes))
+	arch, err := readArchive(io.LimitReader(r.Body, maxArchiveBytes))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid snapshot archive: %w", err))
 		return
 	}
-	defer removeTemp(state)
+	defer removeTemp(arch.state)
 	// Decode it once aside: a snapshot that the FSM cannot read is refused here
 	// rather than failing on every server.
-	if _, err := fsm.ReadSnapshot(bufio.NewReader(state)); err != nil {
+	if _, err := fsm.ReadSnapshot(bufio.NewReader(arch.state)); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid snapshot state: %w", err))
 		return
 	}
-	if _, err := state.Seek(0, io.SeekStart); err != nil {
+	if _, err := arch.state.Seek(0, io.SeekStart); err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	if err := s.raft.Restore(meta, state, 5*time.Minute); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), restoreTimeout)
+	defer cancel()
+	info := fsm.Restored{SnapshotIndex: arch.meta.Index, SnapshotTime: arch.saved,
+		RequestedBy: s.requester(r), Time: time.Now()}
+	ev, err := s.restoreSnapshot(ctx, arch.meta, arch.state, info)
+	if err != nil {
 		writeError(w, statusOf(err), fmt.Errorf("restore snapshot: %w", err))
 		return
 	}
-	s.logger.Info("restored snapshot", "snapshot_index", meta.Index, "bytes", meta.Size)
-	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "snapshot_index": meta.Index})
+	s.logger.Info("restored snapshot", "snapshot_index", arch.meta.Index, "bytes", arch.meta.Size, "event_seq", ev.Seq)
+	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "snapshot_index": arch.meta.Index, "event_seq": ev.Seq})
+}
+
+// restoreSnapshot rewrites the snapshot in state to carry the event pipeline forward
+// and has Raft restore it. It returns the cluster_restored event.
+func (s *Server) restoreSnapshot(ctx context.Context, meta *raft.SnapshotMeta, state io.Reader, info fsm.Restored) (*events.Event, error) {
+	// No command may be proposed from here until Raft has swapped the state: it
+	// would derive an event that the rewritten snapshot neither holds nor counts.
+	// The lock is released when raft.Restore returns, even if this request gave up
+	// waiting for it first.
+	s.restoring.Lock()
+	unlock := true
+	defer func() {
+		if unlock {
+			s.restoring.Unlock()
+		}
+	}()
+	// Commands proposed before the lock are applied now (applyLocal holds the read
+	// lock until they are); a barrier makes sure this FSM has applied everything
+	// committed, by an earlier leader too, before its counters are read.
+	if err := waitFuture(ctx, s.ctx, s.raft.Barrier(restoreTimeout)); err != nil {
+		return nil, fmt.Errorf("wait for the log to be applied: %w", err)
+	}
+	tmp, err := os.CreateTemp("", "grid-restore-*")
+	if err != nil {
+		return nil, err
+	}
+	defer removeTemp(tmp)
+	ev, err := s.fsm.CarryForward(state, info, tmp)
+	if err != nil {
+		return nil, err
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := *meta
+	m.Size = size // Raft checks that it copied this many bytes
+	done := make(chan error, 1)
+	go func() {
+		defer s.restoring.Unlock()
+		// raft.Restore bounds only its queueing; it returns when the restore and a
+		// no-op after it are committed, or when Raft loses leadership or shuts down.
+		done <- s.raft.Restore(&m, tmp, restoreTimeout)
+	}()
+	unlock = false
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+		return ev, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the restore is still under way: %w", ctx.Err())
+	case <-s.ctx.Done():
+		return nil, raft.ErrRaftShutdown
+	}
 }
 
 // spool copies r to a temporary file and returns it rewound, with its SHA-256 and size.
@@ -149,21 +223,31 @@ func writeArchive(w io.Writer, meta *raft.SnapshotMeta, state io.Reader, stateSu
 	return tw.Close()
 }
 
-// readArchive reads and verifies an archive. It returns the metadata and the state,
-// spooled to a temporary file and rewound; the caller removes it.
-func readArchive(r io.Reader) (*raft.SnapshotMeta, *os.File, error) {
+// archive is a verified snapshot archive.
+type archive struct {
+	meta *raft.SnapshotMeta
+	// state is the FSM's snapshot stream, spooled to a temporary file and rewound;
+	// the caller removes it.
+	state *os.File
+	// saved is when the archive was written (its meta.json's time); zero if unknown.
+	saved time.Time
+}
+
+// readArchive reads and verifies an archive.
+func readArchive(r io.Reader) (*archive, error) {
 	tr := tar.NewReader(r)
 	var (
 		metaJSON []byte
+		saved    time.Time
 		state    *os.File
 		sums     map[string]string
 		got      = map[string]hash.Hash{}
 	)
-	fail := func(err error) (*raft.SnapshotMeta, *os.File, error) {
+	fail := func(err error) (*archive, error) {
 		if state != nil {
 			removeTemp(state)
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	for {
 		hdr, err := tr.Next()
@@ -181,6 +265,7 @@ func readArchive(r io.Reader) (*raft.SnapshotMeta, *os.File, error) {
 			if metaJSON, err = io.ReadAll(io.LimitReader(body, 1<<20)); err != nil {
 				return fail(err)
 			}
+			saved = hdr.ModTime
 		case archiveState:
 			if state != nil {
 				return fail(errors.New("archive holds two state files"))
@@ -212,7 +297,7 @@ func readArchive(r io.Reader) (*raft.SnapshotMeta, *os.File, error) {
 	if err := json.Unmarshal(metaJSON, &meta); err != nil {
 		return fail(fmt.Errorf("decode %s: %w", archiveMeta, err))
 	}
-	return &meta, state, nil
+	return &archive{meta: &meta, state: state, saved: saved}, nil
 }
 
 // parseSums reads "HEX  NAME" lines.
