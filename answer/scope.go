@@ -10,7 +10,7 @@ import (
 )
 
 // clusterTypes are the events of the entity "cluster".
-var clusterTypes = []events.Type{events.ClusterHealthy, events.ClusterDegraded, events.ClusterCritical}
+var clusterTypes = []events.Type{events.ClusterHealthy, events.ClusterDegraded, events.ClusterCritical, events.ClusterRestored}
 
 // directory tells what each name the grid has known is.
 type directory struct {

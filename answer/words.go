@@ -30,6 +30,7 @@ var typeNouns = map[events.Type][2]string{
 	events.ClusterHealthy:    {"return of the cluster to health", "returns of the cluster to health"},
 	events.ClusterDegraded:   {"cluster degradation", "cluster degradations"},
 	events.ClusterCritical:   {"time the cluster went critical", "times the cluster went critical"},
+	events.ClusterRestored:   {"snapshot restore", "snapshot restores"},
 }
 
 // typeNoun names type t for a count of n.

@@ -214,6 +214,8 @@ func TestInterpret(t *testing.T) {
 		// last
 		{q: "when did node-2 last crash", want: `{"intent":"last","types":["node_crashed"],"entities":["node-2"],"since":null,"until":null}`},
 		{q: "when was the last restart", want: `{"intent":"last","types":["node_restarted"]}`},
+		{q: "when was the cluster restored?", want: `{"types":["cluster_restored"],"entities":["cluster"]}`},
+		{q: "when was the last snapshot restore", want: `{"intent":"last","types":["cluster_restored"]}`},
 		{q: "most recent agent registration", want: `{"intent":"last","types":["agent_registered"]}`},
 		{q: "when did the cluster last go critical this week", want: `{"intent":"last","types":["cluster_critical"],"since":"2026-03-02T00:00:00Z"}`},
 		{q: "latest error on agent-001", want: `{"intent":"last","severity":"error","entities":["agent-001"]}`},

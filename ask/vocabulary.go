@@ -31,6 +31,7 @@ var (
 	registerWords = []string{"registered", "register", "registers", "registration", "registrations", "joined", "join", "joins"}
 	leftWords     = []string{"unregistered", "unregister", "unregistration", "unregistrations", "deregistered", "left", "leave", "leaves", "removed"}
 	beatWords     = []string{"heartbeat", "heartbeats"}
+	restoreWords  = []string{"restore", "restores", "restored", "restoring", "snapshot", "snapshots"}
 	spawnWords    = []string{"spawn", "spawns", "spawned", "spawning", "start", "starts", "started", "starting", "launch", "launches", "launched"}
 	stopWords     = []string{"stop", "stops", "stopped", "stopping"}
 	failWords     = []string{"fail", "fails", "failed", "failing", "failure", "failures", "problem", "problems", "issue", "issues", "wrong", "trouble", "incident", "incidents", "outage", "outages", "bad"}
@@ -140,6 +141,9 @@ func readTypes(s *sentence, sub subject) typeSet {
 	if s.has(beatWords...) {
 		t.add(events.AgentHeartbeat)
 	}
+	if s.has(restoreWords...) {
+		t.add(events.ClusterRestored)
+	}
 
 	// Spawn and stop words take their meaning from the words around them.
 	kinds := []struct {
@@ -190,7 +194,7 @@ var known = func() map[string]bool {
 	m := map[string]bool{}
 	lists := [][]string{
 		crashWords, restartWords, offlineWords, degradedWords, recoverWords, registerWords,
-		leftWords, beatWords, spawnWords, stopWords, failWords, successWords, requestWords,
+		leftWords, beatWords, restoreWords, spawnWords, stopWords, failWords, successWords, requestWords,
 		errorWords, warningWords, eventWords, agentNouns, nodeNouns, clusterNouns,
 		strings.Fields(smallWords), strings.Fields(intentWords),
 	}

@@ -64,7 +64,7 @@ func (e *unknownEntityError) Error() string {
 }
 
 // clusterTypes are the events of the entity cluster.
-var clusterTypes = []events.Type{events.ClusterHealthy, events.ClusterDegraded, events.ClusterCritical}
+var clusterTypes = []events.Type{events.ClusterHealthy, events.ClusterDegraded, events.ClusterCritical, events.ClusterRestored}
 
 // resolveNames returns the query parameters q of GET /v1/events or
 // GET /v1/events/aggregate with their names resolved against names: node names
@@ -222,7 +222,7 @@ func setClusterTypes(q url.Values) error {
 		types = slices.DeleteFunc(slices.Clone(clusterTypes), func(t events.Type) bool { return !slices.Contains(asked, t) })
 	}
 	if len(types) == 0 {
-		return fmt.Errorf("entity: the cluster's events are of the types cluster_healthy, cluster_degraded and cluster_critical, and type=%s selects none of them", q.Get("type"))
+		return fmt.Errorf("entity: the cluster's events are of the types cluster_healthy, cluster_degraded, cluster_critical and cluster_restored, and type=%s selects none of them", q.Get("type"))
 	}
 	s := make([]string, len(types))
 	for i, t := range types {

@@ -90,7 +90,7 @@ func TestResolveNames(t *testing.T) {
 		{name: "a node by ID", q: "entity=n2", want: "node=n2"},
 		{name: "nodes of two agents", q: "entity=web,db,n1", want: "node=n1%2Cn2"},
 		{name: "a node of a listed agent is the agent's", q: "entity=web,a1,n3", want: "agent=a1"},
-		{name: "the cluster", q: "entity=cluster&limit=5", want: "limit=5&type=cluster_healthy%2Ccluster_degraded%2Ccluster_critical"},
+		{name: "the cluster", q: "entity=cluster&limit=5", want: "limit=5&type=cluster_healthy%2Ccluster_degraded%2Ccluster_critical%2Ccluster_restored"},
 		{name: "the cluster, within type", q: "entity=cluster&type=cluster_critical,node_crashed,cluster_healthy",
 			want: "type=cluster_healthy%2Ccluster_critical"},
 
