@@ -62,7 +62,7 @@ List Options:
     agent_degraded, agent_offline, agent_recovered, agent_unregistered,
     spawn_requested, spawn_succeeded, spawn_failed, stop_requested,
     stop_succeeded, stop_failed, node_crashed, node_restarted,
-    cluster_healthy, cluster_degraded, cluster_critical.
+    cluster_healthy, cluster_degraded, cluster_critical, cluster_restored.
 
   -severity=<severity>
     List only events of this severity or more: info, warning, error or
