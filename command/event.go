@@ -184,6 +184,12 @@ func eventFields(now time.Time, e *api.Event) [][2]string {
 			e.TotalAgents, e.HealthyAgents, e.DegradedAgents, e.OfflineAgents))
 	}
 	add("Reason", e.Reason)
+	if e.SnapshotIndex != 0 {
+		add("Snapshot Index", strconv.FormatUint(e.SnapshotIndex, 10))
+	}
+	if e.SnapshotTime != nil {
+		add("Snapshot Saved", formatTime(now, *e.SnapshotTime))
+	}
 	if e.CausedBy != 0 {
 		add("Caused By", strconv.FormatUint(e.CausedBy, 10))
 	}

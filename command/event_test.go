@@ -27,6 +27,11 @@ var (
 	evDegraded = api.Event{Seq: 13, Type: events.ClusterDegraded, Timestamp: testNow,
 		TotalAgents: 2, HealthyAgents: 1, DegradedAgents: 1, Reason: "agent agent-002 became degraded",
 		Description: "Cluster is degraded: 1 of 2 agents healthy (agent agent-002 became degraded)"}
+	// evRestored is an operator's restore of a snapshot saved an hour before.
+	evRestored = api.Event{Seq: 14, Type: events.ClusterRestored, Timestamp: testNow,
+		SnapshotIndex: 9, SnapshotTime: &restoredSnapshotTime,
+		Description: "Cluster state restored from the snapshot at Raft index 9 (saved 2024-05-01T11:00:00Z); the history goes on"}
+	restoredSnapshotTime = testNow.Add(-time.Hour)
 )
 
 // The three events as `grid event list` prints them.
@@ -263,6 +268,18 @@ func TestEventShow(t *testing.T) {
 					"Reason      = agent agent-002 became degraded\n",
 					"Causes:\n  (none)\n",
 					"Effects:\n  "+lineRequested+"\n  "+lineStarted+"\n",
+				)}
+			},
+		},
+		{
+			name:   "a restore",
+			routes: map[string]http.HandlerFunc{"GET /v1/event/14": rawReply(detail(evRestored, nil, nil))},
+			args:   []string{"-address=ADDR", "14"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutHas(
+					"Type           = cluster_restored\n",
+					"Snapshot Index = 9\n",
+					"Snapshot Saved = 2024-05-01T11:00:00Z (1h0m ago)\n",
 				)}
 			},
 		},
