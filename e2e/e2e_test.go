@@ -45,9 +45,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	// The tests use fixed addresses (127.0.0.11-13, 127.0.0.21-22, 127.0.0.91-95 and
-	// default ports):
-	// two e2e runs on one machine (two checkouts, say) would join each other's grids.
-	// Take turns.
+	// default ports): two e2e runs on one machine (two checkouts, say) would join
+	// each other's grids. Take turns.
 	unlock, err := e2eLock()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
