@@ -130,26 +130,36 @@ func (s *Server) restoreSnapshot(ctx context.Context, meta *raft.SnapshotMeta, s
 	if err := waitFuture(ctx, s.ctx, s.raft.Barrier(restoreTimeout)); err != nil {
 		return nil, fmt.Errorf("wait for the log to be applied: %w", err)
 	}
+	term := s.raft.CurrentTerm()
 	tmp, err := os.CreateTemp("", "grid-restore-*")
 	if err != nil {
 		return nil, err
 	}
-	defer removeTemp(tmp)
 	ev, err := s.fsm.CarryForward(state, info, tmp)
-	if err != nil {
-		return nil, err
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
+	var size int64
 	if err == nil {
-		_, err = tmp.Seek(0, io.SeekStart)
+		if size, err = tmp.Seek(0, io.SeekCurrent); err == nil {
+			_, err = tmp.Seek(0, io.SeekStart)
+		}
+	}
+	if err == nil && (!s.IsLeader() || s.raft.CurrentTerm() != term) {
+		// Another leader may have committed commands since the counters were read:
+		// they are this server's to apply, outside the lock. Raft refuses the
+		// restore anyway if this server no longer leads; a new term of its own would
+		// not be noticed there.
+		err = fmt.Errorf("leadership changed during the restore; nothing was restored: %w", raft.ErrNotLeader)
 	}
 	if err != nil {
+		removeTemp(tmp)
 		return nil, err
 	}
 	m := *meta
 	m.Size = size // Raft checks that it copied this many bytes
 	done := make(chan error, 1)
 	go func() {
+		// Raft reads the file until it returns, which may be after this request
+		// gave up waiting: the file is removed here, then.
+		defer removeTemp(tmp)
 		defer s.restoring.Unlock()
 		// raft.Restore bounds only its queueing; it returns when the restore and a
 		// no-op after it are committed, or when Raft loses leadership or shuts down.
