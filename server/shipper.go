@@ -145,9 +145,9 @@ type shipping struct {
 	// maxBytes bounds a batch's encoded size: shipMaxBytes, less after a store
 	// refused a batch as too large.
 	maxBytes int
-	acks  chan uint64 // holds at most the newest seq to acknowledge
-	stop  context.CancelFunc
-	ackWG sync.WaitGroup
+	acks     chan uint64 // holds at most the newest seq to acknowledge
+	stop     context.CancelFunc
+	ackWG    sync.WaitGroup
 }
 
 func (s *Server) newShipping(store gridpb.StorageClient) *shipping {
