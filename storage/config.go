@@ -48,9 +48,10 @@ type Config struct {
 	// refused with ResourceExhausted (limits.go says why). A batch in flight costs
 	// up to about batchCostFactor times its message (the message, two decoded
 	// copies, the pebble batch and its index entries, the memtable's copy), so the
-	// default is 4, or, with MemoryLimitMB, what fits in half of it:
-	// MemoryLimitMB / (2 * batchCostFactor * MaxMessageMB), at least 1. Default 0:
-	// that default.
+	// default is 4, or, with MemoryLimitMB, what fits in a quarter of it (pebble's
+	// cache and memtables take half, see New): MemoryLimitMB / (4 * batchCostFactor *
+	// MaxMessageMB), at least 1 (512 MB and 16 MB: 1; 2 GB: 4). Default 0: that
+	// default.
 	MaxConcurrentBatches int
 	// DiskReserveMB is the free space the node keeps on its data dir's filesystem:
 	// writes are refused with ResourceExhausted once free space is at or below it
@@ -143,7 +144,10 @@ const messageOverhead = 64 << 10
 // message: the message as received, the decoder's two copies (batchcodec.go), the
 // pebble batch with the text and attribute index entries (write.go's
 // estimateBatchSize allows 1.5 times the content plus the keys), and pebble's copy
-// in the memtable. It is an allowance from the code, rounded up, not a measurement.
+// in the memtable. It is an allowance from the code, rounded up; measured with 16 MB
+// batches of text on a node with a 512 MB memory limit, each further batch in flight
+// raised the peak by about 70 MB (4.5 times), one batch at a time peaked at 290 to
+// 360 MB, two at 430 to 540 MB (see website/storage.md, Bounds).
 const batchCostFactor = 8
 
 // defaultConcurrentBatches is Config.MaxConcurrentBatches's default.
@@ -152,5 +156,5 @@ func defaultConcurrentBatches(memoryLimitMB, maxMessageMB int) int {
 	if memoryLimitMB <= 0 {
 		return def
 	}
-	return min(def, max(1, memoryLimitMB/(2*batchCostFactor*maxMessageMB)))
+	return min(def, max(1, memoryLimitMB/(4*batchCostFactor*maxMessageMB)))
 }

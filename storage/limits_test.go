@@ -47,7 +47,9 @@ func TestDefaultConcurrentBatches(t *testing.T) {
 		memoryMB, messageMB, want int
 	}{
 		{0, 16, 4},    // no memory limit
-		{512, 16, 2},  // 512 / (2*8*16)
+		{512, 16, 1},  // 512 / (4*8*16)
+		{2048, 16, 4}, // 2048 / (4*8*16)
+		{1024, 2, 4},  // small messages
 		{100, 16, 1},  // at least one
 		{8192, 16, 4}, // never above the default
 	} {
