@@ -73,7 +73,7 @@ Storage Options:
 
   -max-concurrent-batches=N
     How many LearnBatch requests are decoded and written at once; as many more
-    wait for their turn (up to their deadline), and the rest are refused with
+    (at least 4) wait for their turn (up to their deadline), and the rest are refused with
     RESOURCE_EXHAUSTED. 0 means the default: 4, or with -memory-limit-mb what
     fits in a quarter of it at 8 times -max-message-mb a batch, at least 1
     (512 MB and 16 MB: 1). Default: 0.

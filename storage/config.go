@@ -44,7 +44,7 @@ type Config struct {
 	// memory. It must leave room for a concept of MaxContentBytes. Default 16.
 	MaxMessageMB int
 	// MaxConcurrentBatches is how many LearnBatch requests are decoded and written at
-	// once; as many more wait for a turn (up to their deadline), and the rest are
+	// once; as many more (at least 4) wait for a turn (up to their deadline), and the rest are
 	// refused with ResourceExhausted (limits.go says why). A batch in flight costs
 	// up to about batchCostFactor times its message (the message, two decoded
 	// copies, the pebble batch and its index entries, the memtable's copy), so the
@@ -146,8 +146,8 @@ const messageOverhead = 64 << 10
 // estimateBatchSize allows 1.5 times the content plus the keys), and pebble's copy
 // in the memtable. It is an allowance from the code, rounded up; measured with 16 MB
 // batches of text on a node with a 512 MB memory limit, each further batch in flight
-// raised the peak by about 70 MB (4.5 times), one batch at a time peaked at 290 to
-// 360 MB, two at 430 to 540 MB (see website/storage.md, Bounds).
+// raised the peak by about 70 MB (4.5 times): one batch at a time peaked at 360 to
+// 410 MB, two at 430 to 540 MB (see website/storage.md, Bounds).
 const batchCostFactor = 8
 
 // defaultConcurrentBatches is Config.MaxConcurrentBatches's default.

@@ -19,15 +19,15 @@ import (
 // operator reading a client's log knows what to change.
 
 // ErrBusy is returned when more batches arrive than the node decodes and writes at
-// once, and as many again already wait for their turn.
+// once, and as many again (at least 4) already wait for their turn.
 var ErrBusy = errors.New("too many batches in flight")
 
 // ErrDiskFull is returned for a write when the free space of the data dir's
 // filesystem is at or below the reserve.
 var ErrDiskFull = errors.New("disk full")
 
-// batchLimiter lets at most n batches be decoded and written at once, and at most n
-// more wait for their turn; it refuses the rest at once.
+// batchLimiter lets at most n batches be decoded and written at once, and a few more
+// (batchWaiters) wait for their turn; it refuses the rest at once.
 //
 // A batch costs memory from the moment gRPC has received it: its message (up to
 // MaxMessageMB), then its decoded copies and the pebble batch built from it, several
@@ -41,8 +41,15 @@ type batchLimiter struct {
 	admitted chan struct{}
 }
 
-func newBatchLimiter(n int) *batchLimiter {
-	return &batchLimiter{running: make(chan struct{}, n), admitted: make(chan struct{}, 2*n)}
+// batchWaiters is how many batches may wait for a turn: as many as run, and at least
+// minBatchWaiters, so that a node limited to one batch at a time (a 512 MB node) still
+// absorbs a few clients writing at once; each waiter holds only its message.
+func batchWaiters(n int) int { return max(n, minBatchWaiters) }
+
+const minBatchWaiters = 4
+
+func newBatchLimiter(n, waiters int) *batchLimiter {
+	return &batchLimiter{running: make(chan struct{}, n), admitted: make(chan struct{}, n+waiters)}
 }
 
 // acquire waits for a turn, or returns ErrBusy or ctx's error; release gives the turn
@@ -51,7 +58,7 @@ func (l *batchLimiter) acquire(ctx context.Context) error {
 	select {
 	case l.admitted <- struct{}{}:
 	default:
-		return fmt.Errorf("%w: %d batches are being written and %d wait; the limit is -max-concurrent-batches=%d",
+		return fmt.Errorf("%w: %d batches are being written and %d wait; the limit is -max-concurrent-batches=%d (and as many waiting, at least 4)",
 			ErrBusy, cap(l.running), cap(l.admitted)-cap(l.running), cap(l.running))
 	}
 	select {

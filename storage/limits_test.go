@@ -125,7 +125,7 @@ func TestDiskGuardCachesItsReading(t *testing.T) {
 }
 
 func TestBatchLimiter(t *testing.T) {
-	l := newBatchLimiter(1)
+	l := newBatchLimiter(1, 1)
 	ctx := context.Background()
 	if err := l.acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBatchLimiter(t *testing.T) {
 	second := make(chan error, 1)
 	go func() { second <- l.acquire(ctx) }()
 	gridtest.WaitUntil(t, 10*time.Second, "the second batch to wait", func() bool { return len(l.admitted) == 2 })
-	if err := l.acquire(ctx); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "-max-concurrent-batches=1") {
+	if err := l.acquire(ctx); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "-max-concurrent-batches=1 ") {
 		t.Fatalf("third: %v, want ErrBusy naming the flag", err)
 	}
 	l.release()
@@ -150,6 +150,14 @@ func TestBatchLimiter(t *testing.T) {
 	l.release()
 	if len(l.admitted) != 0 || len(l.running) != 0 {
 		t.Fatalf("%d admitted, %d running after all released", len(l.admitted), len(l.running))
+	}
+}
+
+func TestBatchWaiters(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{{1, 4}, {4, 4}, {8, 8}} {
+		if got := batchWaiters(tc.n); got != tc.want {
+			t.Errorf("batchWaiters(%d) = %d, want %d", tc.n, got, tc.want)
+		}
 	}
 }
 

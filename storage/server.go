@@ -121,7 +121,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	s.grpc.RegisterService(storageServiceDesc(), &service{
 		store:     s.store,
-		batches:   newBatchLimiter(cfg.MaxConcurrentBatches),
+		batches:   newBatchLimiter(cfg.MaxConcurrentBatches, batchWaiters(cfg.MaxConcurrentBatches)),
 		disk:      s.disk,
 		v:         validator{maxContentBytes: cfg.MaxContentBytes, now: cfg.Now},
 		logger:    logger,
