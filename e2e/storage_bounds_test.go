@@ -20,13 +20,19 @@ import (
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
-const boundsStoreIP = "127.0.0.81"
+const (
+	boundsStoreIP  = "127.0.0.81"
+	boundsServerIP = "127.0.0.82"
+	boundsAgentIP  = "127.0.0.83"
+)
 
-// TestStorageSurvivesAFullDisk runs a real `grid storage` on a 64 MiB tmpfs, fills the
-// filesystem past the node's reserve, and checks that writes are refused with
-// ResourceExhausted while reads go on and the process stays up, and that writes
-// resume by themselves once a filler file is deleted. Without the reserve, pebble
-// panics on the first write that finds no space, and the process exits.
+// TestStorageSurvivesAFullDisk runs a real `grid storage` on a 64 MiB tmpfs, as the
+// event store of a real server, fills the filesystem past the node's reserve, and
+// checks that writes are refused with ResourceExhausted while reads go on and the
+// process stays up, that `grid status` says why events wait, and that writes (and
+// the shipping of the events that waited) resume by themselves once a filler file is
+// deleted. Without the reserve, pebble panics on the first write that finds no
+// space, and the process exits.
 func TestStorageSurvivesAFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs to fill needs root; run as root to test a full disk")
@@ -40,6 +46,8 @@ func TestStorageSurvivesAFullDisk(t *testing.T) {
 			t.Errorf("unmount %s: %v", fs, err)
 		}
 	})
+	dir := t.TempDir()
+	t.Cleanup(func() { killProcessesMentioning(dir) })
 	const reserveMB = 16
 	store := start(t, "store", "storage", "-bind="+boundsStoreIP, "-port=50052", "-metrics-port=9102",
 		"-data-dir="+filepath.Join(fs, "node"), fmt.Sprintf("-disk-reserve-mb=%d", reserveMB), "-memory-limit-mb=64")
@@ -59,6 +67,35 @@ func TestStorageSurvivesAFullDisk(t *testing.T) {
 		return err
 	}
 	gridtest.WaitFor(t, 30*time.Second, "the store to take a first write", func() error { return write("before") })
+	start(t, "server", "server", "-bind="+boundsServerIP, "-name=bounds-server", "-data-dir="+filepath.Join(dir, "server"),
+		"-bootstrap-expect=1", "-event-store="+boundsStoreIP+":50052")
+	gridStatus := func() (string, error) {
+		out, errOut, code := grid("status", address(boundsServerIP))
+		if code != 0 {
+			return "", fmt.Errorf("grid status exited %d: %s", code, errOut)
+		}
+		return out, nil
+	}
+	shipped := func() error {
+		out, err := gridStatus()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "Events Waiting = 0\n") || strings.Contains(out, "Events Shipped = 0 of") {
+			return fmt.Errorf("events waiting, or none shipped:\n%s", out)
+		}
+		return nil
+	}
+	cliPoll.WaitFor(t, 60*time.Second, "the server to lead", func() error {
+		out, err := gridStatus()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "bounds-server (") {
+			return fmt.Errorf("no leader yet:\n%s", out)
+		}
+		return nil
+	})
 
 	// Fill to half the reserve: refused writes, and 8 MB left for pebble's own.
 	filler := filepath.Join(fs, "filler")
@@ -94,6 +131,20 @@ func TestStorageSurvivesAFullDisk(t *testing.T) {
 	if v, ok := m.Value("grid_storage_disk_free_bytes"); !ok || v > reserveMB<<20 {
 		t.Fatalf("grid_storage_disk_free_bytes = %v, %v", v, ok)
 	}
+	// An agent joins: its registration is an event, which waits in the outbox, and
+	// `grid status` says why.
+	start(t, "agent", "agent", "-bind="+boundsAgentIP, "-name=bounds-agent", "-data-dir="+filepath.Join(dir, "agent"),
+		"-join="+boundsServerIP, "-retry-interval=200ms")
+	cliPoll.WaitFor(t, 60*time.Second, "grid status to say the store's disk is full", func() error {
+		out, err := gridStatus()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "disk full") || !strings.Contains(out, "-disk-reserve-mb") {
+			return fmt.Errorf("grid status:\n%s", out)
+		}
+		return nil
+	})
 	select {
 	case <-store.done:
 		t.Fatalf("the store exited on a full disk: %v\n%s", store.err, store.out.String())
@@ -104,6 +155,7 @@ func TestStorageSurvivesAFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	gridtest.WaitFor(t, 30*time.Second, "writes to resume once space is freed", func() error { return write("after") })
+	cliPoll.WaitFor(t, 60*time.Second, "the events that waited to be shipped", shipped)
 	if code := store.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Fatalf("the store exited %d on SIGTERM:\n%s", code, store.out.String())
 	}
