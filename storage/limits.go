@@ -146,8 +146,9 @@ func (g *diskGuard) admit(n int) error {
 		return nil
 	}
 	if free <= reserve+uint64(n) {
-		return fmt.Errorf("%w: %d bytes free on the data dir's filesystem, at or below the reserve of %d bytes "+
-			"(-disk-reserve-mb); writes resume once space is freed, reads go on", ErrDiskFull, free, reserve)
+		return fmt.Errorf("%w: %d bytes free on the data dir's filesystem, and a write of about %d bytes "+
+			"would leave less than the reserve of %d bytes (-disk-reserve-mb); writes resume once space is freed, "+
+			"reads go on", ErrDiskFull, free, n, reserve)
 	}
 	g.since.Add(int64(n))
 	return nil
