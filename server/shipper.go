@@ -23,11 +23,12 @@ import (
 const shipBatch = 1000
 
 // shipMaxBytes bounds the size of one LearnBatch as the shipper first sends it: a
-// quarter of a store's default message limit (storage.DefaultMaxMessageMB): 1,000
-// usual events take about 1 MiB, and the margin spares a store set a little below the
-// default a refusal first. A store configured
-// with a smaller -max-message-mb refuses a batch as too large; the shipper then halves
-// its bound (down to minShipBytes, or one event) and sends the same events again.
+// quarter of a store's default message limit (storage.DefaultMaxMessageMB). 1,000
+// usual events take well under it; the bound splits a batch of unusually large ones,
+// and its margin spares a store set somewhat below the default a refusal first. A
+// store configured with a smaller -max-message-mb refuses a batch as too large; the
+// shipper then halves its bound (down to minShipBytes, or one event) and sends the
+// same events again.
 const (
 	shipMaxBytes = storage.DefaultMaxMessageMB << 20 / 4
 	minShipBytes = 64 << 10
