@@ -65,6 +65,24 @@ Storage Options:
 
   -max-content-bytes=N
     The largest content a concept may have. Default: 1048576 (1 MiB).
+
+  -max-message-mb=N
+    The largest gRPC message the node receives, a LearnBatch included; a
+    larger one is refused with RESOURCE_EXHAUSTED before it is read. It must
+    leave room for a concept of -max-content-bytes. Default: 16.
+
+  -max-concurrent-batches=N
+    How many LearnBatch requests are decoded and written at once; as many more
+    (at least 4) wait for their turn (up to their deadline), and the rest are refused with
+    RESOURCE_EXHAUSTED. 0 means the default: 4, or with -memory-limit-mb what
+    fits in a quarter of it at 8 times -max-message-mb a batch, at least 1
+    (512 MB and 16 MB: 1). Default: 0.
+
+  -disk-reserve-mb=N
+    The free space the node keeps on its data dir's filesystem: at or below
+    it, writes are refused with RESOURCE_EXHAUSTED, reads go on, and writes
+    resume once space is freed. 0 means 5% of the filesystem, at most 1024;
+    -1 means none. Default: 0.
 ` + tlsHelp + ` A storage node needs a node or a
     server certificate (grid tls cert create -node).
 
@@ -94,6 +112,9 @@ func (c *StorageCommand) Run(args []string) int {
 	fs.IntVar(&cfg.MemoryLimitMB, "memory-limit-mb", 0, "")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "")
 	fs.IntVar(&cfg.MaxContentBytes, "max-content-bytes", cfg.MaxContentBytes, "")
+	fs.IntVar(&cfg.MaxMessageMB, "max-message-mb", cfg.MaxMessageMB, "")
+	fs.IntVar(&cfg.MaxConcurrentBatches, "max-concurrent-batches", 0, "")
+	fs.IntVar(&cfg.DiskReserveMB, "disk-reserve-mb", 0, "")
 	lf.bind(fs)
 	var tf tlsFlags
 	tf.bind(fs)
@@ -109,6 +130,12 @@ func (c *StorageCommand) Run(args []string) int {
 		return c.usageError("storage", fmt.Errorf("-data-dir is required"))
 	case cfg.MaxContentBytes <= 0:
 		return c.usageError("storage", fmt.Errorf("-max-content-bytes must be positive"))
+	case cfg.MaxMessageMB <= 0:
+		return c.usageError("storage", fmt.Errorf("-max-message-mb must be positive"))
+	case cfg.MaxConcurrentBatches < 0:
+		return c.usageError("storage", fmt.Errorf("-max-concurrent-batches must not be negative"))
+	case cfg.DiskReserveMB < -1:
+		return c.usageError("storage", fmt.Errorf("-disk-reserve-mb must be -1 (none), 0 (the default) or a size"))
 	case *metricsPort < 0 || *metricsPort > 65535:
 		return c.usageError("storage", fmt.Errorf("-metrics-port %d is out of range", *metricsPort))
 	case *metricsPort > 0:

@@ -1675,6 +1675,13 @@ type StatsResponse struct {
 	// retention_seconds is 0 when everything is kept.
 	RetentionSeconds int64                  `protobuf:"varint,7,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
 	Started          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started,proto3" json:"started,omitempty"`
+	// disk_free_bytes is the free space of the data dir's filesystem, and
+	// disk_reserve_bytes what the node keeps free (-disk-reserve-mb): at or below it,
+	// writes_refused is true and writes fail with RESOURCE_EXHAUSTED until space is
+	// freed; reads go on.
+	DiskFreeBytes    uint64 `protobuf:"varint,9,opt,name=disk_free_bytes,json=diskFreeBytes,proto3" json:"disk_free_bytes,omitempty"`
+	DiskReserveBytes uint64 `protobuf:"varint,10,opt,name=disk_reserve_bytes,json=diskReserveBytes,proto3" json:"disk_reserve_bytes,omitempty"`
+	WritesRefused    bool   `protobuf:"varint,11,opt,name=writes_refused,json=writesRefused,proto3" json:"writes_refused,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -1763,6 +1770,27 @@ func (x *StatsResponse) GetStarted() *timestamppb.Timestamp {
 		return x.Started
 	}
 	return nil
+}
+
+func (x *StatsResponse) GetDiskFreeBytes() uint64 {
+	if x != nil {
+		return x.DiskFreeBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetDiskReserveBytes() uint64 {
+	if x != nil {
+		return x.DiskReserveBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetWritesRefused() bool {
+	if x != nil {
+		return x.WritesRefused
+	}
+	return false
 }
 
 var File_storage_proto protoreflect.FileDescriptor
@@ -1889,7 +1917,7 @@ const file_storage_proto_rawDesc = "" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\"Q\n" +
 	"\x12TextSearchResponse\x12;\n" +
 	"\aresults\x18\x01 \x03(\v2!.grid.storage.v1.TextSearchResultR\aresults\"\x0e\n" +
-	"\fStatsRequest\"\xd2\x02\n" +
+	"\fStatsRequest\"\xcf\x03\n" +
 	"\rStatsResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
 	"\bconcepts\x18\x02 \x01(\x04R\bconcepts\x12\"\n" +
@@ -1899,7 +1927,11 @@ const file_storage_proto_rawDesc = "" +
 	"\x06oldest\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06oldest\x122\n" +
 	"\x06newest\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06newest\x12+\n" +
 	"\x11retention_seconds\x18\a \x01(\x03R\x10retentionSeconds\x124\n" +
-	"\astarted\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astarted*D\n" +
+	"\astarted\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12&\n" +
+	"\x0fdisk_free_bytes\x18\t \x01(\x04R\rdiskFreeBytes\x12,\n" +
+	"\x12disk_reserve_bytes\x18\n" +
+	" \x01(\x04R\x10diskReserveBytes\x12%\n" +
+	"\x0ewrites_refused\x18\v \x01(\bR\rwritesRefused*D\n" +
 	"\tDirection\x12\x12\n" +
 	"\x0eDIRECTION_BOTH\x10\x00\x12\x11\n" +
 	"\rDIRECTION_OUT\x10\x01\x12\x10\n" +

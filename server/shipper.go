@@ -4,18 +4,35 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sutragrid/grid/events"
 	"github.com/sutragrid/grid/fsm"
 	gridpb "github.com/sutragrid/grid/proto"
+	"github.com/sutragrid/grid/storage"
 )
 
 // shipBatch bounds the events one LearnBatch carries.
 const shipBatch = 1000
+
+// shipMaxBytes bounds the size of one LearnBatch as the shipper first sends it: a
+// quarter of a store's default message limit (storage.DefaultMaxMessageMB). 1,000
+// usual events take well under it; the bound splits a batch of unusually large ones,
+// and its margin spares a store set somewhat below the default a refusal first. A
+// store configured with a smaller -max-message-mb refuses a batch as too large; the
+// shipper then halves its bound (down to minShipBytes, or one event) and sends the
+// same events again.
+const (
+	shipMaxBytes = storage.DefaultMaxMessageMB << 20 / 4
+	minShipBytes = 64 << 10
+)
 
 // ShipperStatus is the event pipeline as the leader's shipper last saw it.
 type ShipperStatus struct {
@@ -135,15 +152,18 @@ type shipping struct {
 	s     *Server
 	store gridpb.StorageClient
 	// sent is the last seq this shipper has stored; the outbox is read after it.
-	sent  uint64
-	acks  chan uint64 // holds at most the newest seq to acknowledge
-	stop  context.CancelFunc
-	ackWG sync.WaitGroup
+	sent uint64
+	// maxBytes bounds a batch's encoded size: shipMaxBytes, less after a store
+	// refused a batch as too large.
+	maxBytes int
+	acks     chan uint64 // holds at most the newest seq to acknowledge
+	stop     context.CancelFunc
+	ackWG    sync.WaitGroup
 }
 
 func (s *Server) newShipping(store gridpb.StorageClient) *shipping {
 	ctx, cancel := context.WithCancel(s.ctx)
-	sh := &shipping{s: s, store: store, acks: make(chan uint64, 1), stop: cancel}
+	sh := &shipping{s: s, store: store, maxBytes: shipMaxBytes, acks: make(chan uint64, 1), stop: cancel}
 	sh.ackWG.Add(1)
 	go func() {
 		defer sh.ackWG.Done()
@@ -175,17 +195,25 @@ func (sh *shipping) ship(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	req, err := eventBatch(evs)
+	req, err := sh.batch(evs)
 	if err != nil {
 		return 0, err
 	}
+	// The events actually sent: a prefix of the outbox's, when its bytes were many.
+	evs = evs[:req.events]
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = sh.store.LearnBatch(cctx, req)
+	_, err = sh.store.LearnBatch(cctx, req.LearnBatchRequest)
 	sh.s.metrics.storeWrite.Observe(time.Since(start).Seconds())
 	if err != nil {
 		sh.s.metrics.storeFailures.Inc()
+		if tooLarge(err) && sh.maxBytes > minShipBytes {
+			// Nothing was stored: the same events go again, in smaller batches.
+			sh.maxBytes = max(sh.maxBytes/2, minShipBytes)
+			sh.s.logs.shipper.Warn("the event store refused a batch as too large; sending smaller batches",
+				"bytes", req.bytes, "max_bytes", sh.maxBytes, "error", err)
+		}
 		return 0, fmt.Errorf("store events %d-%d: %w", evs[0].Seq, evs[len(evs)-1].Seq, err)
 	}
 	sh.sent = evs[len(evs)-1].Seq
@@ -199,6 +227,33 @@ func (sh *shipping) ship(ctx context.Context) (int, error) {
 	}
 	sh.acks <- sh.sent
 	return len(evs), nil
+}
+
+// sizedBatch is a LearnBatch of the first events of a slice, and its size.
+type sizedBatch struct {
+	*gridpb.LearnBatchRequest
+	events, bytes int
+}
+
+// batch lays out the longest prefix of evs (halving it) whose request fits in
+// sh.maxBytes; one event is sent whatever its size, for the store to judge.
+func (sh *shipping) batch(evs []*events.Event) (sizedBatch, error) {
+	for n := len(evs); ; n = (n + 1) / 2 {
+		req, err := eventBatch(evs[:n])
+		if err != nil {
+			return sizedBatch{}, err
+		}
+		size := proto.Size(req)
+		if size <= sh.maxBytes || n == 1 {
+			return sizedBatch{LearnBatchRequest: req, events: n, bytes: size}, nil
+		}
+	}
+}
+
+// tooLarge is whether a store refused a request for its size: gRPC's own refusal of a
+// message over the store's -max-message-mb.
+func tooLarge(err error) bool {
+	return status.Code(err) == codes.ResourceExhausted && strings.Contains(status.Convert(err).Message(), "larger than max")
 }
 
 // acknowledge commits queued acknowledgements one at a time.

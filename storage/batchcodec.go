@@ -395,11 +395,19 @@ func storageServiceDesc() *grpc.ServiceDesc {
 }
 
 func learnBatchHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	svc := srv.(*service)
+	// The turn is taken before decoding: the decoded copies are most of what a batch
+	// costs (limits.go).
+	if svc.batches != nil {
+		if err := svc.batches.acquire(ctx); err != nil {
+			return nil, svc.toStatus("LearnBatch", err)
+		}
+		defer svc.batches.release()
+	}
 	in := new(learnBatchWire)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
-	svc := srv.(*service)
 	if interceptor == nil {
 		return svc.learnBatchWire(ctx, in)
 	}

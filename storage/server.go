@@ -45,6 +45,8 @@ type Server struct {
 	// metrics are served on cfg.MetricsAddr by http, when set (metrics.go).
 	metrics *nodeMetrics
 	http    *telemetry.Listener
+	// disk refuses writes at the free-space reserve (limits.go).
+	disk *diskGuard
 
 	authorizeUnary  grpc.UnaryServerInterceptor
 	authorizeStream grpc.StreamServerInterceptor
@@ -109,8 +111,18 @@ func New(cfg *Config) (*Server, error) {
 	}
 
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
+	// The guard's clock is the real one, not cfg.Now: it paces statfs calls.
+	s.disk = &diskGuard{dir: cfg.DataDir, reserveMB: cfg.DiskReserveMB, logger: logger, now: time.Now,
+		statfs: statfs, onCheck: s.metrics.diskChecked}
+	// A first reading now: a data dir that cannot be read fails here, and the node
+	// reports its free space from the start.
+	if _, _, err := s.disk.reading(true); err != nil {
+		return nil, fmt.Errorf("read the free space of %s: %w", cfg.DataDir, err)
+	}
 	s.grpc.RegisterService(storageServiceDesc(), &service{
 		store:     s.store,
+		batches:   newBatchLimiter(cfg.MaxConcurrentBatches, batchWaiters(cfg.MaxConcurrentBatches)),
+		disk:      s.disk,
 		v:         validator{maxContentBytes: cfg.MaxContentBytes, now: cfg.Now},
 		logger:    logger,
 		nodeID:    s.nodeID,
@@ -138,8 +150,9 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 	// Timing comes first, to count refused calls too; then TLS, and its check of the
 	// caller's role (tls.go).
 	opts := append(append(s.metrics.rpc.ServerOptions(), s.tlsOptions()...), []grpc.ServerOption{
-		// A batch may carry concepts up to MaxContentBytes each; leave room for many.
-		grpc.MaxRecvMsgSize(max(64<<20, s.cfg.MaxContentBytes+(1<<20))),
+		// gRPC refuses a larger message (ResourceExhausted) from its length prefix,
+		// before it allocates for it: this, with the batch limiter, bounds memory.
+		grpc.MaxRecvMsgSize(s.cfg.MaxMessageMB << 20),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
 		grpc.ChainStreamInterceptor(s.streamGuard),
 		// LearnBatch requests are decoded by the node itself (batchcodec.go).
@@ -188,8 +201,11 @@ func (s *Server) NodeID() string { return s.nodeID }
 // Serve serves until ctx is done, then stops: it reports NOT_SERVING, lets RPCs in
 // flight finish (for up to shutdownGrace), and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
+	free, reserve, _ := s.disk.reading(false)
 	s.logger.Info("storage node started", "address", s.lis.Addr().String(), "node_id", s.nodeID,
-		"data_dir", s.cfg.DataDir, "retention", s.cfg.Retention.String())
+		"data_dir", s.cfg.DataDir, "retention", s.cfg.Retention.String(),
+		"max_message_mb", s.cfg.MaxMessageMB, "max_concurrent_batches", s.cfg.MaxConcurrentBatches,
+		"disk_free_bytes", free, "disk_reserve_bytes", reserve)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.grpc.Serve(s.lis) }()

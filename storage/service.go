@@ -25,6 +25,11 @@ type service struct {
 	started   time.Time
 	retention time.Duration
 	metrics   *nodeMetrics
+	// batches bounds the LearnBatch requests in flight, and disk refuses writes at
+	// the free-space reserve (limits.go). Nil in a service made without them (the
+	// fuzz test's): no bound.
+	batches *batchLimiter
+	disk    *diskGuard
 }
 
 // toStatus maps an error to a gRPC status. Unknown errors are logged here, once, and
@@ -39,6 +44,12 @@ func (s *service) toStatus(method string, err error) error {
 	case errors.Is(err, ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, ErrTooMuchWork), errors.Is(err, ErrTooManyGroups):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrDiskFull):
+		s.metrics.refused("disk_full")
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrBusy):
+		s.metrics.refused("busy")
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
@@ -80,7 +91,7 @@ func (s *service) LearnConcept(ctx context.Context, in *gridpb.LearnConceptReque
 	if err != nil {
 		return nil, s.toStatus("LearnConcept", err)
 	}
-	res, err := s.metrics.write(s.store, []Concept{c}, nil)
+	res, err := s.write([]Concept{c}, nil)
 	if err != nil {
 		return nil, s.toStatus("LearnConcept", err)
 	}
@@ -92,7 +103,7 @@ func (s *service) LearnAssociation(ctx context.Context, in *gridpb.LearnAssociat
 	if err != nil {
 		return nil, s.toStatus("LearnAssociation", err)
 	}
-	res, err := s.metrics.write(s.store, nil, []Association{a})
+	res, err := s.write(nil, []Association{a})
 	if err != nil {
 		return nil, s.toStatus("LearnAssociation", err)
 	}
@@ -118,7 +129,7 @@ func (s *service) learnBatch(concepts []Concept, assocs []Association, err error
 	if len(concepts) == 0 && len(assocs) == 0 {
 		return &gridpb.LearnBatchResponse{}, nil
 	}
-	res, err := s.metrics.write(s.store, concepts, assocs)
+	res, err := s.write(concepts, assocs)
 	if err != nil {
 		return nil, s.toStatus("LearnBatch", err)
 	}
@@ -128,6 +139,16 @@ func (s *service) learnBatch(concepts []Concept, assocs []Association, err error
 		AssociationsCreated:  uint32(res.AssociationsCreated),
 		AssociationsExisting: uint32(res.AssociationsExisting),
 	}, nil
+}
+
+// write stores, unless the disk is at its reserve.
+func (s *service) write(concepts []Concept, assocs []Association) (WriteResult, error) {
+	if s.disk != nil {
+		if err := s.disk.admit(estimateBatchSize(concepts, assocs)); err != nil {
+			return WriteResult{}, err
+		}
+	}
+	return s.metrics.write(s.store, concepts, assocs)
 }
 
 func (s *service) GetConcept(ctx context.Context, in *gridpb.GetConceptRequest) (*gridpb.GetConceptResponse, error) {
@@ -291,6 +312,12 @@ func (s *service) Stats(ctx context.Context, in *gridpb.StatsRequest) (*gridpb.S
 	}
 	if st.Concepts > 0 {
 		out.Oldest, out.Newest = timestamp(st.Oldest), timestamp(st.Newest)
+	}
+	if s.disk != nil {
+		// A fresh reading: Stats is how a client learns that writes resume.
+		if free, reserve, err := s.disk.reading(true); err == nil {
+			out.DiskFreeBytes, out.DiskReserveBytes, out.WritesRefused = free, reserve, free <= reserve
+		}
 	}
 	return out, nil
 }
