@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -114,15 +113,6 @@ type diskGuard struct {
 	full    bool
 	// since is what was accepted for writing since the last reading.
 	since atomic.Int64
-}
-
-func statfs(dir string) (free, total uint64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, 0, err
-	}
-	// Bavail, not Bfree: the blocks an unprivileged process may use.
-	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
 }
 
 // reserveFor is the reserve of a filesystem of total bytes.
