@@ -166,32 +166,20 @@ func (c *ACLPolicyListCommand) Run(args []string) int {
 	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	policies, err := client.ACLPolicies(ctx)
-	if err != nil {
-		return c.fail("list ACL policies: %v", err)
-	}
-	if policies == nil {
-		policies = []api.ACLPolicy{}
-	}
-	if c.json {
-		return c.printJSON(policies)
-	}
+	return show(&c.Meta, "list ACL policies", listOf((*api.Client).ACLPolicies), c.printPolicies)
+}
+
+// printPolicies writes the policies as a table.
+func (c *ACLPolicyListCommand) printPolicies(policies []api.ACLPolicy) {
 	if len(policies) == 0 {
 		c.Ui.Output("No ACL policies")
-		return 0
+		return
 	}
 	rows := make([][]string, 0, len(policies))
 	for _, p := range policies {
 		rows = append(rows, []string{p.Name, orDash(p.Description)})
 	}
 	c.printTable([]string{"Name", "Description"}, rows)
-	return 0
 }
 
 // ACLPolicyInfoCommand is `grid acl policy info`.

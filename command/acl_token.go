@@ -157,25 +157,14 @@ func (c *ACLTokenListCommand) Run(args []string) int {
 	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	tokens, err := client.ACLTokens(ctx)
-	if err != nil {
-		return c.fail("list ACL tokens: %v", err)
-	}
-	if tokens == nil {
-		tokens = []api.ACLToken{}
-	}
-	if c.json {
-		return c.printJSON(tokens)
-	}
+	return show(&c.Meta, "list ACL tokens", listOf((*api.Client).ACLTokens), c.printTokens)
+}
+
+// printTokens writes the tokens as a table, without their secrets.
+func (c *ACLTokenListCommand) printTokens(tokens []api.ACLToken) {
 	if len(tokens) == 0 {
 		c.Ui.Output("No ACL tokens")
-		return 0
+		return
 	}
 	rows := make([][]string, 0, len(tokens))
 	for _, t := range tokens {
@@ -186,7 +175,6 @@ func (c *ACLTokenListCommand) Run(args []string) int {
 		rows = append(rows, []string{orDash(t.Name), typ, t.AccessorID, policies})
 	}
 	c.printTable([]string{"Name", "Type", "Accessor ID", "Policies"}, rows)
-	return 0
 }
 
 // ACLTokenInfoCommand is `grid acl token info`.

@@ -46,23 +46,16 @@ func (c *MembersCommand) Run(args []string) int {
 	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
+	byName := func(cl *api.Client, ctx context.Context) ([]api.Member, error) {
+		members, err := cl.Members(ctx)
+		sort.SliceStable(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+		return members, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	members, err := client.Members(ctx)
-	if err != nil {
-		return c.fail("list members: %v", err)
-	}
-	if members == nil {
-		members = []api.Member{}
-	}
-	sort.SliceStable(members, func(i, j int) bool { return members[i].Name < members[j].Name })
-	if c.json {
-		return c.printJSON(members)
-	}
+	return show(&c.Meta, "list members", listOf(byName), c.printMembers)
+}
+
+// printMembers writes the members as a table.
+func (c *MembersCommand) printMembers(members []api.Member) {
 	rows := make([][]string, 0, len(members))
 	for _, m := range members {
 		addr := m.Address
@@ -72,5 +65,4 @@ func (c *MembersCommand) Run(args []string) int {
 		rows = append(rows, []string{m.Name, addr, m.Status, m.Role, strconv.FormatBool(m.Leader)})
 	}
 	c.printTable([]string{"Name", "Address", "Status", "Role", "Leader"}, rows)
-	return 0
 }

@@ -98,6 +98,17 @@ func show[T any](m *Meta, what string, get func(*api.Client, context.Context) (T
 	return 0
 }
 
+// listOf makes get's nil list an empty one, so that -json prints [] and not null.
+func listOf[T any](get func(*api.Client, context.Context) ([]T, error)) func(*api.Client, context.Context) ([]T, error) {
+	return func(c *api.Client, ctx context.Context) ([]T, error) {
+		l, err := get(c, ctx)
+		if l == nil {
+			l = []T{}
+		}
+		return l, err
+	}
+}
+
 // printTable writes rows under header, aligned in columns.
 func (m *Meta) printTable(header []string, rows [][]string) {
 	var b strings.Builder

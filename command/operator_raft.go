@@ -43,23 +43,18 @@ func (c *OperatorRaftListPeersCommand) Run(args []string) int {
 	if code, ok := c.parseNoArgs(fs, name, args); !ok {
 		return code
 	}
-	client, err := c.client()
-	if err != nil {
-		return c.fail("%v", err)
+	peers := func(cl *api.Client, ctx context.Context) ([]api.RaftServer, error) {
+		conf, err := cl.RaftConfiguration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return conf.Servers, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	conf, err := client.RaftConfiguration(ctx)
-	if err != nil {
-		return c.fail("list Raft peers: %v", err)
-	}
-	servers := conf.Servers
-	if servers == nil {
-		servers = []api.RaftServer{}
-	}
-	if c.json {
-		return c.printJSON(servers)
-	}
+	return show(&c.Meta, "list Raft peers", listOf(peers), c.printPeers)
+}
+
+// printPeers writes the Raft servers as a table.
+func (c *OperatorRaftListPeersCommand) printPeers(servers []api.RaftServer) {
 	rows := make([][]string, 0, len(servers))
 	for _, s := range servers {
 		node := s.Node
@@ -70,7 +65,6 @@ func (c *OperatorRaftListPeersCommand) Run(args []string) int {
 			strconv.FormatBool(s.Voter), s.RaftProtocol})
 	}
 	c.printTable([]string{"Node", "ID", "Address", "State", "Voter", "RaftProtocol"}, rows)
-	return 0
 }
 
 // OperatorRaftRemovePeerCommand is `grid operator raft remove-peer`.
