@@ -24,63 +24,52 @@ const autopilotHealthFixture = `{"healthy":false,"failure_tolerance":0,"leader":
 func TestOperatorAutopilotGetConfig(t *testing.T) {
 	const cmd = "operator autopilot get-config"
 	ok := map[string]http.HandlerFunc{"GET /v1/operator/autopilot/configuration": rawReply(autopilotConfigFixture)}
-	tests := []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		checks []check
-	}{
+	runAPICases(t, cmd, []apiCase{
 		{
 			name:   "lines",
 			routes: ok,
 			args:   []string{"-address=ADDR"},
-			checks: []check{exitCode(0), noStderr(), stdoutIs(`CleanupDeadServers       =  true
+			checks: func(*fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutIs(`CleanupDeadServers       =  true
 DeadServerCleanupAfter   =  1h0m0s
 LastContactThreshold     =  200ms
 MaxTrailingLogs          =  250
 MinQuorum                =  0
 ServerStabilizationTime  =  10s
-ModifyIndex              =  7`)},
+ModifyIndex              =  7`)}
+			},
 		},
 		{
 			name:   "json",
 			routes: ok,
 			args:   []string{"-json", "-address=ADDR"},
-			checks: []check{exitCode(0), noStderr(), jsonIs(autopilotConfigFixture)},
+			checks: func(*fakeAPI) []check { return []check{exitCode(0), noStderr(), jsonIs(autopilotConfigFixture)} },
 		},
 		{
 			name:   "no leader",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/configuration": errorReply(http.StatusServiceUnavailable, "no cluster leader")},
 			args:   []string{"-address=ADDR"},
-			checks: []check{failsWith("get the autopilot configuration: no cluster leader (HTTP 503)")},
+			checks: func(*fakeAPI) []check {
+				return []check{failsWith("get the autopilot configuration: no cluster leader (HTTP 503)")}
+			},
 		},
 		{
 			name:   "permission denied",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/configuration": errorReply(http.StatusForbidden, "permission denied: needs operator read")},
 			args:   []string{"-address=ADDR"},
-			checks: []check{failsWith("needs operator read", "HTTP 403")},
+			checks: func(*fakeAPI) []check { return []check{failsWith("needs operator read", "HTTP 403")} },
 		},
 		{
 			name:   "unexpected argument",
 			args:   []string{"now"},
-			checks: []check{usageFails(cmd, `unexpected argument "now"`)},
+			checks: func(*fakeAPI) []check { return []check{usageFails(cmd, `unexpected argument "now"`)} },
 		},
 		{
 			name:   "help",
 			args:   []string{"-h"},
-			checks: []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()},
+			checks: func(*fakeAPI) []check { return []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()} },
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolateEnv(t)
-			f := newFakeAPI(t, tt.routes)
-			r := runCommand(t, cmd, substAddr(tt.args, f)...)
-			for _, c := range tt.checks {
-				c(t, r)
-			}
-		})
-	}
+	})
 }
 
 func TestOperatorAutopilotSetConfig(t *testing.T) {
@@ -198,54 +187,45 @@ func TestOperatorAutopilotHealth(t *testing.T) {
 	const cmd = "operator autopilot health"
 	healthy := `{"healthy":true,"failure_tolerance":1,"leader":"id-1","voters":["id-1"],"servers":[
 	  {"id":"id-1","name":"s1","address":"127.0.0.51:7002","serf_status":"alive","version":"0.1.0","leader":true,"voter":true,"raft_state":"leader","last_contact":"0s","last_term":3,"last_index":120,"healthy":true,"stable_since":"2026-12-01T10:00:00Z"}]}`
-	tests := []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		checks []check
-	}{
+	runAPICases(t, cmd, []apiCase{
 		{
 			name:   "unhealthy: table and exit code 2",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/health": rawReply(autopilotHealthFixture)},
 			args:   []string{"-address=ADDR"},
-			checks: []check{exitCode(2), noStderr(), stdoutIs(`Grid unhealthy, failure tolerance 0
+			checks: func(*fakeAPI) []check {
+				return []check{exitCode(2), noStderr(), stdoutIs(`Grid unhealthy, failure tolerance 0
 Node  ID    Address          Status  RaftState  LastContact  LastTerm  LastIndex  Healthy  StableSince
 s1    id-1  127.0.0.51:7002  alive   leader     0s           3         120        true     2026-12-01T10:00:00Z
 s2    id-2  127.0.0.52:7002  alive   voter      12ms         3         120        true     2026-12-01T10:00:01Z
-s3    id-3  127.0.0.53:7002  failed  voter      -            2         90         false    2026-12-01T10:05:00Z`)},
+s3    id-3  127.0.0.53:7002  failed  voter      -            2         90         false    2026-12-01T10:05:00Z`)}
+			},
 		},
 		{
 			name:   "unhealthy json keeps exit code 2",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/health": rawReply(autopilotHealthFixture)},
 			args:   []string{"-address=ADDR", "-json"},
-			checks: []check{exitCode(2), noStderr(), jsonIs(autopilotHealthFixture)},
+			checks: func(*fakeAPI) []check { return []check{exitCode(2), noStderr(), jsonIs(autopilotHealthFixture)} },
 		},
 		{
 			name:   "healthy",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/health": rawReply(healthy)},
 			args:   []string{"-address=ADDR"},
-			checks: []check{exitCode(0), noStderr(), stdoutHas("Grid healthy, failure tolerance 1")},
+			checks: func(*fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutHas("Grid healthy, failure tolerance 1")}
+			},
 		},
 		{
 			name:   "no autopilot state yet",
 			routes: map[string]http.HandlerFunc{"GET /v1/operator/autopilot/health": errorReply(http.StatusServiceUnavailable, "autopilot has not judged the servers yet")},
 			args:   []string{"-address=ADDR"},
-			checks: []check{exitCode(1), noStdout(), failsWith("get the autopilot health: autopilot has not judged the servers yet (HTTP 503)")},
+			checks: func(*fakeAPI) []check {
+				return []check{exitCode(1), noStdout(), failsWith("get the autopilot health: autopilot has not judged the servers yet (HTTP 503)")}
+			},
 		},
 		{
 			name:   "help",
 			args:   []string{"-help"},
-			checks: []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()},
+			checks: func(*fakeAPI) []check { return []check{exitCode(cli.RunResultHelp), noStdout(), noStderr()} },
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolateEnv(t)
-			f := newFakeAPI(t, tt.routes)
-			r := runCommand(t, cmd, substAddr(tt.args, f)...)
-			for _, c := range tt.checks {
-				c(t, r)
-			}
-		})
-	}
+	})
 }
