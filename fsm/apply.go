@@ -65,6 +65,9 @@ func (x *applyCtx) apply() error {
 		if ok, err := x.applyACL(c); ok {
 			return err
 		}
+		if ok, err := x.applyEventStore(c); ok {
+			return err
+		}
 		return x.nodeChange()
 	}
 }

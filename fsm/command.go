@@ -61,6 +61,10 @@ var commandNames = map[CommandType]string{
 	CmdACLTokenCreate:     "acl_token_create",
 	CmdACLTokenDelete:     "acl_token_delete",
 	CmdAutopilotSetConfig: "autopilot_set_config",
+	CmdEventStoreAdd:      "event_store_add",
+	CmdEventStoreAck:      "event_store_ack",
+	CmdEventStoreFault:    "event_store_fault",
+	CmdEventStoreRemove:   "event_store_remove",
 }
 
 func (t CommandType) String() string {
@@ -196,6 +200,14 @@ func newCommand(t CommandType) Command {
 		return &SampleHeartbeat{}
 	case CmdAutopilotSetConfig:
 		return &AutopilotSetConfig{}
+	case CmdEventStoreAdd:
+		return &EventStoreAdd{}
+	case CmdEventStoreAck:
+		return &EventStoreAck{}
+	case CmdEventStoreFault:
+		return &EventStoreFault{}
+	case CmdEventStoreRemove:
+		return &EventStoreRemove{}
 	}
 	return newACLCommand(t)
 }

@@ -31,7 +31,10 @@ type Node struct {
 	ID string `json:"id"`
 	// Name is the name the node was spawned with, unique among the grid's nodes; its
 	// ID when it was given none (and in rows recorded before names existed).
-	Name          string         `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Role is what the grid uses the node for: "" (a storage node for users) or
+	// RoleEventStore.
+	Role          string         `json:"role,omitempty"`
 	Agent         string         `json:"agent"`
 	Port          int            `json:"port"`
 	StoragePath   string         `json:"storage_path"`
@@ -62,6 +65,18 @@ type Node struct {
 	CrashSeq   uint64 `json:"crash_seq,omitempty"`
 	// RequestedBy names the token of the last spawn or stop request ("" without ACLs).
 	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// RoleEventStore is the role of a node the grid runs as one of its event stores:
+// the leader ships every event to it too (see eventstores.go).
+const RoleEventStore = "event-store"
+
+// ValidRole accepts a node's role: none, or RoleEventStore.
+func ValidRole(role string) error {
+	if role != "" && role != RoleEventStore {
+		return fmt.Errorf("role %q: the only role is %q (or none)", role, RoleEventStore)
+	}
+	return nil
 }
 
 // MaxNodeNameLen bounds a node's name.
@@ -95,7 +110,9 @@ const (
 type SpawnNode struct {
 	ID string `json:"id"`
 	// Name, if set, names the node; see ValidNodeName.
-	Name          string         `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Role, if set, is RoleEventStore: the node becomes one of the event stores.
+	Role          string         `json:"role,omitempty"`
 	Agent         string         `json:"agent"`
 	Port          int            `json:"port"`
 	StoragePath   string         `json:"storage_path"`
@@ -129,6 +146,9 @@ func (c *SpawnNode) Validate() error {
 		return err
 	}
 	if err := validRequester(c.RequestedBy); err != nil {
+		return err
+	}
+	if err := ValidRole(c.Role); err != nil {
 		return err
 	}
 	return c.Restart.Validate()

@@ -90,8 +90,13 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 	}
 	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, NodeName: name, Port: c.Port,
 		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname, RequestedBy: c.RequestedBy})
+	if c.Role == RoleEventStore {
+		if err := x.addNodeStore(c.ID); err != nil {
+			return err
+		}
+	}
 	return txn.Insert(tableNodes, &Node{
-		ID: c.ID, Name: name, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
+		ID: c.ID, Name: name, Role: c.Role, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
 		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
 		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
@@ -168,6 +173,13 @@ func (x *applyCtx) nodeChange() error {
 		return err
 	}
 	n.UpdatedAt, n.ModifyIndex = env.Time, index
+	if n.Role == RoleEventStore && (n.Status == NodeStatusStopping || n.Status == NodeStatusStopped) {
+		// An event-store node asked to stop stops being an event store at once: it
+		// must not hold the outbox back while it goes.
+		if err := x.removeNodeStore(n.ID); err != nil {
+			return err
+		}
+	}
 	return txn.Insert(tableNodes, &n)
 }
 

@@ -85,6 +85,9 @@ type EventMeta struct {
 	ShippedSeq uint64 `json:"shipped_seq"`
 	// ClusterHealth is the type of the last cluster event ("" before the first).
 	ClusterHealth string `json:"cluster_health"`
+	// Stores are the event stores' cursors (eventstores.go). They are part of the
+	// event pipeline, so a snapshot restore carries them forward with the counters.
+	Stores []StoreCursor `json:"stores,omitempty"`
 }
 
 // table describes one memdb table: its schema, and how to decode its rows from a
