@@ -150,6 +150,11 @@ var endpoints = map[string]Need{
 	// A PUT of /v1/operator/autopilot/configuration, and the leader's seeding of it
 	// from its flags.
 	ApplyEndpoint("autopilot_set_config"): write(Operator),
+	// The leader's shipper alone keeps the event stores' cursors.
+	ApplyEndpoint("event_store_add"):    Nobody,
+	ApplyEndpoint("event_store_ack"):    Nobody,
+	ApplyEndpoint("event_store_fault"):  Nobody,
+	ApplyEndpoint("event_store_remove"): Nobody,
 }
 
 // ApplyEndpoint is the endpoint under which a command of the internal Apply call is

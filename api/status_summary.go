@@ -61,21 +61,72 @@ type StatusEvents struct {
 	ShippedSeq uint64 `json:"shipped_seq"`
 	// Waiting is how many events wait in the outbox: LastSeq - ShippedSeq.
 	Waiting uint64 `json:"waiting"`
-	// EventStore is the event store's gRPC address, host:port; "" when the leader
-	// has none configured (events then wait in the outbox).
+	// EventStore is the event stores' gRPC addresses, host:port, separated by
+	// commas; "" when there is none (events then wait in the outbox). Stores has
+	// each one in full.
 	EventStore string `json:"event_store"`
-	// StoreReachable is whether the leader reached the event store's health check
+	// StoreReachable is whether the leader reached an event store's health check
 	// when it answered this request.
 	StoreReachable bool `json:"store_reachable"`
-	// LastError is the leader's last failure to ship events; "" since a success.
+	// LastError is the leader's last failure to ship events to a store, named; ""
+	// since a success.
 	LastError string `json:"last_error"`
-	// LastShipped is when this leader last stored a batch of events (zero if it has
-	// not since it became leader).
+	// LastShipped is when this leader last stored a batch of events in a store (zero
+	// if it has not since it became leader).
 	LastShipped time.Time `json:"last_shipped"`
+	// Stores are the event stores, in the order they were added.
+	Stores []EventStoreStatus `json:"stores"`
 	// OutboxLimit is the number of waiting events above which the servers report the
 	// outbox as over its bound; OverLimit says it is. No event is ever dropped.
 	OutboxLimit uint64 `json:"outbox_limit"`
 	OverLimit   bool   `json:"over_limit"`
+}
+
+// States of an event store.
+const (
+	// StoreInSync: it holds every shipped event; it gets the new ones as they come.
+	StoreInSync = "in-sync"
+	// StoreCatchingUp: it lacks shipped events (new, wiped, or back after a long
+	// absence) and is being backfilled from another store.
+	StoreCatchingUp = "catching-up"
+	// StoreDown: the leader cannot reach it.
+	StoreDown = "down"
+	// StoreFaulty: it answered garbage, or holds other content under an event's ID;
+	// it is not read from (Fault says what).
+	StoreFaulty = "faulty"
+)
+
+// EventStoreStatus is one event store as the leader sees it.
+type EventStoreStatus struct {
+	// Name is the store's address, or "node:ID" for a node the grid runs with the
+	// event-store role; Address its gRPC address; Node that node's ID.
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Node    string `json:"node,omitempty"`
+	// State is one of the Store* constants.
+	State string `json:"state"`
+	// AckedSeq is the highest seq up to which the store holds every event; Lag how
+	// many events it lacks (LastSeq - AckedSeq).
+	AckedSeq uint64 `json:"acked_seq"`
+	Lag      uint64 `json:"lag"`
+	// HoldsOutbox says the outbox keeps events until this store has them; a store
+	// down for longer than -event-store-dead-after is Released from it.
+	HoldsOutbox bool `json:"holds_outbox"`
+	Released    bool `json:"released"`
+	// Fault is the last fault found in the store ("" if none), and FaultAt when.
+	Fault   string    `json:"fault,omitempty"`
+	FaultAt time.Time `json:"fault_at,omitempty"`
+	// LostFrom..LostTo are events missing from this store because no store had them
+	// any more when it was backfilled (0: none).
+	LostFrom uint64 `json:"lost_from,omitempty"`
+	LostTo   uint64 `json:"lost_to,omitempty"`
+	// BackfillFrom names the store it is being backfilled from, while it is.
+	BackfillFrom string `json:"backfill_from,omitempty"`
+	// LastError is the last failure to reach it ("" since a success); DownSince when
+	// the failures began; LastShipped when the leader last stored events in it.
+	LastError   string    `json:"last_error,omitempty"`
+	DownSince   time.Time `json:"down_since,omitempty"`
+	LastShipped time.Time `json:"last_shipped,omitempty"`
 }
 
 // Status returns the cluster at a glance, as the leader sees it. GET /v1/status

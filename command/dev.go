@@ -216,7 +216,7 @@ func startDevGrid(ctx context.Context, dir, bind string, sec *devSecurity, insec
 	cfg.BindAddr = bind
 	cfg.DataDir = filepath.Join(dir, "server")
 	cfg.BootstrapExpect = 1
-	cfg.EventStore = g.store.Addr().String()
+	cfg.EventStores = []string{g.store.Addr().String()}
 	cfg.Logger = logger.Named("server")
 	cfg.Insecure = insecure
 	if sec != nil {

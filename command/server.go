@@ -87,9 +87,16 @@ Server Options:
     show as lost until it returns. Default: 30s.
 
   -event-store=HOST:PORT
-    The gRPC address of the event store (a grid storage node) that the leader
-    ships events to. Overrides GRID_EVENT_STORE. Without one, events wait in the
-    replicated outbox.
+    The gRPC address of an event store (a grid storage node) that the leader
+    ships every event to. May be given more than once: each store gets the whole
+    history. Overrides GRID_EVENT_STORE (addresses separated by commas). Nodes
+    spawned with -role=event-store are event stores too. Without any, events
+    wait in the replicated outbox.
+
+  -event-store-dead-after=DURATION
+    How long an event store may stay unreachable before it stops holding the
+    outbox back; it is backfilled from the other stores when it returns.
+    Default: 10m.
 
   -event-outbox-limit=N
     Report (in the log and in grid status) when more than N events wait in the
@@ -149,10 +156,11 @@ Configuration and Logging Options:
 
 // serverFlags binds the server flags to cfg.
 type serverFlags struct {
-	cfg  *server.Config
-	join stringList
-	log  logFlags
-	tls  tlsFlags
+	cfg         *server.Config
+	join        stringList
+	eventStores stringList
+	log         logFlags
+	tls         tlsFlags
 }
 
 func (c *ServerCommand) Run(args []string) int {
@@ -175,7 +183,8 @@ func (c *ServerCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.DurationVar(&cfg.AgentDegradedAfter, "agent-degraded-after", cfg.AgentDegradedAfter, "")
 	fs.DurationVar(&cfg.AgentOfflineAfter, "agent-offline-after", cfg.AgentOfflineAfter, "")
-	fs.StringVar(&cfg.EventStore, "event-store", os.Getenv("GRID_EVENT_STORE"), "")
+	fs.Var(&sf.eventStores, "event-store", "")
+	fs.DurationVar(&cfg.EventStoreDeadAfter, "event-store-dead-after", cfg.EventStoreDeadAfter, "")
 	fs.DurationVar(&cfg.HeartbeatEventInterval, "heartbeat-event-interval", 0, "")
 	fs.Uint64Var(&cfg.EventOutboxLimit, "event-outbox-limit", cfg.EventOutboxLimit, "")
 	sf.log.bind(fs)
@@ -194,6 +203,10 @@ func (c *ServerCommand) Run(args []string) int {
 		return c.usageError("server", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
 	cfg.Join = sf.join
+	cfg.EventStores = sf.eventStores
+	if len(cfg.EventStores) == 0 {
+		cfg.EventStores = splitComma(os.Getenv("GRID_EVENT_STORE"))
+	}
 	var err error
 	if cfg.TLS, err = sf.tls.load(mtls.RoleServer); err != nil {
 		return c.usageError("server", err)

@@ -3,6 +3,7 @@ package eventquery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -212,4 +213,60 @@ func decodeConcept(c *gridpb.Concept) (*events.Event, error) {
 		return nil, fmt.Errorf("concept %s holds event %d", c.GetId(), e.Seq)
 	}
 	return &e, nil
+}
+
+// Faults of ReadRange: what a store answered that it should not have.
+var (
+	// ErrMissing: the store lacks an event it was asked for.
+	ErrMissing = errors.New("event missing")
+	// ErrGarbage: the store answered something that is not the event asked for.
+	ErrGarbage = errors.New("garbage from the event store")
+)
+
+// ReadRange reads the events with seqs from..to from the event store on the storage
+// node c calls, in seq order, each call bounded by StoreTimeout. It checks what comes
+// back: an event the store lacks is an error that wraps ErrMissing, and one that does
+// not decode, or holds another seq than its ID says, or comes twice, or was not asked
+// for, wraps ErrGarbage. Leaders use it to copy history from one store to another.
+func ReadRange(ctx context.Context, c gridpb.StorageClient, from, to uint64) ([]*events.Event, error) {
+	if from == 0 || to < from {
+		return nil, fmt.Errorf("read events %d-%d: not a range of seqs", from, to)
+	}
+	got := make(map[uint64]*events.Event, to-from+1)
+	for lo := from; lo <= to; lo += holdsChunk {
+		hi := min(lo+holdsChunk-1, to)
+		vals := make([]string, 0, hi-lo+1)
+		for q := lo; q <= hi; q++ {
+			vals = append(vals, strconv.FormatUint(q, 10))
+		}
+		req := &gridpb.QueryRequest{Filters: []*gridpb.Filter{
+			{Attribute: "kind", Values: []string{events.KindEvent}},
+			{Attribute: "seq", Values: vals},
+		}, Limit: holdsChunk}
+		resp, err := call(ctx, c.Query, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, cpt := range resp.GetConcepts() {
+			e, err := decodeConcept(cpt)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("%w: %v", ErrGarbage, err)
+			case e.Seq < lo || e.Seq > hi:
+				return nil, fmt.Errorf("%w: asked for events %d-%d, it answered event %d", ErrGarbage, lo, hi, e.Seq)
+			case got[e.Seq] != nil:
+				return nil, fmt.Errorf("%w: event %d answered twice", ErrGarbage, e.Seq)
+			}
+			got[e.Seq] = e
+		}
+	}
+	out := make([]*events.Event, 0, len(got))
+	for q := from; q <= to; q++ {
+		e := got[q]
+		if e == nil {
+			return nil, fmt.Errorf("%w: the store lacks event %d", ErrMissing, q)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -67,6 +67,10 @@ type View struct {
 	// why the configured one cannot be used.
 	Store    Store
 	StoreErr error
+	// Missing says which shipped events Store lacks (a store still being backfilled,
+	// or events lost from every store); answers that read the store carry it in their
+	// partial marker.
+	Missing []string
 }
 
 // Errors of Find.

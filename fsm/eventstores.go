@@ -47,6 +47,14 @@ type StoreCursor struct {
 	Fault   string    `json:"fault,omitempty"`
 	FaultAt time.Time `json:"fault_at,omitempty"`
 	Faulty  bool      `json:"faulty,omitempty"`
+	// Conflict is set with Faulty when the store holds other content under an event's
+	// ID: only its loss of that data (a wiped store) clears it.
+	Conflict bool `json:"conflict,omitempty"`
+	// LostFrom..LostTo are seqs the store lacks because no store had them any more
+	// when it was backfilled: its cursor passed them so that it could go on. Listings
+	// read from it say so. Zero: none.
+	LostFrom uint64 `json:"lost_from,omitempty"`
+	LostTo   uint64 `json:"lost_to,omitempty"`
 	// AddedAt is when the store was added.
 	AddedAt time.Time `json:"added_at"`
 }
@@ -92,16 +100,20 @@ func (c *EventStoreAck) Validate() error {
 
 // EventStoreFault records what the leader found about the store named Key. Fault
 // describes it; Reset moves the cursor back to 0 (the store lost events it had
-// acknowledged: it is backfilled again); Untrusted marks the store faulty (it
-// answered garbage); Release releases it (down for too long); Clear clears a fault
-// after the store answered correctly again.
+// acknowledged: it is backfilled again, and trusted again); Untrusted marks the
+// store faulty (it answered garbage), Conflict too (it holds other content under an
+// event's ID); Release releases it (down for too long); Clear clears a fault after
+// the store answered correctly again; SkipTo moves the cursor past seqs no store
+// holds any more, recording them as lost in this store.
 type EventStoreFault struct {
 	Key       string `json:"key"`
 	Fault     string `json:"fault,omitempty"`
 	Reset     bool   `json:"reset,omitempty"`
 	Untrusted bool   `json:"untrusted,omitempty"`
+	Conflict  bool   `json:"conflict,omitempty"`
 	Release   bool   `json:"release,omitempty"`
 	Clear     bool   `json:"clear,omitempty"`
+	SkipTo    uint64 `json:"skip_to,omitempty"`
 }
 
 func (*EventStoreFault) Type() CommandType { return CmdEventStoreFault }
@@ -109,8 +121,10 @@ func (c *EventStoreFault) Validate() error {
 	switch {
 	case c.Key == "":
 		return errors.New("key is required")
-	case c.Clear && (c.Reset || c.Untrusted || c.Release):
-		return errors.New("clear excludes reset, untrusted and release")
+	case c.Clear && (c.Reset || c.Untrusted || c.Conflict || c.Release):
+		return errors.New("clear excludes reset, untrusted, conflict and release")
+	case c.Reset && c.SkipTo > 0:
+		return errors.New("reset excludes skip_to")
 	}
 	return nil
 }
@@ -200,15 +214,25 @@ func (x *applyCtx) eventStoreFault(c *EventStoreFault) error {
 	if storeIndex(x.meta.Stores, c.Key) < 0 {
 		return rejected("no event store %s", c.Key)
 	}
+	if c.SkipTo > x.meta.LastSeq {
+		return rejected("cannot skip to seq %d: the last event is %d", c.SkipTo, x.meta.LastSeq)
+	}
 	return x.changeStore(c.Key, func(stores []StoreCursor, i int) []StoreCursor {
 		s := &stores[i]
 		if c.Fault != "" {
 			s.Fault, s.FaultAt = c.Fault, x.env.Time
 		}
 		if c.Reset {
-			s.Acked = 0
+			s.Acked, s.Faulty, s.Conflict, s.LostFrom, s.LostTo = 0, false, false, 0, 0
 		}
-		s.Faulty = (s.Faulty || c.Untrusted) && !c.Clear
+		if c.SkipTo > s.Acked {
+			if s.LostFrom == 0 {
+				s.LostFrom = s.Acked + 1
+			}
+			s.Acked, s.LostTo = c.SkipTo, c.SkipTo
+		}
+		s.Conflict = (s.Conflict || c.Conflict) && !c.Clear
+		s.Faulty = (s.Faulty || c.Untrusted || c.Conflict) && !c.Clear
 		s.Released = s.Released || c.Release
 		return stores
 	})

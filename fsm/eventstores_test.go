@@ -40,6 +40,9 @@ func cursors(t *testing.T, f *FSM) string {
 	}
 	var parts []string
 	for _, s := range meta.Stores {
+		if s.LostFrom > 0 {
+			parts = append([]string{fmt.Sprintf("%s lost %d-%d |", s.Key(), s.LostFrom, s.LostTo)}, parts...)
+		}
 		p := fmt.Sprintf("%s=%d", s.Key(), s.Acked)
 		if s.Released {
 			p += "r"
@@ -85,6 +88,12 @@ func TestEventStoreCursors(t *testing.T) {
 			[]Command{add("s1"), &EventStoreFault{Key: "s1", Untrusted: true}, &EventStoreFault{Key: "s1", Clear: true}}, "s1=0 | shipped 0", ""},
 		{"with every store faulty nothing is trimmed",
 			[]Command{add("s1"), ack("s1", 3), &EventStoreFault{Key: "s1", Untrusted: true}, ack("s1", 9)}, "s1=9f | shipped 3", ""},
+		{"a conflict is faulty until the store loses its data",
+			[]Command{add("s1"), ack("s1", 4), &EventStoreFault{Key: "s1", Conflict: true}, &EventStoreFault{Key: "s1", Reset: true}},
+			"s1=0 | shipped 4", ""},
+		{"skip past lost events",
+			[]Command{add("s1"), add("s2"), ack("s1", 6), ack("s2", 2), &EventStoreFault{Key: "s2", SkipTo: 5}, ack("s2", 6)},
+			"s2 lost 3-5 | s1=6 s2=6 | shipped 6", ""},
 		{"remove", []Command{add("s1"), add("s2"), ack("s1", 4), &EventStoreRemove{Key: "s2"}, ack("s1", 5)}, "s1=5 | shipped 5", ""},
 		{"ack past the last event", []Command{add("s1"), ack("s1", 1000)}, "s1=0 | shipped 0", "the last event is"},
 		{"ack of an unknown store", []Command{ack("s9", 1)}, " | shipped 0", "no event store s9"},

@@ -162,7 +162,7 @@ func newAskBench(b *testing.B) *askBench {
 
 	cfg := testConfig(b, "ask", b.TempDir(), 1)
 	cfg.Logger = hclog.NewNullLogger()
-	cfg.EventStore = addr
+	cfg.EventStores = []string{addr}
 	// No agent heartbeats here: the agents keep the status the history left them in,
 	// rather than going offline under the benchmark (which would derive events).
 	cfg.AgentDegradedAfter, cfg.AgentOfflineAfter = 1000*time.Hour, 1000*time.Hour

@@ -98,9 +98,14 @@ type Config struct {
 	// it offline; its nodes then show as lost. Default: 30s.
 	AgentOfflineAfter time.Duration
 
-	// EventStore is the gRPC address (host:port) of the event store, the storage node
-	// that the leader ships events to. "" keeps events in the outbox. Default: "".
-	EventStore string
+	// EventStores are the gRPC addresses (host:port) of the event stores, the storage
+	// nodes that the leader ships every event to, besides the nodes the grid runs with
+	// the event-store role. None keeps events in the outbox. Default: none.
+	EventStores []string
+	// EventStoreDeadAfter is how long an event store may stay unreachable before it
+	// stops holding the outbox back: the outbox then lets go of events the other
+	// stores have, and the store is backfilled from them when it returns. Default: 10m.
+	EventStoreDeadAfter time.Duration
 	// EventOutboxLimit is the number of events waiting in the outbox above which the
 	// leader reports, in its log and in /v1/status, that the outbox is over its bound.
 	// Events are never dropped: the outbox is the only copy of an unshipped event.
@@ -173,10 +178,11 @@ func DefaultConfig() *Config {
 		RaftMultiplier: 1,
 		ApplyTimeout:   30 * time.Second,
 
-		EventOutboxLimit:   1_000_000,
-		HeartbeatInterval:  5 * time.Second,
-		AgentDegradedAfter: 15 * time.Second,
-		AgentOfflineAfter:  30 * time.Second,
+		EventOutboxLimit:    1_000_000,
+		EventStoreDeadAfter: 10 * time.Minute,
+		HeartbeatInterval:   5 * time.Second,
+		AgentDegradedAfter:  15 * time.Second,
+		AgentOfflineAfter:   30 * time.Second,
 
 		Autopilot: AutopilotConfig{
 			CleanupDeadServers:      true,
@@ -241,6 +247,9 @@ func (c *Config) validate() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.EventStoreDeadAfter == 0 {
+		c.EventStoreDeadAfter = 10 * time.Minute
 	}
 	if c.EventOutboxLimit == 0 {
 		c.EventOutboxLimit = 1_000_000

@@ -12,7 +12,6 @@ import (
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/eventquery"
 	"github.com/sutragrid/grid/events"
-	gridpb "github.com/sutragrid/grid/proto"
 )
 
 // The query side of the event pipeline: GET /v1/events, GET /v1/event/SEQ,
@@ -20,38 +19,21 @@ import (
 // events_stream.go). Any server answers. The handlers parse the request, hand the
 // engine (eventquery/) a view of this server's state, and write out its answer.
 
-// eventStore returns the event store, or nil when none is configured.
-func (s *Server) eventStore() (eventquery.Store, error) {
-	if s.config.EventStore == "" {
-		return nil, nil
-	}
-	conn, err := s.storeConns.Get(s.config.EventStore)
-	if err != nil {
-		return nil, fmt.Errorf("event store %s: %w", s.config.EventStore, err)
-	}
-	return eventquery.NewStorageStore(gridpb.NewStorageClient(conn)), nil
-}
-
-// eventView returns a view of the event pipeline as this server's state holds it
-// now, with store (or storeErr, why it cannot be used). A view is taken before the
-// store is asked: see the eventquery package.
-func (s *Server) eventView(store eventquery.Store, storeErr error) (*eventquery.View, error) {
+// requestView returns a view of the event pipeline as this server's state holds it
+// now, with the event stores to read. A view is taken before a store is asked: see
+// the eventquery package.
+func (s *Server) requestView() (*eventquery.View, error) {
 	state := s.fsm.State()
 	meta, err := state.EventMeta()
 	if err != nil {
 		return nil, err
 	}
-	return &eventquery.View{
+	v := &eventquery.View{
 		LastSeq: meta.LastSeq, ShippedSeq: meta.ShippedSeq, Outbox: state,
 		Recent: s.feed.get, RecentSpan: feedSize,
-		Store: store, StoreErr: storeErr,
-	}, nil
-}
-
-// requestView returns the view one request reads.
-func (s *Server) requestView() (*eventquery.View, error) {
-	store, err := s.eventStore()
-	return s.eventView(store, err)
+	}
+	v.Store, v.Missing, v.StoreErr = s.readStores(meta)
+	return v, nil
 }
 
 // setPartial sets the X-Grid-Partial header from the reasons an answer may be

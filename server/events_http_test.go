@@ -122,7 +122,7 @@ func (es *evStore) client(t testing.TB) (gridpb.StorageClient, context.Context) 
 func newEvCluster(t testing.TB, n int, addr string) *testCluster {
 	t.Helper()
 	return newClusterWith(t, n, func(cfg *Config) {
-		cfg.EventStore = addr
+		cfg.EventStores = []string{addr}
 		cfg.AgentDegradedAfter = time.Hour
 		cfg.AgentOfflineAfter = time.Hour
 	})

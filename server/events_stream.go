@@ -87,11 +87,6 @@ func (st *eventStreamer) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	store, storeErr := s.eventStore()
-	if storeErr != nil {
-		s.logs.http.Warn("event stream without an event store", "error", storeErr)
-	}
-
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -103,14 +98,14 @@ func (st *eventStreamer) serve(w http.ResponseWriter, r *http.Request) {
 	if err := sw.write(fmt.Sprintf("id: %d\n\n", since)); err != nil {
 		return
 	}
-	st.follow(ctx, sw, &eventquery.Follower{Next: since + 1, RetryFor: st.retryFor}, store, storeErr)
+	st.follow(ctx, sw, &eventquery.Follower{Next: since + 1, RetryFor: st.retryFor})
 }
 
 // follow sends the events from f.Next on, until ctx ends or the client goes.
-func (st *eventStreamer) follow(ctx context.Context, sw *sseWriter, f *eventquery.Follower, store eventquery.Store, storeErr error) {
+func (st *eventStreamer) follow(ctx context.Context, sw *sseWriter, f *eventquery.Follower) {
 	for {
 		wake := st.s.feed.notify()
-		v, err := st.s.eventView(store, storeErr)
+		v, err := st.s.requestView()
 		if err != nil {
 			return
 		}

@@ -28,6 +28,7 @@ type serverMetrics struct {
 	shipped       prometheus.Counter
 	storeWrite    prometheus.Histogram
 	storeFailures prometheus.Counter
+	storeFaults   prometheus.Counter
 	ask           prometheus.Histogram
 	// sent is the last seq the shipper stored, ahead of the replicated shipped seq
 	// until its acknowledgement commits (shipper.go).
@@ -46,8 +47,10 @@ func newServerMetrics(s *Server) *serverMetrics {
 		heartbeats: counter("agent", "heartbeats_received_total", "Heartbeats this server received from agents (the leader receives them all)."),
 		nodeRestarts: counter("node", "restarts_total",
 			"Node restarts applied to the replicated state since this server started (each server applies them all)."),
-		shipped:       counter("events", "shipped_total", "Events this server stored in the event store while it led."),
-		storeFailures: counter("shipper", "store_failures_total", "Batches of events the event store did not take (they are sent again)."),
+		shipped:       counter("events", "shipped_total", "Events this server stored in the event stores while it led (an event stored in two stores counts twice)."),
+		storeFailures: counter("shipper", "store_failures_total", "Batches of events an event store did not take (they are sent again)."),
+		storeFaults: counter("shipper", "store_faults_total",
+			"Faults this server found in event stores while it led: lost data, garbage, other content under an event's ID, down for too long."),
 		storeWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: telemetry.Namespace, Subsystem: "shipper", Name: "store_write_duration_seconds",
 			Help:    "Time for the event store to take one batch of events (LearnBatch), successful or not.",
@@ -67,7 +70,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 	for _, t := range events.Types {
 		m.derived[t] = derived.WithLabelValues(string(t))
 	}
-	reg.Register(m.heartbeats, m.nodeRestarts, m.shipped, m.storeFailures, m.storeWrite, m.ask, derived, &stateCollector{s: s})
+	reg.Register(m.heartbeats, m.nodeRestarts, m.shipped, m.storeFailures, m.storeFaults, m.storeWrite, m.ask, derived, &stateCollector{s: s})
 	return m
 }
 

@@ -78,11 +78,14 @@ type Server struct {
 	// thresholds are the heartbeat thresholds in force, which SIGHUP may swap
 	// (thresholds.go); the Config's are the ones the server started with.
 	thresholds atomic.Pointer[Thresholds]
-	// feed holds recent events and wakes their readers; shipper reports the pipeline.
+	// feed holds recent events and wakes their readers; stores are the shipper's views
+	// of the event stores (store_status.go).
 	feed *eventFeed
 	// askNames holds the names questions are resolved against (ask.go).
 	askNames namesCache
-	shipper  shipperState
+	stores   storeStatuses
+	// readFails remembers the event stores that failed reads lately (events_read.go).
+	readFails readFailures
 	// strangers rate-limits the warnings about members refused as servers (peercheck.go).
 	strangers strangerLog
 	// nodeOrders is the node reconciler while this server leads, else nil.

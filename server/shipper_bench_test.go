@@ -81,13 +81,14 @@ func BenchmarkShipEvents(b *testing.B) {
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	fillOutbox(b, s, b.N)
 	meta, _ := s.State().EventMeta()
-	sh := s.newShipping(store)
+	sh := s.newShipping(testStoreKey(b, s), store)
 	defer sh.close()
+	cur, _, _ := s.cursor(sh.key)
 	b.ResetTimer()
 	start := time.Now()
 	shipped := 0
 	for shipped < int(meta.LastSeq) {
-		n, err := sh.ship(context.Background())
+		n, err := sh.ship(context.Background(), cur)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func BenchmarkCommitToQueryable(b *testing.B) {
 	addr, store := benchStore(b)
 	cfg := testConfig(b, "ship", b.TempDir(), 1)
 	cfg.Logger = hclog.NewNullLogger()
-	cfg.EventStore = addr
+	cfg.EventStores = []string{addr}
 	s := startServer(b, cfg)
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	ctx := context.Background()
@@ -171,7 +172,7 @@ func BenchmarkEventListOneHour(b *testing.B) {
 	}
 	cfg := testConfig(b, "list", b.TempDir(), 1)
 	cfg.Logger = hclog.NewNullLogger()
-	cfg.EventStore = addr
+	cfg.EventStores = []string{addr}
 	s := startServer(b, cfg)
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	cl := apiClient(b, s)

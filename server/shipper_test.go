@@ -47,6 +47,16 @@ func (s *sizeLimitedStore) LearnBatch(ctx context.Context, in *gridpb.LearnBatch
 	return &gridpb.LearnBatchResponse{}, nil
 }
 
+// testStoreKey adds an event store to s's state, for a shipper a test drives itself,
+// and returns its key.
+func testStoreKey(t testing.TB, s *Server) string {
+	t.Helper()
+	if _, err := s.Apply(context.Background(), &fsm.EventStoreAdd{Addr: "test-store:1"}); err != nil {
+		t.Fatal(err)
+	}
+	return "test-store:1"
+}
+
 func TestShipperSplitsBatchesByBytes(t *testing.T) {
 	const n = 300
 	for _, tc := range []struct {
@@ -77,11 +87,12 @@ func TestShipperSplitsBatchesByBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			store := &sizeLimitedStore{limit: tc.limit}
-			sh := s.newShipping(store)
+			sh := s.newShipping(testStoreKey(t, s), store)
 			defer sh.close()
 			sh.maxBytes = tc.maxBytes
 			for sh.sent < meta.LastSeq {
-				if _, err := sh.ship(ctx); err != nil && !tooLarge(err) {
+				cur, _, _ := s.cursor(sh.key)
+				if _, err := sh.ship(ctx, cur); err != nil && !tooLarge(err) {
 					t.Fatal(err)
 				}
 				if store.requests > 10*n {

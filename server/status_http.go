@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -107,18 +109,57 @@ func (s *Server) status(ctx context.Context) (*api.Status, error) {
 	}
 	ev.OutboxLimit = s.config.EventOutboxLimit
 	ev.OverLimit = ev.Waiting > ev.OutboxLimit
-	ev.EventStore = s.config.EventStore
-	st := s.shipper.get()
-	ev.LastError, ev.LastShipped = st.LastError, st.LastShipped
-	if ev.EventStore != "" {
-		ev.StoreReachable = s.probeEventStore(ctx) == nil
-	}
+	s.storesStatus(ctx, meta, ev)
 	return out, nil
 }
 
+// storesStatus fills in each event store's state, from its replicated cursor, what
+// the shipper last saw of it, and a probe of its health made now.
+func (s *Server) storesStatus(ctx context.Context, meta fsm.EventMeta, ev *api.StatusEvents) {
+	ev.Stores = make([]api.EventStoreStatus, len(meta.Stores))
+	var wg sync.WaitGroup
+	for i, c := range meta.Stores {
+		out := &ev.Stores[i]
+		*out = api.EventStoreStatus{Name: c.Key(), Node: c.Node, AckedSeq: c.Acked, Lag: meta.LastSeq - min(c.Acked, meta.LastSeq),
+			HoldsOutbox: c.Complete(meta.ShippedSeq) && !c.Released, Released: c.Released,
+			Fault: c.Fault, FaultAt: c.FaultAt, LostFrom: c.LostFrom, LostTo: c.LostTo}
+		out.Address, _ = s.storeAddr(c)
+		st, _ := s.stores.get(c.Key())
+		out.LastError, out.DownSince, out.LastShipped, out.BackfillFrom = st.LastError, st.DownSince, st.LastShipped, st.Backfilling
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reachable := out.Address != "" && s.probeEventStore(ctx, out.Address) == nil
+			switch {
+			case c.Faulty:
+				out.State = api.StoreFaulty
+			case !reachable || st.LastError != "":
+				out.State = api.StoreDown
+			case !c.Complete(meta.ShippedSeq):
+				out.State = api.StoreCatchingUp
+			default:
+				out.State = api.StoreInSync
+			}
+		}()
+	}
+	wg.Wait()
+	var addrs []string
+	for _, st := range ev.Stores {
+		addrs = append(addrs, st.Address)
+		ev.StoreReachable = ev.StoreReachable || st.State != api.StoreDown
+		if ev.LastError == "" && st.LastError != "" {
+			ev.LastError = st.Name + ": " + st.LastError
+		}
+		if st.LastShipped.After(ev.LastShipped) {
+			ev.LastShipped = st.LastShipped
+		}
+	}
+	ev.EventStore = strings.Join(addrs, ",")
+}
+
 // probeEventStore asks the event store's gRPC health service whether it serves.
-func (s *Server) probeEventStore(ctx context.Context) error {
-	conn, err := s.storeConns.Get(s.config.EventStore)
+func (s *Server) probeEventStore(ctx context.Context, addr string) error {
+	conn, err := s.storeConns.Get(addr)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func allShipped(ev api.StatusEvents) error {
 func TestStatusEventPipeline(t *testing.T) {
 	storeDir := t.TempDir()
 	store := startEventStore(t, storeDir, 0)
-	c := newClusterWith(t, 3, func(cfg *Config) { cfg.EventStore = store.addr })
+	c := newClusterWith(t, 3, func(cfg *Config) { cfg.EventStores = []string{store.addr} })
 	leader := c.leader()
 	via := followers(leader, c.servers)[0] // a follower forwards to the leader
 
