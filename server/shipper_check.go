@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/sutragrid/grid/eventquery"
@@ -25,8 +26,12 @@ import (
 // content under an event's ID is untrusted until it loses that data (its data dir
 // wiped): Grid never overwrites a stored event.
 
-// storeCheckInterval is how often a store that answers is checked again.
-const storeCheckInterval = 30 * time.Second
+// storeCheckInterval is how often a store is checked deeply: storeCheckSamples
+// events below its cursor besides the one at it.
+const (
+	storeCheckInterval = 30 * time.Second
+	storeCheckSamples  = 8
+)
 
 // storeFault is what the shipper found wrong with a store, and what to record.
 type storeFault struct {
@@ -60,22 +65,30 @@ func readFault(key string, err error, doing string) error {
 	return err
 }
 
-// check checks that the store holds the event at its cursor, as the history has it.
-// A passing check of an untrusted store (not one with a conflict) trusts it again.
-func (sh *shipping) check(ctx context.Context, cur fsm.StoreCursor) error {
-	seq := cur.Acked
-	if seq == 0 || (cur.LostFrom > 0 && seq <= cur.LostTo) {
-		return nil // nothing it must hold
+// check checks that the store holds the event at its cursor, as the history has it;
+// deep, also storeCheckSamples events below it, picked at random. A passing deep
+// check of an untrusted store (not one with a conflict) trusts it again.
+func (sh *shipping) check(ctx context.Context, cur fsm.StoreCursor, deep bool) error {
+	seqs := []uint64{cur.Acked}
+	if deep && cur.Acked > 1 {
+		for range storeCheckSamples {
+			seqs = append(seqs, 1+rand.Uint64N(cur.Acked-1))
+		}
 	}
-	stored, err := eventquery.ReadRange(ctx, sh.store, seq, seq)
-	if err != nil {
-		return readFault(sh.key, err, fmt.Sprintf("checking event %d, its cursor", seq))
+	for _, seq := range seqs {
+		if seq == 0 || (cur.LostFrom > 0 && seq >= cur.LostFrom && seq <= cur.LostTo) {
+			continue // nothing it must hold
+		}
+		stored, err := eventquery.ReadRange(ctx, sh.store, seq, seq)
+		if err != nil {
+			return readFault(sh.key, err, fmt.Sprintf("checking event %d (its cursor is at %d)", seq, cur.Acked))
+		}
+		if ref := sh.s.historyEvent(seq); ref != nil && !sameEvent(ref, stored[0]) {
+			return &storeFault{key: sh.key, conflict: true,
+				msg: fmt.Sprintf("holds other content under event %d's ID; wipe its data dir to have it backfilled", seq)}
+		}
 	}
-	if ref := sh.s.historyEvent(seq); ref != nil && !sameEvent(ref, stored[0]) {
-		return &storeFault{key: sh.key, conflict: true,
-			msg: fmt.Sprintf("holds other content under event %d's ID; wipe its data dir to have it backfilled", seq)}
-	}
-	if cur.Faulty && !cur.Conflict {
+	if deep && cur.Faulty && !cur.Conflict {
 		sh.s.recordFault(ctx, sh.key, &storeFault{key: sh.key, msg: "answers correctly again"})
 	}
 	return nil

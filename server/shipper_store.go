@@ -37,6 +37,10 @@ const (
 	minShipBytes = 64 << 10
 )
 
+// maxKnownEntities bounds the entities a shipper remembers a store holds; past it,
+// batches of new entities are read back (correct, only slower).
+const maxKnownEntities = 100_000
+
 // shipping is one store's shipper for one leader term. It sends batch after batch
 // without waiting for each acknowledgement to commit: sent runs ahead of the store's
 // replicated cursor, and a single background acknowledger commits the highest stored
@@ -57,9 +61,13 @@ type shipping struct {
 	// and after it failed); checkedAt is when it last was.
 	unchecked bool
 	checkedAt time.Time
-	acks      chan uint64 // holds at most the newest seq to acknowledge
-	stop      context.CancelFunc
-	ackWG     sync.WaitGroup
+	// known are the entity concepts (agent:…, node:…, cluster) the store is known to
+	// hold, so that a batch's count of concepts that existed tells whether any of its
+	// events did (see learn).
+	known map[string]bool
+	acks  chan uint64 // holds at most the newest seq to acknowledge
+	stop  context.CancelFunc
+	ackWG sync.WaitGroup
 }
 
 // newShipping starts the shipper of the store named key; store, if not nil, is the
@@ -67,7 +75,7 @@ type shipping struct {
 func (s *Server) newShipping(key string, store gridpb.StorageClient) *shipping {
 	ctx, cancel := context.WithCancel(s.ctx)
 	sh := &shipping{s: s, key: key, fixed: store, store: store, maxBytes: shipMaxBytes,
-		unchecked: true, acks: make(chan uint64, 1), stop: cancel}
+		unchecked: true, known: map[string]bool{}, acks: make(chan uint64, 1), stop: cancel}
 	sh.ackWG.Add(1)
 	go func() {
 		defer sh.ackWG.Done()
@@ -85,6 +93,7 @@ func (sh *shipping) close() {
 // the next batch starts from the state's position, and has the store checked again.
 func (sh *shipping) rewind() {
 	sh.sent, sh.unchecked = 0, true
+	clear(sh.known)
 }
 
 // step checks the store when a check is due, then ships the next batch. It returns
@@ -98,10 +107,14 @@ func (sh *shipping) step(ctx context.Context, cur fsm.StoreCursor) (int, error) 
 		}
 		sh.store = c
 	}
-	if sh.unchecked || time.Since(sh.checkedAt) > storeCheckInterval {
-		if err := sh.check(ctx, cur); err != nil {
-			return 0, err
-		}
+	// The store is checked before each batch: a store restarted with its data lost
+	// answers the next batch as if nothing happened. Every storeCheckInterval the
+	// check also samples older events.
+	deep := sh.unchecked || time.Since(sh.checkedAt) > storeCheckInterval
+	if err := sh.check(ctx, cur, deep); err != nil {
+		return 0, err
+	}
+	if deep {
 		sh.unchecked, sh.checkedAt = false, time.Now()
 	}
 	return sh.ship(ctx, cur)
@@ -172,8 +185,20 @@ func (sh *shipping) learn(ctx context.Context, req sizedBatch, evs []*events.Eve
 		}
 		return fmt.Errorf("store events %d-%d: %w", evs[0].Seq, evs[len(evs)-1].Seq, err)
 	}
-	entities := len(req.Concepts) - len(evs)
-	if int(resp.GetConceptsExisting()) <= entities {
+	// Concepts that existed are either entities the store had, or events: those are
+	// read back and compared.
+	existed, expected := int(resp.GetConceptsExisting()), 0
+	for _, c := range req.Concepts {
+		if _, isEvent := events.SeqOf(c.Id); !isEvent && sh.known[c.Id] {
+			expected++
+		}
+	}
+	for _, c := range req.Concepts {
+		if _, isEvent := events.SeqOf(c.Id); !isEvent && len(sh.known) < maxKnownEntities {
+			sh.known[c.Id] = true
+		}
+	}
+	if existed <= expected {
 		return nil // every event was new to the store
 	}
 	return sh.compare(ctx, evs)
