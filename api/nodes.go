@@ -91,11 +91,17 @@ type RestartPolicy struct {
 // Attempts returns a pointer to n, for RestartPolicy.Attempts.
 func Attempts(n int) *int { return &n }
 
+// NodeRoleEventStore is the role of a node the grid runs as one of its event stores.
+const NodeRoleEventStore = "event-store"
+
 // Node is a storage node. GET /v1/nodes, GET /v1/node/ID
 type Node struct {
 	ID string `json:"id"`
 	// Name is the node's name; its ID when it was spawned without one.
-	Name          string        `json:"name"`
+	Name string `json:"name"`
+	// Role is NodeRoleEventStore for a node the grid runs as one of its event
+	// stores; "" for others.
+	Role          string        `json:"role,omitempty"`
 	Agent         string        `json:"agent"`
 	Port          int           `json:"port"`
 	StoragePath   string        `json:"storage_path"`
@@ -145,7 +151,10 @@ func (c *Client) Node(ctx context.Context, id string) (*Node, error) {
 type SpawnRequest struct {
 	// Name, if set, names the node: 1 to 63 letters, digits, '-', '_' and '.',
 	// unique among the grid's nodes. Default: the node's ID.
-	Name          string        `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Role, if NodeRoleEventStore, makes the node one of the grid's event stores:
+	// the leader ships every event to it, and backfills it with the history.
+	Role          string        `json:"role,omitempty"`
 	Agent         string        `json:"agent"`
 	Port          int           `json:"port"`
 	StoragePath   string        `json:"storage_path,omitempty"`

@@ -60,6 +60,12 @@ Spawn Options:
     events (node_name), and names the node in 'grid event list -node='.
     Default: the node's ID.
 
+  -role=event-store
+    Make the node one of the grid's event stores: the leader backfills it with
+    the whole event history, then ships it every new event, and reads may go to
+    it. Its agent supervises it like any other node (restarts, re-adoption).
+    Stopping it removes it from the event stores. Default: none.
+
   -storage-path=<path>
     Where the node keeps its data, inside the agent's storage root.
     Default: a directory named after the node in the agent's storage root.
@@ -107,6 +113,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	fs.IntVar(&req.Port, "port", 0, "")
 	fs.StringVar(&req.StoragePath, "storage-path", "", "")
 	fs.StringVar(&req.Name, "name", "", "")
+	fs.StringVar(&req.Role, "role", "", "")
 	fs.IntVar(&req.MemoryLimitMB, "memory-limit-mb", 512, "")
 	fs.IntVar(&restart.attempts, "restart-attempts", gridrestart.DefaultAttempts, "")
 	fs.DurationVar(&restart.interval, "restart-interval", gridrestart.DefaultInterval, "")
@@ -202,6 +209,8 @@ func checkSpawnFlags(req *api.SpawnRequest, interval, delay, maxDelay, timeout t
 			formatDuration(delay), formatDuration(maxDelay))
 	case timeout <= 0:
 		return fmt.Errorf("-timeout must be positive, not %s", timeout)
+	case req.Role != "" && req.Role != api.NodeRoleEventStore:
+		return fmt.Errorf("-role must be %q or empty, not %q", api.NodeRoleEventStore, req.Role)
 	}
 	return nil
 }

@@ -52,9 +52,9 @@ func TestNodeSpawn(t *testing.T) {
 			},
 			args: []string{"-address=ADDR", "-agent", "agent-001", "-port", "50100", "-storage-path=/data/n1",
 				"-memory-limit-mb=2048", "-restart-attempts=5", "-restart-interval=1h", "-restart-delay=1s",
-				"-restart-max-delay=1m"},
+				"-restart-max-delay=1m", "-role=event-store"},
 			checks: func(f *fakeAPI, b *bodyRecorder) []check {
-				return []check{exitCode(0), b.bodyIs(`{"agent":"agent-001","port":50100,"storage_path":"/data/n1",
+				return []check{exitCode(0), b.bodyIs(`{"role":"event-store","agent":"agent-001","port":50100,"storage_path":"/data/n1",
 					"memory_limit_mb":2048,"restart_policy":{"attempts":5,"interval":"1h0m0s","delay":"1s","max_delay":"1m0s"}}`)}
 			},
 		},
@@ -303,6 +303,7 @@ func TestNodeSpawnFlags(t *testing.T) {
 		{"delay above max delay", []string{"-agent=a", "-port=1", "-restart-delay=10m"}, "-restart-delay (10m) must not be longer than -restart-max-delay (5m)"},
 		{"duration without unit", []string{"-agent=a", "-port=1", "-restart-delay=5"}, `invalid value "5" for flag -restart-delay`},
 		{"zero timeout", []string{"-agent=a", "-port=1", "-timeout=0"}, "-timeout must be positive, not 0s"},
+		{"unknown role", []string{"-agent=a", "-port=1", "-role=cache"}, `-role must be "event-store" or empty, not "cache"`},
 		{"argument", []string{"-agent=a", "-port=1", "node-1"}, `unexpected argument "node-1"`},
 		{"flag after an argument", []string{"-agent=a", "x", "-port=1"}, `unexpected argument "-port=1": flags must come before arguments`},
 		{"unknown flag", []string{"-memory=5"}, "flag provided but not defined: -memory"},

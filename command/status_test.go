@@ -20,8 +20,13 @@ func TestStatus(t *testing.T) {
 		s.Agents = api.StatusAgents{Total: 1, Healthy: 1}
 		s.Nodes = api.StatusNodes{Total: 2, Running: 1, Stopped: 1}
 		s.ClusterHealth = "cluster_healthy"
-		s.Events = api.StatusEvents{LastSeq: 9, ShippedSeq: 9, EventStore: "127.0.0.1:50052", StoreReachable: true,
-			LastShipped: time.Date(2024, 5, 1, 11, 59, 57, 0, time.UTC)}
+		s.Events = api.StatusEvents{LastSeq: 9, ShippedSeq: 9, EventStore: "127.0.0.1:50052,127.0.0.1:50100", StoreReachable: true,
+			LastShipped: time.Date(2024, 5, 1, 11, 59, 57, 0, time.UTC),
+			Stores: []api.EventStoreStatus{
+				{Name: "127.0.0.1:50052", Address: "127.0.0.1:50052", State: api.StoreInSync, AckedSeq: 9, HoldsOutbox: true},
+				{Name: "node:n1", Address: "127.0.0.1:50100", Node: "n1", State: api.StoreCatchingUp, AckedSeq: 4,
+					BackfillFrom: "127.0.0.1:50052", Fault: "lost data it had acknowledged"},
+			}}
 	})
 	empty := statusJSON(t, func(s *api.Status) {
 		s.Servers = 1
@@ -61,16 +66,18 @@ func TestStatus(t *testing.T) {
 			args:   []string{"-address=ADDR"},
 			checks: func(f *fakeAPI) []check {
 				return []check{exitCode(0), noStderr(), stdoutIs(strings.Join([]string{
-					"Leader         = dev (127.0.0.1:7002)",
-					"Servers        = 1",
-					"Cluster Health = healthy",
-					"Agents         = 1 total: 1 healthy, 0 degraded, 0 offline",
-					"Nodes          = 2 total: 1 running, 1 stopped",
-					"Event Store    = 127.0.0.1:50052 (reachable)",
-					"Events Shipped = 9 of 9",
-					"Events Waiting = 0",
-					"Last Shipped   = 2024-05-01T11:59:57Z (3s ago)",
-					"Last Error     = -",
+					"Leader            = dev (127.0.0.1:7002)",
+					"Servers           = 1",
+					"Cluster Health    = healthy",
+					"Agents            = 1 total: 1 healthy, 0 degraded, 0 offline",
+					"Nodes             = 2 total: 1 running, 1 stopped",
+					"Event Stores      = 2 total: 1 in-sync, 1 catching-up",
+					"  127.0.0.1:50052 = in-sync, holds seq 9 of 9",
+					"  node:n1         = catching-up from 127.0.0.1:50052, holds seq 4 of 9, at 127.0.0.1:50100, last fault: lost data it had acknowledged",
+					"Events Shipped    = 9 of 9",
+					"Events Waiting    = 0",
+					"Last Shipped      = 2024-05-01T11:59:57Z (3s ago)",
+					"Last Error        = -",
 				}, "\n"))}
 			},
 		},

@@ -26,7 +26,7 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := &fsm.SpawnNode{
-		ID: newNodeID(), Name: req.Name, Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
+		ID: newNodeID(), Name: req.Name, Role: req.Role, Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
 		MemoryLimitMB: req.MemoryLimitMB, RequestedBy: s.requester(r),
 		Restart: restart.Policy{
 			Attempts: restart.DefaultAttempts, Interval: time.Duration(req.Restart.Interval),
@@ -174,7 +174,7 @@ func (s *Server) apiAgent(a *fsm.Agent) api.Agent {
 // apiNode renders a node; one whose agent is offline or gone shows as lost.
 func (s *Server) apiNode(n *fsm.Node) api.Node {
 	out := api.Node{
-		ID: n.ID, Name: n.DisplayName(), Agent: n.Agent, Port: n.Port, StoragePath: n.StoragePath, MemoryLimitMB: n.MemoryLimitMB,
+		ID: n.ID, Name: n.DisplayName(), Role: n.Role, Agent: n.Agent, Port: n.Port, StoragePath: n.StoragePath, MemoryLimitMB: n.MemoryLimitMB,
 		Restart: api.RestartPolicy{
 			Attempts: api.Attempts(n.Restart.Attempts), Interval: api.Duration(n.Restart.Interval),
 			Delay: api.Duration(n.Restart.Delay), MaxDelay: api.Duration(n.Restart.MaxDelay),
