@@ -80,7 +80,7 @@ func (v *View) count(ctx context.Context, q *CountQuery) (*Counts, error) {
 			return c, nil
 		}
 		if settled || attempt == countAttempts {
-			c.Partial = append(c.Partial, v.Missing...)
+			c.Partial = append(c.Partial, v.missing()...)
 			if !settled {
 				c.Partial = append(c.Partial, "events were shipped while they were counted: a few may be counted twice or not at all")
 			}

@@ -103,7 +103,7 @@ func (v *View) effects(ctx context.Context, d *Detail) (partial []string, err er
 		partial = append(partial, gap)
 	} else if v.Store != nil {
 		partial = append(partial, v.storedEffects(ctx, seq, found)...)
-		partial = append(partial, v.Missing...)
+		partial = append(partial, v.missing()...)
 	}
 	d.Effects = slices.SortedFunc(maps.Values(found), func(a, b *events.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return partial, nil

@@ -37,7 +37,7 @@ func (v *View) List(ctx context.Context, q *ListQuery) (*Page, error) {
 		case err != nil:
 			page.Partial = append(page.Partial, err.Error())
 		default:
-			page.Partial = append(page.Partial, v.Missing...)
+			page.Partial = append(page.Partial, v.missing()...)
 			if bad > 0 {
 				page.Partial = append(page.Partial, fmt.Sprintf("%d event(s) in the event store could not be decoded", bad))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,14 +21,16 @@ type Replicas struct {
 	// Failed, if set, is told of each store that could not be reached (its index),
 	// so that the caller can try it last next time.
 	Failed func(i int, err error)
+	// answered is the index of the store that answered last, plus one (0: none).
+	answered atomic.Int32
 }
 
-// NewReplicas returns the Store that reads from stores in order; with one store it
-// returns that store.
-func NewReplicas(stores []Store, failed func(i int, err error)) Store {
-	if len(stores) == 1 && failed == nil {
-		return stores[0]
-	}
+// Answered returns the index of the store that answered the last call, or -1 if no
+// store has answered yet.
+func (r *Replicas) Answered() int { return int(r.answered.Load()) - 1 }
+
+// NewReplicas returns the Replicas that read from stores in order.
+func NewReplicas(stores []Store, failed func(i int, err error)) *Replicas {
 	return &Replicas{Stores: stores, Failed: failed}
 }
 
@@ -52,6 +55,7 @@ func each[T any](ctx context.Context, r *Replicas, f func(Store) (T, error)) (T,
 	for i, st := range r.Stores {
 		v, err := f(st)
 		if err == nil || !unreachable(err) || ctx.Err() != nil {
+			r.answered.Store(int32(i + 1))
 			return v, err
 		}
 		if r.Failed != nil {

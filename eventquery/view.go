@@ -67,10 +67,10 @@ type View struct {
 	// why the configured one cannot be used.
 	Store    Store
 	StoreErr error
-	// Missing says which shipped events Store lacks (a store still being backfilled,
-	// or events lost from every store); answers that read the store carry it in their
-	// partial marker.
-	Missing []string
+	// Missing, if set, says which shipped events the store that answered lacks (a
+	// store still being backfilled, or events lost from every store): answers that
+	// read the store carry it in their partial marker. It is asked after the store.
+	Missing func() []string
 }
 
 // Errors of Find.
@@ -127,6 +127,14 @@ func (v *View) waiting(after uint64, keep func(*events.Event) bool) ([]*events.E
 		}
 	}
 	return out, nil
+}
+
+// missing is what Missing says, if anything.
+func (v *View) missing() []string {
+	if v.Missing == nil {
+		return nil
+	}
+	return v.Missing()
 }
 
 // storeGap says why shipped events cannot be read, or "" when the store can be asked.

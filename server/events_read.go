@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,9 +42,11 @@ func (r *readFailures) recent(key string) bool {
 	return time.Since(r.at[key]) < readFailMemory
 }
 
-// readStores returns the stores to read, as one Store, and what they lack of the
-// shipped history; nil when there is no store to read.
-func (s *Server) readStores(meta fsm.EventMeta) (eventquery.Store, []string, error) {
+// readStores returns the stores to read, as one Store, and what the store that
+// answers lacks of the shipped history; nil when there is no store to read. The
+// complete stores come first; the most advanced incomplete one last, so that an
+// answer still comes, marked partial, when no complete store can be reached.
+func (s *Server) readStores(meta fsm.EventMeta) (eventquery.Store, func() []string, error) {
 	var complete, partial []fsm.StoreCursor
 	for _, c := range meta.Stores {
 		switch {
@@ -54,13 +57,13 @@ func (s *Server) readStores(meta fsm.EventMeta) (eventquery.Store, []string, err
 			partial = append(partial, c)
 		}
 	}
-	var missing []string
+	// Stores that failed lately go last, then stores with lost events.
+	slices.SortStableFunc(complete, func(a, b fsm.StoreCursor) int {
+		return rank(s.readFails.recent(a.Key()), a.LostFrom > 0) - rank(s.readFails.recent(b.Key()), b.LostFrom > 0)
+	})
 	read := complete
-	if len(read) == 0 && len(partial) > 0 {
-		best := slices.MaxFunc(partial, func(a, b fsm.StoreCursor) int { return int(a.Acked) - int(b.Acked) })
-		read = []fsm.StoreCursor{best}
-		missing = append(missing, fmt.Sprintf("event store %s holds the history up to seq %d only (it is being backfilled): events %d-%d cannot be read yet",
-			best.Key(), best.Acked, best.Acked+1, meta.ShippedSeq))
+	if len(partial) > 0 {
+		read = append(read, slices.MaxFunc(partial, func(a, b fsm.StoreCursor) int { return cmp.Compare(a.Acked, b.Acked) }))
 	}
 	if len(read) == 0 {
 		if len(meta.Stores) > 0 {
@@ -68,16 +71,11 @@ func (s *Server) readStores(meta fsm.EventMeta) (eventquery.Store, []string, err
 		}
 		return nil, nil, nil
 	}
-	// Stores that failed lately go last, then stores with lost events.
-	slices.SortStableFunc(read, func(a, b fsm.StoreCursor) int {
-		return rank(s.readFails.recent(a.Key()), a.LostFrom > 0) - rank(s.readFails.recent(b.Key()), b.LostFrom > 0)
-	})
-	if first := read[0]; first.LostFrom > 0 {
-		missing = append(missing, fmt.Sprintf("events %d-%d are lost from event store %s: no store had them when it was backfilled",
-			first.LostFrom, first.LostTo, first.Key()))
-	}
-	stores := make([]eventquery.Store, 0, len(read))
-	var keys []string
+	var (
+		stores []eventquery.Store
+		keys   []string
+		notes  [][]string
+	)
 	for _, c := range read {
 		addr, err := s.storeAddr(c)
 		if err != nil {
@@ -89,11 +87,32 @@ func (s *Server) readStores(meta fsm.EventMeta) (eventquery.Store, []string, err
 		}
 		stores = append(stores, eventquery.NewStorageStore(gridpb.NewStorageClient(conn)))
 		keys = append(keys, c.Key())
+		notes = append(notes, lacks(c, meta.ShippedSeq))
 	}
 	if len(stores) == 0 {
 		return nil, nil, fmt.Errorf("no event store can be reached")
 	}
-	return eventquery.NewReplicas(stores, func(i int, _ error) { s.readFails.failed(keys[i]) }), missing, nil
+	r := eventquery.NewReplicas(stores, func(i int, _ error) { s.readFails.failed(keys[i]) })
+	return r, func() []string {
+		if i := r.Answered(); i >= 0 {
+			return notes[i]
+		}
+		return nil
+	}, nil
+}
+
+// lacks says what of the shipped history up to shipped the store lacks.
+func lacks(c fsm.StoreCursor, shipped uint64) []string {
+	var out []string
+	if c.Acked < shipped {
+		out = append(out, fmt.Sprintf("event store %s holds the history up to seq %d only (it is being backfilled): events %d-%d cannot be read yet",
+			c.Key(), c.Acked, c.Acked+1, shipped))
+	}
+	if c.LostFrom > 0 {
+		out = append(out, fmt.Sprintf("events %d-%d are lost from event store %s: no store had them when it was backfilled",
+			c.LostFrom, c.LostTo, c.Key()))
+	}
+	return out
 }
 
 func rank(failedLately, lost bool) int {

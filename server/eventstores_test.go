@@ -16,19 +16,29 @@ import (
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
-// deriveEvents derives n sampled heartbeats of agent a1 (registered on first use).
-func deriveEvents(t *testing.T, s *Server, n int) {
+// deriveEvents derives n sampled heartbeats of agent a1 (registered on first use),
+// through whichever server leads: a leader elected in the test's first seconds may
+// still lose its place.
+func deriveEvents(t *testing.T, c *testCluster, n int) {
 	t.Helper()
 	ctx := context.Background()
-	if st, _ := s.State().Agent("a1"); st == nil {
-		if _, err := s.Apply(ctx, &fsm.RegisterAgent{Name: "a1", Address: deadAgentAddr}); err != nil {
-			t.Fatal(err)
+	apply := func(cmd fsm.Command) {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			_, err := c.leader().Apply(ctx, cmd)
+			if err == nil {
+				return
+			}
+			if attempt == 5 {
+				t.Fatal(err)
+			}
 		}
 	}
+	if st, _ := c.leader().State().Agent("a1"); st == nil {
+		apply(&fsm.RegisterAgent{Name: "a1", Address: deadAgentAddr})
+	}
 	for range n {
-		if _, err := s.Apply(ctx, &fsm.SampleHeartbeat{Name: "a1", LastSeen: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
+		apply(&fsm.SampleHeartbeat{Name: "a1", LastSeen: time.Now()})
 	}
 }
 
@@ -91,7 +101,7 @@ func TestEventStoresReplicate(t *testing.T) {
 	c := newClusterWith(t, 3, func(cfg *Config) {
 		cfg.EventStores = []string{es1.addr, es2.addr}
 		cfg.AgentDegradedAfter, cfg.AgentOfflineAfter = time.Hour, time.Hour
-		cfg.EventStoreDeadAfter = 3 * time.Second
+		cfg.EventStoreDeadAfter = 8 * time.Second
 	})
 	leader := c.leader()
 	lastSeq := func() uint64 {
@@ -112,13 +122,13 @@ func TestEventStoresReplicate(t *testing.T) {
 		}
 	}
 
-	deriveEvents(t, leader, 50)
+	deriveEvents(t, c, 50)
 	bothInSync("shipped to both")
 
 	t.Run("a store down holds the outbox back until it returns", func(t *testing.T) {
 		es2.stop()
 		before := lastSeq()
-		deriveEvents(t, leader, 20)
+		deriveEvents(t, c, 20)
 		waitStore(t, leader, es2.addr, "store 2 down", func(es api.EventStoreStatus, ev api.StatusEvents) error {
 			if es.State != api.StoreDown || ev.ShippedSeq != before || ev.Waiting != 20 {
 				return fmt.Errorf("store 2 %s, shipped %d, waiting %d", es.State, ev.ShippedSeq, ev.Waiting)
@@ -138,7 +148,7 @@ func TestEventStoresReplicate(t *testing.T) {
 		es2.stop()
 		es2.dir = t.TempDir() // its data is gone
 		es2.start()
-		deriveEvents(t, leader, 5)
+		deriveEvents(t, c, 5)
 		bothInSync("store 2 backfilled")
 		es, _, err := storeState(t, leader, es2.addr)
 		if err != nil || !strings.Contains(es.Fault, "lost data it had acknowledged") {
@@ -146,18 +156,38 @@ func TestEventStoresReplicate(t *testing.T) {
 		}
 	})
 
+	t.Run("reads from a store being backfilled say what it lacks", func(t *testing.T) {
+		es1.stop() // the only complete store, and the only source
+		es2.stop()
+		es2.dir = t.TempDir()
+		es2.start()
+		deriveEvents(t, c, 3)
+		waitStore(t, leader, es2.addr, "store 2 reset, waiting for a source", func(es api.EventStoreStatus, ev api.StatusEvents) error {
+			if es.State != api.StoreCatchingUp || es.AckedSeq != 0 || !strings.Contains(es.LastError, "backfill events from 1") {
+				return fmt.Errorf("store 2 %s at %d (%s)", es.State, es.AckedSeq, es.LastError)
+			}
+			return nil
+		})
+		list, err := apiClient(t, leader).Events(context.Background(), api.EventQuery{Limit: 1000})
+		if err != nil || !strings.Contains(list.Partial, "holds the history up to seq 0 only") {
+			t.Fatalf("list: %d events, partial %q, %v", len(list.Events), list.Partial, err)
+		}
+		es1.start()
+		bothInSync("store 1 back, store 2 backfilled")
+	})
+
 	t.Run("a new leader resumes each store", func(t *testing.T) {
 		if err := leader.raft.LeadershipTransfer().Error(); err != nil {
 			t.Fatal(err)
 		}
 		leader = c.leader()
-		deriveEvents(t, leader, 10)
+		deriveEvents(t, c, 10)
 		bothInSync("after the transfer")
 	})
 
 	t.Run("a store down for too long is released", func(t *testing.T) {
 		es1.stop()
-		deriveEvents(t, leader, 10)
+		deriveEvents(t, c, 10)
 		waitStore(t, leader, es1.addr, "store 1 released", func(es api.EventStoreStatus, ev api.StatusEvents) error {
 			if !es.Released || es.HoldsOutbox || ev.Waiting != 0 {
 				return fmt.Errorf("store 1 %s, released %v, waiting %d", es.State, es.Released, ev.Waiting)
@@ -196,7 +226,7 @@ func TestEventStoreFaults(t *testing.T) {
 				cfg.AgentDegradedAfter, cfg.AgentOfflineAfter = time.Hour, time.Hour
 			})
 			s := cl.leader()
-			deriveEvents(t, s, 10)
+			deriveEvents(t, cl, 10)
 			waitStore(t, s, bad.addr, "the bad store faulty", func(es api.EventStoreStatus, ev api.StatusEvents) error {
 				if es.State != api.StoreFaulty || !strings.Contains(es.Fault, tc.want) || es.HoldsOutbox {
 					return fmt.Errorf("bad store %s, fault %q", es.State, es.Fault)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -220,6 +221,12 @@ func (s *Server) storeFailed(ctx context.Context, sh *shipping, cur fsm.StoreCur
 		if f.key == key && f.reset {
 			sh.rewind() // what it was sent is gone with the rest
 		}
+		return
+	}
+	var src *sourceError
+	if errors.As(err, &src) {
+		s.stores.update(key, func(st *StoreStatus) { st.LastError = err.Error() })
+		s.logs.shipper.Warn("backfilling an event store waits", "store", key, "error", err)
 		return
 	}
 	st := s.stores.update(key, func(st *StoreStatus) {

@@ -257,8 +257,14 @@ func (sh *shipping) backfill(ctx context.Context, cur fsm.StoreCursor, from uint
 		}
 		errs = append(errs, fmt.Sprintf("%s: %v", src.Key(), err))
 	}
-	return nil, fmt.Errorf("backfill events from %d: no store could give them: %s", from, strings.Join(errs, "; "))
+	return nil, &sourceError{fmt.Errorf("backfill events from %d: no store could give them: %s", from, strings.Join(errs, "; "))}
 }
+
+// sourceError is a backfill that found no store to copy from: the store being
+// backfilled is not at fault, and not down.
+type sourceError struct{ error }
+
+func (e *sourceError) Unwrap() error { return e.error }
 
 // backfillSources returns the stores other than key that should hold seq from, the
 // ones seen reachable first, the most advanced first.
@@ -292,7 +298,7 @@ func (s *Server) backfillSources(key string, from uint64, stores []fsm.StoreCurs
 func (sh *shipping) noSource(cur fsm.StoreCursor, from uint64, meta fsm.EventMeta) error {
 	for _, c := range meta.Stores {
 		if c.Key() != cur.Key() && c.Acked >= from {
-			return fmt.Errorf("backfill events from %d: waiting for store %s, which has them, to be trusted again", from, c.Key())
+			return &sourceError{fmt.Errorf("backfill events from %d: waiting for store %s, which has them, to answer and be trusted", from, c.Key())}
 		}
 	}
 	return &storeFault{key: cur.Key(), skipTo: meta.ShippedSeq,

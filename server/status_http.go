@@ -133,7 +133,7 @@ func (s *Server) storesStatus(ctx context.Context, meta fsm.EventMeta, ev *api.S
 			switch {
 			case c.Faulty:
 				out.State = api.StoreFaulty
-			case !reachable || st.LastError != "":
+			case !reachable || !st.DownSince.IsZero():
 				out.State = api.StoreDown
 			case !c.Complete(meta.ShippedSeq):
 				out.State = api.StoreCatchingUp
