@@ -100,6 +100,15 @@ var (
 	descLagSeconds = prometheus.NewDesc("grid_shipper_lag_seconds",
 		"Age of the oldest event the event store has not stored yet; 0 when it has them all.", nil, nil)
 	descLeader = prometheus.NewDesc("grid_server_leader", "1 while this server is the Raft leader, else 0.", nil, nil)
+	// Each event store's replicated cursor, by store name (its address, or node:ID).
+	descStoreAcked = prometheus.NewDesc("grid_event_store_acked_seq",
+		"Seq up to which the event store holds every event, as this server's state records it.", []string{"store"}, nil)
+	descStoreLag = prometheus.NewDesc("grid_event_store_lag_events",
+		"Events derived that the event store does not hold yet (last seq - acked seq).", []string{"store"}, nil)
+	descStoreFaulty = prometheus.NewDesc("grid_event_store_faulty",
+		"1 while the event store is faulty (it answered garbage, or holds other content under an event's ID), else 0.", []string{"store"}, nil)
+	descStoreHolds = prometheus.NewDesc("grid_event_store_holds_outbox",
+		"1 while the outbox keeps events until the event store has them (it is complete, trusted and not released), else 0.", []string{"store"}, nil)
 	// Only the leader's autopilot judges the servers: the others do not report these.
 	descAutopilotHealthy = prometheus.NewDesc("grid_autopilot_healthy",
 		"On the leader: 1 while autopilot judges every server healthy, else 0.", nil, nil)
@@ -115,7 +124,7 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader,
-		descAutopilotHealthy, descAutopilotTolerance} {
+		descAutopilotHealthy, descAutopilotTolerance, descStoreAcked, descStoreLag, descStoreFaulty, descStoreHolds} {
 		ch <- d
 	}
 }
@@ -177,4 +186,17 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descLagSeconds, lag)
+	for _, c := range meta.Stores {
+		gauge(descStoreAcked, float64(c.Acked), c.Key())
+		gauge(descStoreLag, float64(meta.LastSeq-min(c.Acked, meta.LastSeq)), c.Key())
+		gauge(descStoreFaulty, bool01(c.Faulty), c.Key())
+		gauge(descStoreHolds, bool01(c.Complete(meta.ShippedSeq) && !c.Released), c.Key())
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

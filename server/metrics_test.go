@@ -88,6 +88,11 @@ func TestMetricsMoveWithTheGrid(t *testing.T) {
 		{"ask route timed", "grid_http_request_duration_seconds", []string{"route", "POST /v1/ask"}, "histogram", 1, nil},
 		// A scrape is timed once answered: this scrape sees the earlier ones.
 		{"scrapes timed", "grid_http_request_duration_seconds", []string{"route", "GET /v1/metrics"}, "histogram", 1, nil},
+		{"the store holds everything", "grid_event_store_lag_events", []string{"store", es.addr}, "gauge", 0, ptr(0.0)},
+		{"the store's cursor", "grid_event_store_acked_seq", []string{"store", es.addr}, "gauge", 1, nil},
+		{"the store is trusted", "grid_event_store_faulty", []string{"store", es.addr}, "gauge", 0, ptr(0.0)},
+		{"the store holds the outbox", "grid_event_store_holds_outbox", []string{"store", es.addr}, "gauge", 1, ptr(1.0)},
+		{"no store fault", "grid_shipper_store_faults_total", nil, "counter", 0, ptr(0.0)},
 		{"leader", "grid_server_leader", nil, "gauge", 1, ptr(1.0)},
 		{"autopilot healthy", "grid_autopilot_healthy", nil, "gauge", 1, ptr(1.0)},
 		{"a single server tolerates no failure", "grid_autopilot_failure_tolerance", nil, "gauge", 0, ptr(0.0)},
