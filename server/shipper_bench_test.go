@@ -71,8 +71,9 @@ func fillOutbox(b *testing.B, s *Server, n int) {
 
 // BenchmarkShipEvents measures events shipped from the outbox to durable in the event
 // store: a real one-server Raft cluster with an outbox of b.N events (derived through
-// Raft beforehand, not timed), drained by the shipper's own batches (LearnBatch of
-// 1,000 to a real storage node, then an acknowledgement through Raft).
+// Raft beforehand, not timed), drained by the shipper's own steps (a check of the
+// store, a LearnBatch of 1,000 to a real storage node, then an acknowledgement
+// through Raft).
 func BenchmarkShipEvents(b *testing.B) {
 	_, store := benchStore(b)
 	cfg := testConfig(b, "ship", b.TempDir(), 1)
@@ -83,12 +84,13 @@ func BenchmarkShipEvents(b *testing.B) {
 	meta, _ := s.State().EventMeta()
 	sh := s.newShipping(testStoreKey(b, s), store)
 	defer sh.close()
-	cur, _, _ := s.cursor(sh.key)
 	b.ResetTimer()
 	start := time.Now()
 	shipped := 0
 	for shipped < int(meta.LastSeq) {
-		n, err := sh.ship(context.Background(), cur)
+		// As the shipper's loop does: each batch after a check of the store.
+		cur, _, _ := s.cursor(sh.key)
+		n, err := sh.step(context.Background(), cur)
 		if err != nil {
 			b.Fatal(err)
 		}
