@@ -97,6 +97,13 @@ func (x *applyCtx) finish() error {
 			return err
 		}
 	}
+	if len(x.emitted) > 0 {
+		d, err := chainEvents(x.meta.Digest, x.emitted)
+		if err != nil {
+			return err
+		}
+		x.meta.Digest = d
+	}
 	if !x.metaDirty {
 		return nil
 	}

@@ -88,6 +88,9 @@ func (f *FSM) CarryForward(snap io.Reader, r Restored, w io.Writer) (*events.Eve
 	if err := txn.Insert(tableOutbox, e); err != nil {
 		return nil, err
 	}
+	if meta.Digest, err = chainEvents(meta.Digest, append(later, e)); err != nil {
+		return nil, err
+	}
 	if err := txn.Insert(tableMeta, &meta); err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ type EventMeta struct {
 	ShippedSeq uint64 `json:"shipped_seq"`
 	// ClusterHealth is the type of the last cluster event ("" before the first).
 	ClusterHealth string `json:"cluster_health"`
+	// Digest is the running digest of the history up to LastSeq (digest.go); "" in
+	// a state whose history began before digests were kept, until its next event.
+	Digest string `json:"digest,omitempty"`
 	// Stores are the event stores' cursors (eventstores.go). They are part of the
 	// event pipeline, so a snapshot restore carries them forward with the counters.
 	Stores []StoreCursor `json:"stores,omitempty"`

@@ -91,6 +91,12 @@ func (f *eventFeed) notify() <-chan struct{} {
 // each server derived with what the event store holds.
 func (s *Server) handleDerivedEvents(w http.ResponseWriter, r *http.Request) {
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	// This server's own position in the history and its digest (fsm/digest.go), so
+	// that servers can be compared with each other and with the stores.
+	if meta, err := s.fsm.State().EventMeta(); err == nil {
+		w.Header().Set("X-Grid-Event-Last-Seq", strconv.FormatUint(meta.LastSeq, 10))
+		w.Header().Set("X-Grid-Event-Digest", meta.Digest)
+	}
 	out := []*events.Event{}
 	s.feed.mu.Lock()
 	for seq := after + 1; seq <= s.feed.lastSeq; seq++ {
