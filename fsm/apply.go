@@ -78,7 +78,7 @@ func (x *applyCtx) emit(e *events.Event) uint64 {
 	x.meta.LastSeq++
 	x.metaDirty = true
 	e.Seq = x.meta.LastSeq
-	e.Timestamp = x.env.Time
+	e.Timestamp = x.meta.nextTime(x.env.Time)
 	e.Description = events.Describe(e)
 	x.emitted = append(x.emitted, e)
 	return e.Seq

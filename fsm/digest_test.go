@@ -51,3 +51,26 @@ func TestEventDigest(t *testing.T) {
 		t.Fatalf("after the restore: digest %q, recomputed %q", m.Digest, recompute(a))
 	}
 }
+
+// Event times never go back as seqs go up, though commands may be stamped out of
+// their log order (servers stamp before Raft orders them; leaders' clocks differ).
+func TestEventTimesFollowSeqs(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f := newFSM(t)
+	applyCmd(t, f, 1, t0.Add(time.Second), &RegisterAgent{Name: "a"})   // 1, 2 at t0+1s
+	applyCmd(t, f, 2, t0, &RegisterAgent{Name: "b"})                    // 3, stamped earlier
+	applyCmd(t, f, 3, t0.Add(2*time.Second), &RegisterAgent{Name: "c"}) // 4 at t0+2s
+	evs, err := f.State().Outbox(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Time{t0.Add(time.Second), t0.Add(time.Second), t0.Add(time.Second), t0.Add(2 * time.Second)}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, e := range evs {
+		if !e.Timestamp.Equal(want[i]) {
+			t.Errorf("event %d (%s) at %s, want %s", e.Seq, e.Type, e.Timestamp, want[i])
+		}
+	}
+}

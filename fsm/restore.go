@@ -78,7 +78,7 @@ func (f *FSM) CarryForward(snap io.Reader, r Restored, w io.Writer) (*events.Eve
 	}
 	meta.ID = metaEvents
 	meta.LastSeq++
-	e := &events.Event{Seq: meta.LastSeq, Type: events.ClusterRestored, Timestamp: r.Time.UTC(),
+	e := &events.Event{Seq: meta.LastSeq, Type: events.ClusterRestored, Timestamp: meta.nextTime(r.Time.UTC()),
 		SnapshotIndex: r.SnapshotIndex, RequestedBy: r.RequestedBy}
 	if !r.SnapshotTime.IsZero() {
 		t := r.SnapshotTime.UTC()

@@ -85,12 +85,26 @@ type EventMeta struct {
 	ShippedSeq uint64 `json:"shipped_seq"`
 	// ClusterHealth is the type of the last cluster event ("" before the first).
 	ClusterHealth string `json:"cluster_health"`
+	// LastTime is the last event's timestamp. An event's time is its command's, or
+	// this if that is earlier, so that times never go back as seqs go up: servers
+	// stamp commands before Raft orders them, and clocks differ between leaders.
+	LastTime time.Time `json:"last_time,omitempty"`
 	// Digest is the running digest of the history up to LastSeq (digest.go); "" in
 	// a state whose history began before digests were kept, until its next event.
 	Digest string `json:"digest,omitempty"`
 	// Stores are the event stores' cursors (eventstores.go). They are part of the
 	// event pipeline, so a snapshot restore carries them forward with the counters.
 	Stores []StoreCursor `json:"stores,omitempty"`
+}
+
+// nextTime returns the timestamp of the next event of a command stamped t: t, or the
+// last event's if t is earlier; and records it as the last.
+func (m *EventMeta) nextTime(t time.Time) time.Time {
+	if t.Before(m.LastTime) {
+		t = m.LastTime
+	}
+	m.LastTime = t
+	return t
 }
 
 // table describes one memdb table: its schema, and how to decode its rows from a
