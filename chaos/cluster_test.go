@@ -37,6 +37,9 @@ type member struct {
 	args    []string
 	dataDir string
 	logPath string
+	// fsDir is the tmpfs mounted for the store the nemesis fills ("" for others):
+	// its data dir lies inside, next to where the filler goes.
+	fsDir string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -321,11 +324,14 @@ func newCluster(t testing.TB, dir, logDir string) *cluster {
 	}
 	for i := 1; i <= 2; i++ {
 		m := add(roleStore, fmt.Sprintf("e%d", i), fmt.Sprintf("%s%d", subnet, 30+i))
-		m.args = []string{"storage", "-bind=" + m.ip, fmt.Sprintf("-port=%d", storePort), "-data-dir=" + m.dataDir}
+		var extra []string
 		if m.name == fullStore {
-			mountTmpfs(t, m)
-			m.args = append(m.args, fmt.Sprintf("-disk-reserve-mb=%d", fullStoreReserveMB))
+			m.fsDir = filepath.Join(dir, m.name+"-fs")
+			mountTmpfs(t, m.fsDir)
+			m.dataDir = filepath.Join(m.fsDir, "data")
+			extra = []string{fmt.Sprintf("-disk-reserve-mb=%d", fullStoreReserveMB)}
 		}
+		m.args = append([]string{"storage", "-bind=" + m.ip, fmt.Sprintf("-port=%d", storePort), "-data-dir=" + m.dataDir}, extra...)
 		c.stores = append(c.stores, m)
 	}
 	var hosts []*host
@@ -367,19 +373,19 @@ func serverArgs(m *member, serverIPs, storeAddrs []string) []string {
 	return args
 }
 
-// mountTmpfs mounts a 64 MiB tmpfs as the member's data dir, for the nemesis to
-// fill, as e2e/storage_bounds_test.go does.
-func mountTmpfs(t testing.TB, m *member) {
+// mountTmpfs mounts a 64 MiB tmpfs on dir, for the nemesis to fill, as
+// e2e/storage_bounds_test.go does.
+func mountTmpfs(t testing.TB, dir string) {
 	t.Helper()
-	if err := os.MkdirAll(m.dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", m.dataDir, "tmpfs", 0, "size=64m"); err != nil {
-		t.Fatalf("mount a tmpfs for %s: %v", m.name, err)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(m.dataDir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", m.dataDir, err)
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
 }
