@@ -220,6 +220,11 @@ func verifyEvents(t *testing.T, c *cluster, ops []checker.Op) {
 	})
 	for i, m := range stores {
 		report(t, "events of "+m.name, checkEventSeqs(m.name, held[i], last))
+		if bad := checkEventOrder(m.name, held[i]); eventTimesFollowSeqs() {
+			report(t, "the order of the events of "+m.name, bad)
+		} else if len(bad) > 0 {
+			t.Logf("not failed (see eventTimesFollowSeqs): the order of the events of %s:\n  %s", m.name, strings.Join(bad, "\n  "))
+		}
 		report(t, "spawn events of "+m.name, checkSpawnEvents(ops, held[i]))
 	}
 	for i := 1; i < len(stores); i++ {
