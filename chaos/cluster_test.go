@@ -225,7 +225,7 @@ func (c *cluster) leader(ctx context.Context) (*member, error) {
 		if !s.running() {
 			continue
 		}
-		addr, err := s.client(2*time.Second).Leader(ctx)
+		addr, err := s.client(2 * time.Second).Leader(ctx)
 		if err == nil && addr != "" {
 			votes[addr]++
 		}

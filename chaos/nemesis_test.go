@@ -327,7 +327,7 @@ func (n *nemesis) snapshotRestore(ctx context.Context) (string, error) {
 	from := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rc, err := s.client(10*time.Second).SnapshotSave(cctx)
+	rc, err := s.client(10 * time.Second).SnapshotSave(cctx)
 	if err != nil {
 		return "save through " + s.name + ": " + err.Error(), errSkip
 	}
