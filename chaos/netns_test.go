@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,8 +59,9 @@ func run(argv ...string) error {
 	return nil
 }
 
-// removeLeftovers kills what runs in namespaces of ours and deletes them and the
-// bridge: what a run killed before its cleanup left behind.
+// removeLeftovers kills what runs in namespaces of ours and deletes them, their
+// veths and the bridge: what a run killed before its cleanup left behind, or what
+// the last cleanup is still tearing down.
 func removeLeftovers() {
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
@@ -68,7 +71,20 @@ func removeLeftovers() {
 			_ = run("ip", "netns", "del", name)
 		}
 	}
-	// Deleting a namespace deletes its veth ends, and so their peers on the bridge.
+	// A namespace goes, and its veths with it, only once its last process has
+	// exited, after `ip netns del` returned: the host ends are deleted here rather
+	// than waited for.
+	out, _ = exec.Command("ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(fields[1], ":"), "@")
+		if strings.HasPrefix(name, vethPrefix) {
+			_ = run("ip", "link", "del", name)
+		}
+	}
 	_ = run("ip", "link", "del", bridgeName)
 	for run(append([]string{"iptables", "-w", "-D"}, forwardRule...)...) == nil {
 	}
@@ -78,15 +94,21 @@ func removeLeftovers() {
 // (newNetwork).
 var forwardRule = []string{"FORWARD", "-i", bridgeName, "-o", bridgeName, "-j", "ACCEPT"}
 
-// killNamespace sends SIGKILL to every process in the namespace: a namespace with
-// processes in it outlives `ip netns del`.
+// killNamespace sends SIGKILL to every process in the namespace, and waits a while
+// for them to be gone: a namespace with processes in it outlives `ip netns del`.
 func killNamespace(ns string) {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	for _, f := range strings.Fields(string(out)) {
-		var pid int
-		if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+	for range 50 {
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		pids := strings.Fields(string(out))
+		if len(pids) == 0 {
+			return
 		}
+		for _, f := range pids {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
