@@ -41,10 +41,9 @@ type member struct {
 	// its data dir lies inside, next to where the filler goes.
 	fsDir string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed once cmd has exited
-	paused bool
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd has exited
 }
 
 // cluster is the grid: its members by host name, and where their files go.
@@ -103,7 +102,7 @@ func (c *cluster) start(m *member) error {
 		out.Close()
 		close(done)
 	}()
-	m.cmd, m.done, m.paused = cmd, done, false
+	m.cmd, m.done = cmd, done
 	return nil
 }
 
@@ -116,12 +115,6 @@ func (m *member) signal(sig syscall.Signal) error {
 	}
 	if err := m.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("signal %s: %w", m.name, err)
-	}
-	switch sig {
-	case syscall.SIGSTOP:
-		m.paused = true
-	case syscall.SIGCONT:
-		m.paused = false
 	}
 	return nil
 }

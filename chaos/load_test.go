@@ -43,8 +43,8 @@ type load struct {
 	probe  sync.Once
 }
 
-// client is one load client's own view: the nodes it spawned, by name, with their
-// IDs once known.
+// loadClient is one client of the load, with its own view: the nodes it spawned, by
+// name, with their IDs once known.
 type loadClient struct {
 	l    *load
 	id   int
