@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,10 +53,12 @@ func wipeableStores(c *cluster) []*member {
 	return c.stores[:len(c.stores)-1]
 }
 
-// nodeProcesses finds the live storage nodes on this machine by their command line
-// (`grid storage ... -node-id=ID`, as agents start them), and returns their pids by
-// node ID. Paused processes count; zombies (an empty cmdline) do not.
+// nodeProcesses finds the live storage nodes in the grid's namespaces by their
+// command line (`grid storage ... -node-id=ID`, as agents start them), and returns
+// their pids by node ID. Paused processes count; zombies (an empty cmdline) do not,
+// and neither do the nodes of other tests on the machine, in other namespaces.
 func nodeProcesses() map[string][]int {
+	ours := ourNamespaces()
 	out := map[string][]int{}
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
@@ -71,10 +74,33 @@ func nodeProcesses() map[string][]int {
 		if len(args) < 2 || filepath.Base(args[0]) != "grid" || args[1] != "storage" {
 			continue
 		}
+		if ns, err := os.Readlink(filepath.Join("/proc", d.Name(), "ns", "net")); err != nil || !ours[ns] {
+			continue
+		}
 		for _, a := range args[2:] {
 			if id, ok := strings.CutPrefix(a, "-node-id="); ok {
 				out[id] = append(out[id], pid)
 			}
+		}
+	}
+	return out
+}
+
+// ourNamespaces are the network namespaces of the chaos grid, as /proc/PID/ns/net
+// names them ("net:[INODE]").
+func ourNamespaces() map[string]bool {
+	out := map[string]bool{}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), nsPrefix) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join("/run/netns", e.Name()))
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			out[fmt.Sprintf("net:[%d]", st.Ino)] = true
 		}
 	}
 	return out
