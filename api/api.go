@@ -63,6 +63,8 @@ type Client struct {
 	http  *http.Client
 	tls   TLSConfig
 	token string
+	// stale sends ?stale with every GET (WithStale).
+	stale bool
 }
 
 // NewClient validates cfg and returns a client.
@@ -97,6 +99,15 @@ func NewClient(cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{base: u, http: hc, tls: cfg.TLS, token: cfg.Token}, nil
+}
+
+// WithStale returns a copy of the client whose reads (GETs) say ?stale: the server
+// asked answers from its own state, which may lag the leader's, instead of
+// forwarding to the leader. Such reads go on while there is no leader.
+func (c *Client) WithStale() *Client {
+	cp := *c
+	cp.stale = true
+	return &cp
 }
 
 // Address returns the base URL the client talks to.
@@ -135,6 +146,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return nil, fmt.Errorf("invalid path %q: %w", path, err)
 	}
 	u.Path, u.RawPath = unescaped, escaped
+	if c.stale && method == http.MethodGet {
+		query = withStale(query)
+	}
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
@@ -161,6 +175,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		msg = http.StatusText(resp.StatusCode)
 	}
 	return nil, explainStatus(&StatusError{Code: resp.StatusCode, Message: msg})
+}
+
+// withStale is a copy of query that also says stale; the caller's stays as it was.
+func withStale(query url.Values) url.Values {
+	out := url.Values{"stale": {""}}
+	for k, v := range query {
+		out[k] = v
+	}
+	return out
 }
 
 // get decodes the JSON answer to GET path into out.

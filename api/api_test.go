@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -196,5 +197,37 @@ func TestPathSegmentsAreEscapedOnce(t *testing.T) {
 	}
 	if got != "/v1/agent/a%20b%2Fc" {
 		t.Fatalf("path %q, want /v1/agent/a%%20b%%2Fc", got)
+	}
+}
+
+// A stale client asks every read with ?stale, keeping the read's own query, and
+// never a write: ?stale means nothing to a write, which the leader alone can apply.
+func TestWithStaleMarksReadsOnly(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Method] = r.URL.RawQuery
+		mu.Unlock()
+		w.Write([]byte(`[]`))
+	}))
+	defer srv.Close()
+	c, err := NewClient(&Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.WithStale().Nodes(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.WithStale().StopNode(ctx, "n1", 0)
+	if got[http.MethodGet] != "agent=a1&stale=" || got[http.MethodDelete] != "" {
+		t.Fatalf("queries %q; want the GET's to say stale and the DELETE's not", got)
+	}
+	if _, err := c.Nodes(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got[http.MethodGet] != "" {
+		t.Fatalf("the original client sent %q; want no stale", got[http.MethodGet])
 	}
 }

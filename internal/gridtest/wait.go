@@ -73,3 +73,9 @@ func (p Poller) poll(timeout time.Duration, cond func() error) error {
 
 // errNotYet stands for a false boolean condition.
 var errNotYet = errors.New("the condition does not hold")
+
+// Poll is WaitFor that returns cond's last error once timeout has passed instead of
+// failing the test: for a wait whose timeout the test acts on.
+func (p Poller) Poll(timeout time.Duration, cond func() error) error {
+	return p.poll(timeout, cond)
+}
