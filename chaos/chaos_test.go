@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"sort"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/chaos/checker"
+	"github.com/sutragrid/grid/fsm"
 	"github.com/sutragrid/grid/internal/gridtest"
 )
 
@@ -162,7 +165,6 @@ func leaderStatus(c *cluster) (*api.Status, error) {
 // verify waits for the grid to settle, then checks it.
 func verify(t *testing.T, c *cluster, ops []checker.Op, restores []interval) {
 	t.Helper()
-	unstickShipper(t, c)
 	var state *serverView
 	var status *api.Status
 	poll.WaitFor(t, 3*time.Minute, "the grid to settle: the outbox empty, every server holding the same state", func() error {
@@ -194,55 +196,12 @@ func verify(t *testing.T, c *cluster, ops []checker.Op, restores []interval) {
 	verifyEvents(t, c, ops)
 }
 
-// shipperRedialsStore says whether a failure of the shipper to recover its event
-// store connection fails the test. A leader's shipper takes its connection from the
-// server's pool once, when it starts leading; the pool closes a connection that has
-// failed for a minute since it was last asked for (dial.Pool's sweep, which any Get
-// runs: GET /v1/status's probe of the store does). When the store is down long
-// enough, the shipper is left with a closed connection, and every retry fails with
-// "the client connection is closing" until another server leads: the outbox never
-// drains. Until that is fixed, the test says so and moves the leadership on, so that
-// the other checks still run.
-//
-// TODO(lead): return true once the shipper survives it; CHAOS_STRICT_SHIPPER=1
-// switches it on until then.
-func shipperRedialsStore() bool { return os.Getenv("CHAOS_STRICT_SHIPPER") == "1" }
-
-// unstickShipper waits for the outbox to drain; if it does not because the leader's
-// shipper holds a closed connection (see shipperRedialsStore), it restarts the
-// leader, whose successor ships with a connection of its own.
-func unstickShipper(t *testing.T, c *cluster) {
-	t.Helper()
-	if poll.Poll(time.Minute, func() error { _, err := settled(c, 0); return err }) == nil {
-		return
-	}
-	st, err := leaderStatus(c)
-	if err != nil || !strings.Contains(st.Events.LastError, "the client connection is closing") {
-		return // the settling below says what is wrong
-	}
-	msg := fmt.Sprintf("the leader %s's shipper is stuck on a closed connection to the event store: %d events wait: %s",
-		st.Leader.Name, st.Events.Waiting, st.Events.LastError)
-	if shipperRedialsStore() {
-		t.Error(msg)
-	} else {
-		t.Logf("not failed (see shipperRedialsStore): %s; restarting the leader", msg)
-	}
-	if m, ok := c.members[st.Leader.Name]; ok {
-		if err := c.stop(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.start(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // verifyEvents checks the event stores against the leader's last seq. Events may
 // still come (a node's restart after its agent's), so the stores are read between
 // two looks at the leader that agree on the last seq, with nothing waiting.
 func verifyEvents(t *testing.T, c *cluster, ops []checker.Op) {
 	t.Helper()
-	stores := eventStores(c)
+	stores := c.stores
 	held := make([][]storedEvent, len(stores))
 	var last uint64
 	poll.WaitFor(t, time.Minute, "the event stores to be read while no event comes", func() error {
@@ -269,16 +228,53 @@ func verifyEvents(t *testing.T, c *cluster, ops []checker.Op) {
 	})
 	for i, m := range stores {
 		report(t, "events of "+m.name, checkEventSeqs(m.name, held[i], last))
-		if bad := checkEventOrder(m.name, held[i]); eventTimesFollowSeqs() {
-			report(t, "the order of the events of "+m.name, bad)
-		} else if len(bad) > 0 {
-			t.Logf("not failed (see eventTimesFollowSeqs): the order of the events of %s:\n  %s", m.name, strings.Join(bad, "\n  "))
-		}
+		report(t, "the order of the events of "+m.name, checkEventOrder(m.name, held[i]))
 		report(t, "spawn events of "+m.name, checkSpawnEvents(ops, held[i]))
 	}
 	for i := 1; i < len(stores); i++ {
 		report(t, "the stores' events", checkSameEvents(held[0], held[i], stores[0].name, stores[i].name))
 	}
+	report(t, "what each server derived", checkDigests(c, last, held[0]))
+}
+
+// checkDigests compares what each server's FSM derived with what the store holds:
+// each server's running digest of its history (fsm/digest.go) at the last seq must
+// be the digest of the stored events 1..last, recomputed from their stored JSON.
+func checkDigests(c *cluster, last uint64, stored []storedEvent) []string {
+	byseq := append([]storedEvent(nil), stored...)
+	sort.Slice(byseq, func(i, j int) bool { return byseq[i].Seq < byseq[j].Seq })
+	want := ""
+	for _, e := range byseq {
+		want = fsm.ChainDigest(want, e.JSON)
+	}
+	var bad []string
+	for _, m := range c.servers {
+		seq, digest, err := derivedDigest(m)
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", m.name, err))
+		case seq != last:
+			bad = append(bad, fmt.Sprintf("%s: its state's last seq is %d, the leader's %d", m.name, seq, last))
+		case digest != want:
+			bad = append(bad, fmt.Sprintf("%s: digest of its history %q, of the store's events 1..%d %q", m.name, digest, last, want))
+		}
+	}
+	return bad
+}
+
+// derivedDigest returns a server's own last seq and history digest.
+func derivedDigest(m *member) (uint64, string, error) {
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get(m.httpAddr() + "/v1/operator/events/derived?after=18446744073709551615")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", fmt.Errorf("GET /v1/operator/events/derived: %s", resp.Status)
+	}
+	seq, err := strconv.ParseUint(resp.Header.Get("X-Grid-Event-Last-Seq"), 10, 64)
+	return seq, resp.Header.Get("X-Grid-Event-Digest"), err
 }
 
 // report fails the test with each problem found by a check.

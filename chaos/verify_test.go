@@ -25,32 +25,28 @@ import (
 	gridpb "github.com/sutragrid/grid/proto"
 )
 
-// eventStoresReplicated says whether the servers ship every event to every
-// -event-store they are given. Today the flag keeps its last value, so only the
-// last store (e2) holds events; the checks that every store holds them all, and the
-// wiping of a store's data, wait for this to be true.
-//
-// TODO(lead): return true once -event-store is repeatable and every store gets
-// every event; CHAOS_MULTI_STORE=1 switches it on until then.
-func eventStoresReplicated() bool { return os.Getenv("CHAOS_MULTI_STORE") == "1" }
-
-// eventStores are the stores the final checks read all events from: every store
-// once they are replicated, else the one the servers ship to (the last flag's).
-func eventStores(c *cluster) []*member {
-	if eventStoresReplicated() {
-		return c.stores
-	}
-	return c.stores[len(c.stores)-1:]
-}
-
-// wipeableStores are the stores whose data the nemesis may wipe: while a single
-// store holds the events, wiping it loses them for good, which no grid can help; a
-// store that receives nothing may be wiped at any time.
+// wipeableStores are the stores whose data the nemesis may wipe: those another
+// store backs up, in-sync as the leader sees it. Losing any one disk must lose no
+// event; losing the only complete copy would, which no grid can help.
 func wipeableStores(c *cluster) []*member {
-	if eventStoresReplicated() {
-		return c.stores
+	st, err := leaderStatus(c)
+	if err != nil {
+		return nil
 	}
-	return c.stores[:len(c.stores)-1]
+	inSync := map[string]bool{}
+	for _, s := range st.Events.Stores {
+		inSync[s.Name] = s.State == api.StoreInSync
+	}
+	var out []*member
+	for _, m := range c.stores {
+		for _, other := range c.stores {
+			if other != m && inSync[fmt.Sprintf("%s:%d", other.ip, storePort)] {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // nodeProcesses finds the live storage nodes in the grid's namespaces by their
@@ -266,16 +262,6 @@ func checkEventSeqs(name string, evs []storedEvent, last uint64) []string {
 	}
 	return firstOf(bad, 20)
 }
-
-// eventTimesFollowSeqs says whether the check that a store's time order is the seq
-// order fails the test. The leader stamps a command's time before Raft orders it
-// (server/rpc.go applyLocal), so two concurrent writes may take seqs in the other
-// order than their times, and the store, which orders by time, lists them so;
-// until that is settled the inversions are logged, not failed.
-//
-// TODO(lead): return true once event times follow seqs; CHAOS_STRICT_EVENT_ORDER=1
-// switches it on until then.
-func eventTimesFollowSeqs() bool { return os.Getenv("CHAOS_STRICT_EVENT_ORDER") == "1" }
 
 // checkEventOrder returns the events the store lists (in its ascending time order)
 // before an event of a lower seq.
