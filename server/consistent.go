@@ -18,6 +18,13 @@ import (
 // leader waits until its FSM has applied every entry of earlier terms (the leader
 // loop's first barrier), without which it could miss a write its predecessor
 // acknowledged.
+//
+// One gap remains, in hashicorp/raft itself: VerifyLeader also counts a follower's
+// answer to an append sent before the verification began. A follower grants no
+// vote to another candidate for a heartbeat timeout after it last heard from this
+// leader, so such an answer proves the leadership unless it waited longer than
+// that to be read: a leader paused for longer than a heartbeat timeout with
+// answers in its socket buffers could still count them once it resumes.
 
 // verifyLeaderTimeout bounds a leader's confirmation that it still leads. Raft
 // answers within about one round of heartbeats while the leader has a quorum, and

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sutragrid/grid/internal/gridtest"
 )
 
 // TestReadOnCutOffLeader cuts the leader off from both followers and reads from it
@@ -38,11 +43,31 @@ func TestReadOnCutOffLeader(t *testing.T) {
 
 	// The followers' Raft stops: the leader's heartbeats and appends go unanswered,
 	// as in a partition, and it learns so only when its lease runs out.
+	heartbeats := make(chan raft.Observation, 64)
+	obs := raft.NewObserver(heartbeats, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.FailedHeartbeatObservation)
+		return ok
+	})
+	leader.raft.RegisterObserver(obs)
+	defer leader.raft.DeregisterObserver(obs)
 	for _, f := range followers(leader, c.servers) {
 		if err := f.raft.Shutdown().Error(); err != nil {
 			t.Fatalf("stop raft on %s: %v", f.Name(), err)
 		}
 	}
+	// Raft's VerifyLeader counts the answer to an append that was already on its
+	// way when the verification began: wait until each follower's last answers are
+	// in and a heartbeat to it has failed, so that only the check can stop the read.
+	failed := map[raft.ServerID]bool{}
+	gridtest.WaitFor(t, 10*time.Second, "a failed heartbeat to each follower", func() error {
+		for len(heartbeats) > 0 {
+			failed[(<-heartbeats).Data.(raft.FailedHeartbeatObservation).PeerID] = true
+		}
+		if len(failed) < 2 {
+			return fmt.Errorf("failed heartbeats to %d followers", len(failed))
+		}
+		return nil
+	})
 	if !leader.IsLeader() {
 		t.Fatal("the leader stepped down before it was asked: the test shows nothing")
 	}
