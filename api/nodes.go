@@ -137,7 +137,8 @@ func (c *Client) Nodes(ctx context.Context, agent string) ([]Node, error) {
 	return out, err
 }
 
-// Node returns one node; a 404 StatusError when there is none. GET /v1/node/ID
+// Node returns one node, named by its ID or its name; a 404 StatusError when there
+// is none. GET /v1/node/ID
 func (c *Client) Node(ctx context.Context, id string) (*Node, error) {
 	var out Node
 	if err := c.get(ctx, "/v1/node/"+url.PathEscape(id), nil, &out); err != nil {
@@ -172,7 +173,8 @@ func (c *Client) SpawnNode(ctx context.Context, req *SpawnRequest) (*Node, error
 	return &out, nil
 }
 
-// StopNode asks for a node to stop: SIGTERM, then SIGKILL after killTimeout (0: 5s).
+// StopNode asks for a node, named by its ID or its name, to stop: SIGTERM, then
+// SIGKILL after killTimeout (0: 5s).
 // It returns once the stop is recorded (status stopping); poll Node for the outcome.
 // DELETE /v1/node/ID?kill_timeout=5s
 func (c *Client) StopNode(ctx context.Context, id string, killTimeout time.Duration) (*Node, error) {

@@ -24,9 +24,11 @@ import (
 
 // How a route is served:
 //   - local: by the server asked, about itself (its view of Raft and gossip).
-//   - read: by the leader, unless the request says ?stale: then by the server asked,
-//     from its own state, which may lag. Either way the answer says how fresh it is
-//     (X-Grid-Known-Leader, X-Grid-Last-Contact), as Consul's reads do.
+//   - read: by the leader, once it has confirmed that it still leads, so that the
+//     read sees every write completed before it (consistent.go); unless the request
+//     says ?stale: then by the server asked, from its own state, which may lag.
+//     Either way the answer says how fresh it is (X-Grid-Known-Leader,
+//     X-Grid-Last-Contact), as Consul's reads do.
 //   - leader: by the leader: writes, and what only the leader knows.
 //
 // A follower forwards what the leader must answer over the internal gRPC service
@@ -116,16 +118,38 @@ func (s *Server) route(mode routeMode, h http.HandlerFunc) http.HandlerFunc {
 		}
 		_, stale := r.URL.Query()["stale"]
 		r = r.WithContext(withCallerToken(r.Context(), r.Header.Get(auth.TokenHeader)))
+		forwarded := r.Header.Get(forwardedHeader) != ""
 		switch {
-		case mode == local, s.IsLeader(), mode == read && stale:
+		case mode == local, mode == read && stale:
 			h(w, r)
-		case r.Header.Get(forwardedHeader) != "":
+		case mode == read && s.IsLeader():
+			s.readAsLeader(w, r, h, forwarded)
+		case s.IsLeader():
+			h(w, r)
+		case forwarded:
 			// Forwarded to a server that is no longer the leader: the sender tries
 			// again once the election is over.
 			writeUnavailable(w, fmt.Errorf("%w: this server is no longer the leader", ErrNoLeader))
 		default:
 			s.forwardHTTP(w, r)
 		}
+	}
+}
+
+// readAsLeader serves a read on the leader once it has confirmed that it still
+// leads (consistent.go). If it cannot, it answers as a server that is not the
+// leader does: it forwards the read to the leader, or answers 503 when the read
+// was forwarded to it or when Raft still calls it leader, since forwarding would
+// bring the read back here.
+func (s *Server) readAsLeader(w http.ResponseWriter, r *http.Request, h http.HandlerFunc, forwarded bool) {
+	err := s.confirmLeader(r.Context())
+	switch {
+	case err == nil:
+		h(w, r)
+	case forwarded, s.IsLeader():
+		writeUnavailable(w, err)
+	default:
+		s.forwardHTTP(w, r)
 	}
 }
 

@@ -61,6 +61,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	log := s.logs.leader
 	log.Info("gained leadership")
 	defer log.Info("lost leadership")
+	defer s.leaderReady.Store(false)
 	for waitFuture(ctx, s.ctx, s.raft.Barrier(time.Minute)) != nil {
 		select {
 		case <-ctx.Done():
@@ -68,6 +69,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+	s.leaderReady.Store(true)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Before reconcileServers may add a server: what it records counts for autopilot.

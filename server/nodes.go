@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -48,9 +49,9 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.apiNode(n))
 }
 
-// handleStopNode records a stop request; the node reconciler carries it out.
+// handleStopNode records a stop request; the node reconciler carries it out. The
+// node is named by its ID or its name.
 func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
 	var killTimeout time.Duration
 	if v := r.URL.Query().Get("kill_timeout"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -59,6 +60,11 @@ func (s *Server) handleStopNode(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		killTimeout = d
+	}
+	id, err := s.stopTarget(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("stop node %s: %w", r.PathValue("id"), err))
+		return
 	}
 	if _, err := s.Apply(r.Context(), &fsm.StopNode{ID: id, KillTimeout: killTimeout, RequestedBy: s.requester(r)}); err != nil {
 		code := statusOf(err)
@@ -89,8 +95,55 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// stopTarget returns the ID of the node a stop names by ID or by name. A name
+// found is final: a node keeps its name and ID for ever. A key found nowhere is
+// checked again once this server has confirmed it leads, since a deposed leader's
+// state may lack a node spawned since; if it is still no node's, the stop goes
+// ahead with key as the ID, and the FSM answers that there is no such node.
+func (s *Server) stopTarget(ctx context.Context, key string) (string, error) {
+	if n, err := findNode(s.fsm.State(), key); err != nil || n != nil {
+		return nodeIDOf(n), err
+	}
+	if err := s.confirmLeader(ctx); err != nil {
+		return "", err
+	}
+	n, err := findNode(s.fsm.State(), key)
+	if err != nil || n == nil {
+		return key, err
+	}
+	return n.ID, nil
+}
+
+func nodeIDOf(n *fsm.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.ID
+}
+
+// findNode returns the node whose ID is key, or else the node named key, or nil.
+// A key names one node at most: a spawn is refused a name that is any node's name
+// or ID (fsm/node_apply.go). Names have no index, as spawns check them; a scan of
+// the nodes is cheap next to the HTTP request that asks.
+func findNode(state *fsm.State, key string) (*fsm.Node, error) {
+	if n, err := state.Node(key); err != nil || n != nil {
+		return n, err
+	}
+	nodes, err := state.Nodes("")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.DisplayName() == key {
+			return n, nil
+		}
+	}
+	return nil, nil
+}
+
+// handleNode answers one node, named by its ID or its name.
 func (s *Server) handleNode(w http.ResponseWriter, r *http.Request) {
-	n, err := s.fsm.State().Node(r.PathValue("id"))
+	n, err := findNode(s.fsm.State(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -103,7 +156,7 @@ func (s *Server) handleNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleNodeLogs(w http.ResponseWriter, r *http.Request) {
-	n, err := s.fsm.State().Node(r.PathValue("id"))
+	n, err := findNode(s.fsm.State(), r.PathValue("id"))
 	if err != nil || n == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("node %q not found", r.PathValue("id")))
 		return

@@ -13,6 +13,7 @@
 // agents to carry them out and corrects drift; shipper.go sends the events to the
 // event store, and eventfeed.go keeps the latest for readers; http.go,
 // events_http.go, events_stream.go (thin over the query engine in eventquery/),
+// consistent.go (the leader's confirmation that it still leads, before a read),
 // status_http.go, snapshot.go and keyring.go (the gossip keyring) serve the API;
 // names.go holds every agent and node name the grid has known, and resolves the
 // names of event queries; metrics.go measures the server for GET /v1/metrics
@@ -88,6 +89,10 @@ type Server struct {
 	readFails readFailures
 	// strangers rate-limits the warnings about members refused as servers (peercheck.go).
 	strangers strangerLog
+	// leaderReady is true while this server leads and its FSM has applied every
+	// entry of earlier terms: only then may it answer a read as the leader
+	// (consistent.go).
+	leaderReady atomic.Bool
 	// nodeOrders is the node reconciler while this server leads, else nil.
 	nodeOrders atomic.Pointer[reconciler]
 	// acl resolves ACL tokens; with ACLs on it authorizes every request (acl.go).
