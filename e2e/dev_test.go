@@ -117,7 +117,8 @@ func TestDev(t *testing.T) {
 		return nil
 	})
 	stdout, _, code := grid("status")
-	if code != 0 || !strings.Contains(stdout, "127.0.0.1:50052 (reachable)") || !strings.Contains(stdout, "Events Waiting = 0") {
+	if code != 0 || statusValue(stdout, "  127.0.0.1:50052") == "" || !strings.HasPrefix(statusValue(stdout, "  127.0.0.1:50052"), "in-sync") ||
+		statusValue(stdout, "Events Waiting") != "0" {
 		t.Errorf("grid status: exit %d:\n%s", code, stdout)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,3 +191,13 @@ func gridJSONVia(prefix []string, out any, args ...string) error {
 // cliPoll is how the tests wait: most conditions run grid commands, which are
 // processes, so they are checked less often than gridtest's default.
 var cliPoll = gridtest.Poller{Interval: 50 * time.Millisecond}
+
+// statusValue returns the value of one "Key = value" line of `grid status`, whose
+// keys are padded to the longest; "" when there is no such line.
+func statusValue(out, key string) string {
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s+= (.*)$`)
+	if m := re.FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
+}

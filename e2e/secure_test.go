@@ -120,10 +120,9 @@ func TestDevSecure(t *testing.T) {
 		if code != 0 {
 			return fmt.Errorf("exit %d: %s", code, stderr)
 		}
-		for _, want := range []string{"Leader         = dev", "1 total: 1 healthy", devSecureBind + ":50052 (reachable)"} {
-			if !strings.Contains(stdout, want) {
-				return fmt.Errorf("no %q in:\n%s", want, stdout)
-			}
+		if !strings.HasPrefix(statusValue(stdout, "Leader"), "dev ") || !strings.HasPrefix(statusValue(stdout, "  "+devSecureBind+":50052"), "in-sync") ||
+			!strings.Contains(stdout, "1 total: 1 healthy") {
+			return fmt.Errorf("grid status:\n%s", stdout)
 		}
 		return nil
 	})

@@ -83,7 +83,7 @@ func TestStorageSurvivesAFullDisk(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(out, "Events Waiting = 0\n") || strings.Contains(out, "Events Shipped = 0 of") {
+		if statusValue(out, "Events Waiting") != "0" || strings.HasPrefix(statusValue(out, "Events Shipped"), "0 of") {
 			return fmt.Errorf("events waiting, or none shipped:\n%s", out)
 		}
 		return nil
