@@ -11,8 +11,11 @@
 //     each call in a checker.History;
 //   - nemesis_test.go picks faults at random from a seed and logs each;
 //   - verify_test.go checks the grid once it has settled: the servers agree, what was
-//     acknowledged is there, no node runs twice, the event stores hold every event;
+//     acknowledged is there, no node runs twice, the event stores hold every event
+//     once and in order, the same in both, hashing to every server's history digest;
 //   - chaos_test.go is TestChaos, which puts them together.
 //
-// The history's linearizability is checked by package checker.
+// The history's linearizability is checked by package checker, with porcupine. Clock
+// jumps are not among the faults: a network namespace cannot give one process a
+// clock of its own (see nemesis_test.go).
 package chaos
