@@ -88,6 +88,27 @@ func TestChaos(t *testing.T) {
 		t.Errorf("nemesis: %v", err)
 	}
 	verify(t, c, history.Ops(), nem.restores)
+	report(t, "leaders cut off", checkIsolations(history.Ops(), nem.isolations))
+}
+
+// checkIsolations returns what is wrong with how each leader cut off from every
+// other host behaved: it must have stepped down while cut off, and acknowledged no
+// write (a spawn or a stop) asked of it while cut off: it could not commit one.
+func checkIsolations(ops []checker.Op, isolations []isolation) []string {
+	var bad []string
+	for _, iso := range isolations {
+		span := iso.during.to.Sub(iso.during.from).Round(time.Millisecond)
+		if !iso.steppedDown {
+			bad = append(bad, fmt.Sprintf("%s still called itself leader after %s cut off", iso.server.name, span))
+		}
+		for _, op := range ops {
+			if op.Kind != checker.Read && op.Outcome == checker.OK && op.Server == iso.server.httpAddr() &&
+				op.Call.After(iso.during.from) && op.Return.Before(iso.during.to) {
+				bad = append(bad, fmt.Sprintf("%s acknowledged a %s of %s while cut off (%s)", iso.server.name, op.Kind, op.Name, span))
+			}
+		}
+	}
+	return bad
 }
 
 // outsideRestores leaves out the operations on every node that an operator's

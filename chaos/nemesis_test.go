@@ -41,6 +41,19 @@ type nemesis struct {
 	// restores are the intervals between a snapshot's save and its restore: what
 	// was acknowledged in between may rightly be undone.
 	restores []interval
+	// isolations are the leaders cut off from every other host, and whether each
+	// stepped down while cut off.
+	isolations []isolation
+}
+
+// isolation is a leader cut off from every other host for a while.
+type isolation struct {
+	server *member
+	during interval
+	// steppedDown says the server stopped calling itself leader while cut off, after
+	// steppedAfter.
+	steppedDown  bool
+	steppedAfter time.Duration
 }
 
 // interval is a span of time.
@@ -235,7 +248,41 @@ func (n *nemesis) partitionLeader(ctx context.Context) (string, error) {
 			others = append(others, m)
 		}
 	}
-	return n.partitionFor(ctx, []*member{l}, others, "leader "+l.name+" alone")
+	d := n.faultTime()
+	detail := fmt.Sprintf("leader %s alone for %s", l.name, d.Round(time.Millisecond))
+	if err := n.c.net.Partition(hostsOf([]*member{l}), hostsOf(others)); err != nil {
+		_ = n.c.net.Heal()
+		return detail, err
+	}
+	iso := isolation{server: l, during: interval{from: time.Now()}}
+	// The test's own address stays reachable: ask the cut-off server whom it takes
+	// for the leader until it no longer names itself.
+	for time.Since(iso.during.from) < d && ctx.Err() == nil {
+		if !n.callsItselfLeader(l) {
+			iso.steppedDown, iso.steppedAfter = true, time.Since(iso.during.from)
+			break
+		}
+		n.sleep(ctx, 100*time.Millisecond)
+	}
+	n.sleep(ctx, d-time.Since(iso.during.from))
+	iso.during.to = time.Now()
+	err = n.c.net.Heal()
+	n.mu.Lock()
+	n.isolations = append(n.isolations, iso)
+	n.mu.Unlock()
+	if iso.steppedDown {
+		detail += fmt.Sprintf(", stepped down after %s", iso.steppedAfter.Round(time.Millisecond))
+	}
+	return detail, err
+}
+
+// callsItselfLeader reports whether m's own view (GET /v1/status/leader, answered
+// locally) names m as the leader; a server that does not answer counts as not.
+func (n *nemesis) callsItselfLeader(m *member) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	addr, err := m.client(time.Second).Leader(ctx)
+	return err == nil && strings.HasPrefix(addr, m.ip+":")
 }
 
 // partitionMajority splits the servers three against two; agents and stores reach
