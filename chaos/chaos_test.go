@@ -25,7 +25,7 @@ import (
 
 // defaultDuration keeps TestChaos, setup and checks included, under five minutes,
 // so that it runs in `make test`; `make chaos DURATION=30m` runs it longer.
-const defaultDuration = 150 * time.Second
+const defaultDuration = 100 * time.Second
 
 // loadClients is how many clients the load runs at once.
 const loadClients = 4
