@@ -70,37 +70,56 @@ func fillOutbox(b *testing.B, s *Server, n int) {
 }
 
 // BenchmarkShipEvents measures events shipped from the outbox to durable in the event
-// store: a real one-server Raft cluster with an outbox of b.N events (derived through
+// stores: a real one-server Raft cluster with an outbox of b.N events (derived through
 // Raft beforehand, not timed), drained by the shipper's own steps (a check of the
 // store, a LearnBatch of 1,000 to a real storage node, then an acknowledgement
-// through Raft).
+// through Raft), to one store, and to two at once (each store its own shipper, as on
+// a leader; events/s counts each event once, when both stores have it).
 func BenchmarkShipEvents(b *testing.B) {
-	_, store := benchStore(b)
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("stores=%d", n), func(b *testing.B) { benchShip(b, n) })
+	}
+}
+
+func benchShip(b *testing.B, stores int) {
 	cfg := testConfig(b, "ship", b.TempDir(), 1)
 	cfg.Logger = hclog.NewNullLogger()
-	s := startServer(b, cfg) // no EventStore: the shipper does not run, the outbox fills
+	s := startServer(b, cfg) // no EventStores: the shipper does not run, the outbox fills
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
 	fillOutbox(b, s, b.N)
 	meta, _ := s.State().EventMeta()
-	sh := s.newShipping(testStoreKey(b, s), store)
-	defer sh.close()
-	b.ResetTimer()
-	start := time.Now()
-	shipped := 0
-	for shipped < int(meta.LastSeq) {
-		// As the shipper's loop does: each batch after a check of the store.
-		cur, _, _ := s.cursor(sh.key)
-		n, err := sh.step(context.Background(), cur)
-		if err != nil {
+	var shs []*shipping
+	for i := range stores {
+		_, store := benchStore(b)
+		key := fmt.Sprintf("bench-store-%d:1", i)
+		if _, err := s.Apply(context.Background(), &fsm.EventStoreAdd{Addr: key}); err != nil {
 			b.Fatal(err)
 		}
-		shipped += n
+		sh := s.newShipping(key, store)
+		defer sh.close()
+		shs = append(shs, sh)
 	}
-	if err := sh.drain(context.Background()); err != nil {
-		b.Fatal(err)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, sh := range shs {
+		wg.Go(func() {
+			for sh.sent < meta.LastSeq {
+				// As the shipper's loop does: each batch after a check of the store.
+				cur, _, _ := s.cursor(sh.key)
+				if _, err := sh.step(context.Background(), cur); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			if err := sh.drain(context.Background()); err != nil {
+				b.Error(err)
+			}
+		})
 	}
+	wg.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64(shipped)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(meta.LastSeq)/time.Since(start).Seconds(), "events/s")
 }
 
 // BenchmarkCommitToQueryable measures, under a steady light load (one writer, one
