@@ -392,6 +392,13 @@ func TestUI(t *testing.T) {
 		if !strings.Contains(strings.ToLower(health), "healthy") {
 			t.Errorf("cluster-health says %q; want healthy", health)
 		}
+		waitFor(b, 15*time.Second, "the event store in sync", `(document.querySelector('[data-testid="event-stores"]') || {}).innerText || ''`,
+			func(text string) error {
+				if !strings.Contains(text, "event store: 1 in-sync") {
+					return fmt.Errorf("event stores say %q", text)
+				}
+				return nil
+			})
 	})
 
 	var node nodeRow

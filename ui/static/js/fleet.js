@@ -125,10 +125,26 @@ function healthCard(signal) {
       fact('Agents', `${a.total}`, a.total ? h('span', {class: 'muted'}, ' (' + parts(a, ['healthy', 'degraded', 'offline']) + ')') : ''),
       fact('Nodes', `${n.total}`, n.total ? h('span', {class: 'muted'}, ' (' + parts(n, ['running', 'pending', 'restarting', 'stopping', 'failed', 'lost', 'stopped']) + ')') : ''),
       fact('Events', `last #${ev.last_seq}`, h('span', {class: 'muted'}, `, ${ev.waiting} waiting to be stored`),
-        ev.event_store ? (ev.store_reachable ? '' : h('span', {class: 'msg-inline error'}, ' · event store unreachable' + (ev.last_error ? ': ' + ev.last_error : ''))) : h('span', {class: 'muted'}, ' · no event store')));
+        storesFact(ev)));
   });
   signal.addEventListener('abort', unsub);
   return {el};
+}
+
+// storesFact tells how the event stores fare: their count by state, in red when none
+// holds the whole history, with the leader's last shipping error.
+function storesFact(ev) {
+  const stores = ev.stores || [];
+  if (!stores.length) {
+    return ev.event_store ? (ev.store_reachable ? '' : h('span', {class: 'msg-inline error'}, ' · event store unreachable' + (ev.last_error ? ': ' + ev.last_error : '')))
+      : h('span', {class: 'muted'}, ' · no event store');
+  }
+  const count = {};
+  for (const s of stores) count[s.state] = (count[s.state] || 0) + 1;
+  const text = ['in-sync', 'catching-up', 'down', 'faulty'].filter((k) => count[k]).map((k) => `${count[k]} ${k}`).join(', ');
+  const label = ` · event ${stores.length === 1 ? 'store' : 'stores'}: ${text}`;
+  if (count['in-sync'] === stores.length) return h('span', {class: 'muted', testid: 'event-stores'}, label);
+  return h('span', {class: 'msg-inline error', testid: 'event-stores'}, label + (ev.last_error ? ': ' + ev.last_error : ''));
 }
 
 function serverRow() {
