@@ -83,7 +83,7 @@ func TestChaos(t *testing.T) {
 	if err := history.WriteFile(filepath.Join(out, "history.jsonl")); err != nil {
 		t.Error(err)
 	}
-	checkLinearizable(t, outsideRestores(t, history.Ops(), nem.restores), out)
+	checkLinearizable(t, history.Ops(), nem.restores, out)
 	for _, err := range nem.errs {
 		t.Errorf("nemesis: %v", err)
 	}
@@ -111,38 +111,17 @@ func checkIsolations(ops []checker.Op, isolations []isolation) []string {
 	return bad
 }
 
-// outsideRestores leaves out the operations on every node that an operator's
-// snapshot restore may have rolled back: one with an operation in flight between
-// the snapshot's save and its restore (an unknown outcome counts as in flight until
-// the end). A restore rightly undoes what happened after the snapshot; the model of
-// the nodes table does not know it.
-func outsideRestores(t *testing.T, ops []checker.Op, restores []interval) []checker.Op {
-	touched := map[string]bool{}
-	for _, op := range ops {
-		for _, r := range restores {
-			if op.Call.Before(r.to) && (op.Outcome == checker.Unknown || op.Return.After(r.from)) {
-				touched[op.Name] = true
-			}
-		}
-	}
-	var out []checker.Op
-	for _, op := range ops {
-		if !touched[op.Name] {
-			out = append(out, op)
-		}
-	}
-	if len(touched) > 0 {
-		t.Logf("linearizability: %d of the nodes were in flight across a snapshot restore and are not checked", len(touched))
-	}
-	return out
-}
-
 // checkLinearizable checks with porcupine that the load's spawns, stops and reads of
-// nodes are linearizable (chaos/checker), and writes the failing node's history as
-// HTML next to the other files when they are not.
-func checkLinearizable(t *testing.T, ops []checker.Op, dir string) {
+// nodes are linearizable (chaos/checker), in epochs between the snapshot restores,
+// which rightly put the state back; it writes the failing node's history as HTML
+// next to the other files when they are not.
+func checkLinearizable(t *testing.T, ops []checker.Op, restores []interval, dir string) {
 	t.Helper()
-	r := checker.Check(ops, 2*time.Minute)
+	var rollbacks []checker.Rollback
+	for _, r := range restores {
+		rollbacks = append(rollbacks, checker.Rollback{From: r.from, To: r.to})
+	}
+	r := checker.CheckWithRollbacks(ops, rollbacks, 2*time.Minute)
 	t.Logf("linearizability: %s", r.String())
 	switch r.Verdict {
 	case checker.Linearizable:

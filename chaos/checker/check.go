@@ -42,8 +42,10 @@ type Result struct {
 	// nothing (a refusal for another reason than the name, an unanswered read).
 	Checked, Stale, Skipped int
 
-	// info is porcupine's account of Failed's history, for Visualize.
-	info *porcupine.LinearizationInfo
+	// info is porcupine's account of Failed's history, and model the model it was
+	// checked with, for Visualize.
+	info  *porcupine.LinearizationInfo
+	model porcupine.Model
 }
 
 // Check reports whether ops, the history of concurrent clients, is linearizable
@@ -52,46 +54,89 @@ type Result struct {
 // time after its call, or never. timeout bounds the whole check (0: none); when it
 // runs out the verdict is TimedOut.
 func Check(ops []Op, timeout time.Duration) Result {
+	return CheckWithRollbacks(ops, nil, timeout)
+}
+
+// Rollback is a span in which the nodes table may have been put back to an earlier
+// state: an operator's snapshot saved at From and restored by To.
+type Rollback struct{ From, To time.Time }
+
+// CheckWithRollbacks is Check for a history in which the state was rolled back:
+// the history is checked in epochs, before the first rollback, between two, after
+// the last, each name in each epoch on its own. An epoch after a rollback starts
+// from any state (whatever the snapshot held); an operation that spans a rollback
+// is not judged (Skipped: its effect may have been undone); an operation of unknown
+// outcome also counts in every later epoch, where it may still take effect.
+// Rollbacks must not overlap.
+func CheckWithRollbacks(ops []Op, rollbacks []Rollback, timeout time.Duration) Result {
 	res := Result{Verdict: Linearizable, Counts: map[Count]int{}}
-	byName := res.partition(ops)
-	names := make([]string, 0, len(byName))
-	for name := range byName {
-		names = append(names, name)
+	rb := append([]Rollback(nil), rollbacks...)
+	sort.Slice(rb, func(i, j int) bool { return rb[i].From.Before(rb[j].From) })
+	byKey := res.partition(ops, rb)
+	keys := make([]epochKey, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].name != keys[j].name {
+			return keys[i].name < keys[j].name
+		}
+		return keys[i].epoch < keys[j].epoch
+	})
 	deadline := time.Now().Add(timeout)
-	for _, name := range names {
+	for _, k := range keys {
 		left := time.Until(deadline)
 		if timeout > 0 && left <= 0 {
-			res.Verdict, res.Failed = TimedOut, name
+			res.Verdict, res.Failed = TimedOut, k.name
 			return res
 		}
 		if timeout <= 0 {
 			left = 0
 		}
-		verdict, info := porcupine.CheckOperationsVerbose(model, byName[name], left)
+		m := modelFrom(1 << absent)
+		if k.epoch > 0 {
+			m = modelFrom(allStates)
+		}
+		verdict, info := porcupine.CheckOperationsVerbose(m, byKey[k], left)
 		switch verdict {
 		case porcupine.Illegal:
-			res.Verdict, res.Failed, res.info = NotLinearizable, name, &info
+			res.Verdict, res.Failed, res.info, res.model = NotLinearizable, k.String(), &info, m
 			return res
 		case porcupine.Unknown:
-			res.Verdict, res.Failed = TimedOut, name
+			res.Verdict, res.Failed = TimedOut, k.String()
 			return res
 		}
 	}
 	return res
 }
 
+// epochKey is one name's history in one epoch: epoch 0 is before the first
+// rollback, epoch i after the i-th.
+type epochKey struct {
+	name  string
+	epoch int
+}
+
+func (k epochKey) String() string {
+	if k.epoch == 0 {
+		return k.name
+	}
+	return fmt.Sprintf("%s (after rollback %d)", k.name, k.epoch)
+}
+
 // partition counts ops and turns those the model judges into porcupine operations,
-// by node name. An operation of unknown outcome returns after every other event of
-// its name: as if it never returned, so it may take effect at any time after its
-// call, including after everything else, which is the same as never.
-func (r *Result) partition(ops []Op) map[string][]porcupine.Operation {
-	byName := map[string][]porcupine.Operation{}
+// by node name and epoch. An operation of unknown outcome returns after every other
+// event: as if it never returned, so it may take effect at any time after its call,
+// including after everything else, which is the same as never.
+func (r *Result) partition(ops []Op, rollbacks []Rollback) map[epochKey][]porcupine.Operation {
+	byKey := map[epochKey][]porcupine.Operation{}
 	var end int64
 	for _, op := range ops {
 		r.Counts[Count{op.Kind, op.Outcome}]++
 		end = max(end, op.Call.UnixNano(), op.Return.UnixNano())
+	}
+	add := func(k epochKey, op Op, in input, out answer, call, ret int64) {
+		byKey[k] = append(byKey[k], porcupine.Operation{ClientId: op.Client, Input: in, Output: out, Call: call, Return: ret})
 	}
 	for _, op := range ops {
 		if op.Kind == Read && op.Stale {
@@ -103,16 +148,40 @@ func (r *Result) partition(ops []Op) map[string][]porcupine.Operation {
 			r.Skipped++
 			continue
 		}
-		r.Checked++
-		ret := op.Return.UnixNano()
-		if in.unknown {
-			ret = end + 1
+		epoch, spans := epochOf(op, in.unknown, rollbacks)
+		if spans && !in.unknown {
+			r.Skipped++
+			continue
 		}
-		byName[op.Name] = append(byName[op.Name], porcupine.Operation{
-			ClientId: op.Client, Input: in, Output: out, Call: op.Call.UnixNano(), Return: ret,
-		})
+		r.Checked++
+		if !in.unknown {
+			add(epochKey{op.Name, epoch}, op, in, out, op.Call.UnixNano(), op.Return.UnixNano())
+			continue
+		}
+		if !spans {
+			add(epochKey{op.Name, epoch}, op, in, out, op.Call.UnixNano(), end+1)
+		}
+		// It may take effect in any later epoch, from its start.
+		for e := epoch + 1; e <= len(rollbacks); e++ {
+			add(epochKey{op.Name, e}, op, in, out, rollbacks[e-1].To.UnixNano(), end+1)
+		}
 	}
-	return byName
+	return byKey
+}
+
+// epochOf returns the epoch in which op was called, and whether it spans a
+// rollback (an operation of unknown outcome is called in a rollback's span if it
+// was called in it; it never returns).
+func epochOf(op Op, unknown bool, rollbacks []Rollback) (epoch int, spans bool) {
+	for i, rb := range rollbacks {
+		if op.Call.Before(rb.From) {
+			return i, !unknown && op.Return.After(rb.From)
+		}
+		if op.Call.Before(rb.To) {
+			return i, true // called while the state was being put back
+		}
+	}
+	return len(rollbacks), false
 }
 
 // Visualize writes porcupine's HTML view of the history that is not linearizable,
@@ -126,7 +195,7 @@ func (r *Result) Visualize(dir string) (string, error) {
 		return "", fmt.Errorf("visualize: %w", err)
 	}
 	path := filepath.Join(dir, "linearizability-"+unsafeChars.ReplaceAllString(r.Failed, "_")+".html")
-	if err := porcupine.VisualizePath(model, *r.info, path); err != nil {
+	if err := porcupine.VisualizePath(r.model, *r.info, path); err != nil {
 		return "", fmt.Errorf("visualize %s: %w", r.Failed, err)
 	}
 	return path, nil

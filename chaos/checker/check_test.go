@@ -171,3 +171,45 @@ func TestVisualizeWithoutFailure(t *testing.T) {
 		t.Error("Visualize of a linearizable history succeeded")
 	}
 }
+
+// A rollback (a snapshot saved, then restored) may undo what happened since the
+// save; within an epoch, the model still holds.
+func TestCheckWithRollbacks(t *testing.T) {
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	rb := []Rollback{{From: ms(100), To: ms(200)}}
+	unknown := func(op Op) Op { op.Outcome = Unknown; return op }
+	cases := []struct {
+		name string
+		ops  []Op
+		want Verdict
+	}{
+		{"a spawn after the save is undone by the restore", []Op{
+			spawnOK(0, 120, 130), sees(1, 140, 150, "pending"), sees(1, 250, 260, ""),
+		}, Linearizable},
+		{"a stop before the save holds after the restore", []Op{
+			spawnOK(0, 0, 10), stopOK(0, 20, 30), sees(1, 250, 260, "stopped"),
+		}, Linearizable},
+		{"within an epoch after a rollback the state does not go back", []Op{
+			spawnOK(0, 0, 10), sees(1, 250, 260, "running"), sees(1, 270, 280, ""),
+		}, NotLinearizable},
+		{"within the first epoch the model holds", []Op{
+			spawnOK(0, 0, 10), sees(1, 20, 30, ""),
+		}, NotLinearizable},
+		{"an unknown spawn may take effect in a later epoch", []Op{
+			unknown(spawnOK(0, 0, 10)), sees(1, 50, 60, ""), sees(1, 250, 260, ""), sees(1, 270, 280, "pending"),
+		}, Linearizable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := CheckWithRollbacks(tc.ops, rb, time.Minute)
+			if r.Verdict != tc.want {
+				t.Fatalf("verdict %s, want %s (%s)", r.Verdict, tc.want, r.String())
+			}
+		})
+	}
+	// Without the rollback, an undone spawn is a violation.
+	ops := []Op{spawnOK(0, 120, 130), sees(1, 250, 260, "")}
+	if r := Check(ops, time.Minute); r.Verdict != NotLinearizable {
+		t.Fatalf("without the rollback: %s", r.String())
+	}
+}

@@ -104,17 +104,53 @@ func step(s nodeState, in input, out answer) (bool, nodeState) {
 	return false, s
 }
 
-// model is the porcupine model of one node name's history; Check partitions by
-// name itself, to tell which name failed.
-var model = porcupine.Model{
-	Init: func() interface{} { return absent },
-	Step: func(state, in, out interface{}) (bool, interface{}) {
-		return step(state.(nodeState), in.(input), out.(answer))
-	},
-	DescribeOperation: func(in, out interface{}) string {
-		return describe(in.(input), out.(answer))
-	},
-	DescribeState: func(state interface{}) string { return state.(nodeState).String() },
+// states is a set of nodeStates, a bit each: what the model may hold when the history
+// does not say (after a snapshot restore, the state of a name is whatever the
+// snapshot had). The model steps every state of the set and keeps those the answer
+// allows: porcupine's own power-set construction, written out for three states.
+type states uint8
+
+const allStates = states(1<<absent | 1<<present | 1<<stopRequested)
+
+func (ss states) has(s nodeState) bool { return ss&(1<<s) != 0 }
+
+func (ss states) String() string {
+	var names []string
+	for s := absent; s <= stopRequested; s++ {
+		if ss.has(s) {
+			names = append(names, s.String())
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// stepAll steps every state of ss; ok is false when the answer fits none.
+func stepAll(ss states, in input, out answer) (bool, states) {
+	var next states
+	for s := absent; s <= stopRequested; s++ {
+		if !ss.has(s) {
+			continue
+		}
+		if ok, n := step(s, in, out); ok {
+			next |= 1 << n
+		}
+	}
+	return next != 0, next
+}
+
+// modelFrom is the porcupine model of one node name's history from a set of
+// states; Check partitions by name itself, to tell which name failed.
+func modelFrom(init states) porcupine.Model {
+	return porcupine.Model{
+		Init: func() interface{} { return init },
+		Step: func(state, in, out interface{}) (bool, interface{}) {
+			return stepAll(state.(states), in.(input), out.(answer))
+		},
+		DescribeOperation: func(in, out interface{}) string {
+			return describe(in.(input), out.(answer))
+		},
+		DescribeState: func(state interface{}) string { return state.(states).String() },
+	}
 }
 
 func describe(in input, out answer) string {
