@@ -37,20 +37,16 @@ type load struct {
 	history *checker.History
 	seed    uint64
 	spawns  atomic.Uint64
-	// byName is whether GET and DELETE /v1/node/{id} take a node's name; until a
-	// read says so, the clients address nodes by ID.
-	byName atomic.Bool
-	probe  sync.Once
 }
 
 // loadClient is one client of the load, with its own view: the nodes it spawned, by
-// name, with their IDs once known.
+// name (the node routes take a name as well as an ID).
 type loadClient struct {
-	l    *load
-	id   int
-	rng  *rand.Rand
-	live []string          // names spawned (OK or unknown) and not yet stopped
-	ids  map[string]string // name -> node ID, once an answer said it
+	l     *load
+	id    int
+	rng   *rand.Rand
+	live  []string // names spawned (OK or unknown) and not yet stopped
+	known []string // every name spawned (OK or unknown), for reads
 }
 
 // run runs n clients until ctx ends.
@@ -60,7 +56,7 @@ func (l *load) run(ctx context.Context, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lc := &loadClient{l: l, id: i, rng: rand.New(rand.NewPCG(l.seed, uint64(i))), ids: map[string]string{}}
+			lc := &loadClient{l: l, id: i, rng: rand.New(rand.NewPCG(l.seed, uint64(i)))}
 			lc.loop(ctx)
 		}()
 	}
@@ -103,11 +99,11 @@ func (lc *loadClient) spawn() {
 		return s.client(callTimeout).SpawnNode(ctx, req)
 	})
 	if node != nil {
-		op.NodeID, lc.ids[name] = node.ID, node.ID
-		lc.l.probe.Do(func() { lc.l.probeNames(name, node.ID) })
+		op.NodeID = node.ID
 	}
 	if op.Outcome != checker.Failed {
 		lc.live = append(lc.live, name)
+		lc.known = append(lc.known, name)
 	}
 	lc.l.history.Add(op)
 }
@@ -115,15 +111,14 @@ func (lc *loadClient) spawn() {
 func (lc *loadClient) stop() {
 	i := lc.rng.IntN(len(lc.live))
 	name := lc.live[i]
-	key, ok := lc.key(name)
-	if !ok {
-		return // an unknown spawn not seen yet: nothing to address
-	}
 	s := lc.server()
-	op := checker.Op{Client: lc.id, Kind: checker.Stop, Name: name, Server: s.httpAddr(), NodeID: lc.ids[name]}
-	_, _ = lc.call(&op, 200, func(ctx context.Context) (*api.Node, error) {
-		return s.client(callTimeout).StopNode(ctx, key, 0)
+	op := checker.Op{Client: lc.id, Kind: checker.Stop, Name: name, Server: s.httpAddr()}
+	node, _ := lc.call(&op, 200, func(ctx context.Context) (*api.Node, error) {
+		return s.client(callTimeout).StopNode(ctx, name, 0)
 	})
+	if node != nil {
+		op.NodeID = node.ID
+	}
 	// Whatever the outcome, the client is done with the node: a stop that failed
 	// or may not have happened leaves it to the final checks.
 	lc.live = append(lc.live[:i], lc.live[i+1:]...)
@@ -131,15 +126,10 @@ func (lc *loadClient) stop() {
 }
 
 func (lc *loadClient) read() {
-	names := make([]string, 0, len(lc.ids))
-	for name := range lc.ids {
-		names = append(names, name)
-	}
-	if len(names) == 0 {
+	if len(lc.known) == 0 {
 		return
 	}
-	name := names[lc.rng.IntN(len(names))]
-	key, _ := lc.key(name)
+	name := lc.known[lc.rng.IntN(len(lc.known))]
 	s := lc.server()
 	op := checker.Op{Client: lc.id, Kind: checker.Read, Name: name, Server: s.httpAddr(), Stale: lc.rng.IntN(2) == 0}
 	node, err := lc.call(&op, 200, func(ctx context.Context) (*api.Node, error) {
@@ -147,7 +137,7 @@ func (lc *loadClient) read() {
 		if op.Stale {
 			cl = cl.WithStale()
 		}
-		return cl.Node(ctx, key)
+		return cl.Node(ctx, name)
 	})
 	if api.IsNotFound(err) {
 		op.Outcome = checker.OK // a definite answer: no such node
@@ -156,31 +146,6 @@ func (lc *loadClient) read() {
 		op.Found, op.Status, op.NodeID = true, node.Status, node.ID
 	}
 	lc.l.history.Add(op)
-}
-
-// key is how the client addresses the node: by name once the grid takes names,
-// else by the ID a spawn's answer or a listing gave.
-func (lc *loadClient) key(name string) (string, bool) {
-	if lc.l.byName.Load() {
-		return name, true
-	}
-	if id, ok := lc.ids[name]; ok {
-		return id, true
-	}
-	// A spawn whose outcome is unknown: look for the node by name in a listing.
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	nodes, err := lc.server().client(callTimeout).WithStale().Nodes(ctx, "")
-	if err != nil {
-		return "", false
-	}
-	for _, n := range nodes {
-		if n.Name == name {
-			lc.ids[name] = n.ID
-			return n.ID, true
-		}
-	}
-	return "", false
 }
 
 // call runs f, bounded by callTimeout, and records its times and outcome in op;
@@ -216,17 +181,4 @@ func outcome(err error) (checker.Outcome, int) {
 		return checker.Unknown, se.Code
 	}
 	return checker.Unknown, 0
-}
-
-// probeNames finds out whether the node route takes names: it reads one node the
-// load spawned by name and by ID. Another engineer is teaching the route names;
-// until then, reads and stops use IDs.
-func (l *load) probeNames(name, id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	s := l.c.servers[0]
-	byName, err := s.client(callTimeout).WithStale().Node(ctx, name)
-	if err == nil && byName.ID == id {
-		l.byName.Store(true)
-	}
 }
