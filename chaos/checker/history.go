@@ -12,7 +12,7 @@ type Kind string
 
 const (
 	// Spawn asks for a node by name (POST /v1/nodes); Stop for a node to stop
-	// (DELETE /v1/node/ID); Read for one node (GET /v1/node/ID).
+	// (DELETE /v1/node/NAME); Read for one node (GET /v1/node/NAME).
 	Spawn Kind = "spawn"
 	Stop  Kind = "stop"
 	Read  Kind = "read"
