@@ -65,6 +65,8 @@ type Server struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
+	// stable is Raft's view of logStore as its stable store (stableguard.go).
+	stable *stableGuard
 	// hadState is true when Raft state existed at start: such a server never bootstraps.
 	hadState bool
 	leaderCh chan bool
@@ -252,7 +254,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("open raft log %s: %w", dir, err)
 	}
-	s.logStore = store
+	s.logStore, s.stable = store, &stableGuard{StableStore: store}
 	logs, err := raft.NewLogCache(512, store)
 	if err != nil {
 		return err
@@ -268,10 +270,10 @@ func (s *Server) setupRaft() error {
 	if s.transport, err = s.newRaftTransport(advertise); err != nil {
 		return fmt.Errorf("listen for raft: %w", err)
 	}
-	if s.hadState, err = raft.HasExistingState(logs, store, snaps); err != nil {
+	if s.hadState, err = raft.HasExistingState(logs, s.stable, snaps); err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
-	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, store, snaps, s.transport); err != nil {
+	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.stable, snaps, s.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	return nil
@@ -385,6 +387,7 @@ func (s *Server) shutdown(graceful bool) error {
 		errs = append(errs, s.transport.Close())
 	}
 	if s.logStore != nil {
+		s.stable.close()
 		errs = append(errs, s.logStore.Close())
 	}
 	s.wg.Wait()
