@@ -149,21 +149,27 @@ func (r *Result) partition(ops []Op, rollbacks []Rollback) map[epochKey][]porcup
 			continue
 		}
 		epoch, spans := epochOf(op, in.unknown, rollbacks)
-		if spans && !in.unknown {
-			r.Skipped++
+		write := (in.kind == Spawn || in.kind == Stop) && out == done
+		if spans && !write {
+			r.Skipped++ // a read or a refusal across a rollback tells nothing sure
 			continue
 		}
 		r.Checked++
-		if !in.unknown {
+		if !in.unknown && !spans {
 			add(epochKey{op.Name, epoch}, op, in, out, op.Call.UnixNano(), op.Return.UnixNano())
 			continue
 		}
 		if !spans {
 			add(epochKey{op.Name, epoch}, op, in, out, op.Call.UnixNano(), end+1)
 		}
-		// It may take effect in any later epoch, from its start.
-		for e := epoch + 1; e <= len(rollbacks); e++ {
-			add(epochKey{op.Name, e}, op, in, out, rollbacks[e-1].To.UnixNano(), end+1)
+		// It may take effect in any later epoch, from its start, or never: an
+		// operation that spans a rollback may have taken effect before it (and been
+		// undone) or after it, so it counts as of unknown outcome from then on.
+		if write {
+			in.unknown = true
+			for e := epoch + 1; e <= len(rollbacks); e++ {
+				add(epochKey{op.Name, e}, op, in, out, rollbacks[e-1].To.UnixNano(), end+1)
+			}
 		}
 	}
 	return byKey

@@ -195,6 +195,9 @@ func TestCheckWithRollbacks(t *testing.T) {
 		{"within the first epoch the model holds", []Op{
 			spawnOK(0, 0, 10), sees(1, 20, 30, ""),
 		}, NotLinearizable},
+		{"a spawn acknowledged across the restore may land after it", []Op{
+			spawnOK(0, 190, 210), sees(1, 205, 206, ""), sees(1, 220, 230, "pending"),
+		}, Linearizable},
 		{"an unknown spawn may take effect in a later epoch", []Op{
 			unknown(spawnOK(0, 0, 10)), sees(1, 50, 60, ""), sees(1, 250, 260, ""), sees(1, 270, 280, "pending"),
 		}, Linearizable},

@@ -147,9 +147,19 @@ func modelFrom(init states) porcupine.Model {
 			return stepAll(state.(states), in.(input), out.(answer))
 		},
 		DescribeOperation: func(in, out interface{}) string {
-			return describe(in.(input), out.(answer))
+			i, okIn := in.(input)
+			o, okOut := out.(answer)
+			if !okIn || !okOut {
+				return "?" // porcupine's visualization asks of its own entries too
+			}
+			return describe(i, o)
 		},
-		DescribeState: func(state interface{}) string { return state.(states).String() },
+		DescribeState: func(state interface{}) string {
+			if ss, ok := state.(states); ok {
+				return ss.String()
+			}
+			return "?"
+		},
 	}
 }
 
