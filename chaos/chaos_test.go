@@ -191,6 +191,13 @@ func settled(c *cluster, waiting uint64) (*api.Status, error) {
 	case st.Events.Waiting > waiting:
 		return nil, fmt.Errorf("%d events wait in the outbox (last error %q)", st.Events.Waiting, st.Events.LastError)
 	}
+	// A store being backfilled does not hold the outbox back: an empty outbox does
+	// not say it has everything.
+	for _, es := range st.Events.Stores {
+		if es.State != api.StoreInSync || es.AckedSeq+waiting < st.Events.LastSeq {
+			return nil, fmt.Errorf("event store %s is %s at seq %d of %d", es.Name, es.State, es.AckedSeq, st.Events.LastSeq)
+		}
+	}
 	return st, nil
 }
 
