@@ -84,11 +84,12 @@ func TestDev(t *testing.T) {
 		if st.Agents != (api.StatusAgents{Total: 1, Healthy: 1}) {
 			return fmt.Errorf("agents %+v", st.Agents)
 		}
+		// The leader adds its -event-store to the replicated stores once it leads.
+		if st.Events.EventStore != "127.0.0.1:50052" {
+			return fmt.Errorf("event store %q, want 127.0.0.1:50052", st.Events.EventStore)
+		}
 		return nil
 	})
-	if st.Events.EventStore != "127.0.0.1:50052" {
-		t.Errorf("event store %q, want 127.0.0.1:50052", st.Events.EventStore)
-	}
 
 	var n nodeView
 	if err := gridJSON(&n, "node", "spawn", "-agent=dev-agent", "-port=50061"); err != nil {
