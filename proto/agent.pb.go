@@ -109,6 +109,9 @@ type RegisterRequest struct {
 	ReservedPaths []string `protobuf:"bytes,9,rep,name=reserved_paths,json=reservedPaths,proto3" json:"reserved_paths,omitempty"`
 	// reserved_ports are the ports the agent listens on itself.
 	ReservedPorts []int32 `protobuf:"varint,10,rep,packed,name=reserved_ports,json=reservedPorts,proto3" json:"reserved_ports,omitempty"`
+	// isolation says how the agent limits its nodes: "cgroup v2 under /grid.slice",
+	// or "none: <why not>".
+	Isolation     string `protobuf:"bytes,11,opt,name=isolation,proto3" json:"isolation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,6 +214,13 @@ func (x *RegisterRequest) GetReservedPorts() []int32 {
 		return x.ReservedPorts
 	}
 	return nil
+}
+
+func (x *RegisterRequest) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
+	}
+	return ""
 }
 
 type RegisterResponse struct {
@@ -474,7 +484,10 @@ type NodeReport struct {
 	Restarting bool   `protobuf:"varint,8,opt,name=restarting,proto3" json:"restarting,omitempty"`
 	Error      string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	// time_unix_nano is when the agent saw it happen.
-	TimeUnixNano  int64 `protobuf:"varint,10,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	TimeUnixNano int64 `protobuf:"varint,10,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	// oom_killed is true when the kernel killed the process for going past the memory
+	// limit of its cgroup.
+	OomKilled     bool `protobuf:"varint,11,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -577,6 +590,13 @@ func (x *NodeReport) GetTimeUnixNano() int64 {
 		return x.TimeUnixNano
 	}
 	return 0
+}
+
+func (x *NodeReport) GetOomKilled() bool {
+	if x != nil {
+		return x.OomKilled
+	}
+	return false
 }
 
 type ReportNodeResponse struct {
@@ -693,6 +713,8 @@ type StartNodeRequest struct {
 	StoragePath   string         `protobuf:"bytes,3,opt,name=storage_path,json=storagePath,proto3" json:"storage_path,omitempty"`
 	MemoryLimitMb int32          `protobuf:"varint,4,opt,name=memory_limit_mb,json=memoryLimitMb,proto3" json:"memory_limit_mb,omitempty"`
 	Restart       *RestartPolicy `protobuf:"bytes,5,opt,name=restart,proto3" json:"restart,omitempty"`
+	// cpu_limit bounds the node's CPU time, in cores; 0 sets no limit.
+	CpuLimit      float64 `protobuf:"fixed64,6,opt,name=cpu_limit,json=cpuLimit,proto3" json:"cpu_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -760,6 +782,13 @@ func (x *StartNodeRequest) GetRestart() *RestartPolicy {
 		return x.Restart
 	}
 	return nil
+}
+
+func (x *StartNodeRequest) GetCpuLimit() float64 {
+	if x != nil {
+		return x.CpuLimit
+	}
+	return 0
 }
 
 type StartNodeResponse struct {
@@ -1028,7 +1057,7 @@ var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
 	"\n" +
-	"\vagent.proto\x12\rgrid.agent.v1\"\xd0\x02\n" +
+	"\vagent.proto\x12\rgrid.agent.v1\"\xee\x02\n" +
 	"\x0fRegisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -1040,7 +1069,8 @@ const file_agent_proto_rawDesc = "" +
 	"\x05nodes\x18\b \x03(\v2\x19.grid.agent.v1.NodeReportR\x05nodes\x12%\n" +
 	"\x0ereserved_paths\x18\t \x03(\tR\rreservedPaths\x12%\n" +
 	"\x0ereserved_ports\x18\n" +
-	" \x03(\x05R\rreservedPorts\"^\n" +
+	" \x03(\x05R\rreservedPorts\x12\x1c\n" +
+	"\tisolation\x18\v \x01(\tR\tisolation\"^\n" +
 	"\x10RegisterResponse\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\tR\x06leader\"\x80\x01\n" +
@@ -1052,7 +1082,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x06leader\x18\x01 \x01(\tR\x06leader\"'\n" +
 	"\x11UnregisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
-	"\x12UnregisterResponse\"\xaa\x02\n" +
+	"\x12UnregisterResponse\"\xc9\x02\n" +
 	"\n" +
 	"NodeReport\x12\x14\n" +
 	"\x05agent\x18\x01 \x01(\tR\x05agent\x12\x17\n" +
@@ -1067,7 +1097,9 @@ const file_agent_proto_rawDesc = "" +
 	"restarting\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12$\n" +
 	"\x0etime_unix_nano\x18\n" +
-	" \x01(\x03R\ftimeUnixNano\"\x14\n" +
+	" \x01(\x03R\ftimeUnixNano\x12\x1d\n" +
+	"\n" +
+	"oom_killed\x18\v \x01(\bR\toomKilled\"\x14\n" +
 	"\x12ReportNodeResponse\"\x89\x01\n" +
 	"\rRestartPolicy\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x12\x1f\n" +
@@ -1075,13 +1107,14 @@ const file_agent_proto_rawDesc = "" +
 	"intervalMs\x12\x19\n" +
 	"\bdelay_ms\x18\x03 \x01(\x03R\adelayMs\x12 \n" +
 	"\fmax_delay_ms\x18\x04 \x01(\x03R\n" +
-	"maxDelayMs\"\xc2\x01\n" +
+	"maxDelayMs\"\xdf\x01\n" +
 	"\x10StartNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12!\n" +
 	"\fstorage_path\x18\x03 \x01(\tR\vstoragePath\x12&\n" +
 	"\x0fmemory_limit_mb\x18\x04 \x01(\x05R\rmemoryLimitMb\x126\n" +
-	"\arestart\x18\x05 \x01(\v2\x1c.grid.agent.v1.RestartPolicyR\arestart\"A\n" +
+	"\arestart\x18\x05 \x01(\v2\x1c.grid.agent.v1.RestartPolicyR\arestart\x12\x1b\n" +
+	"\tcpu_limit\x18\x06 \x01(\x01R\bcpuLimit\"A\n" +
 	"\x11StartNodeResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"R\n" +
