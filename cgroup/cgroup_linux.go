@@ -331,4 +331,3 @@ func checkName(name string) error {
 	}
 	return nil
 }
-
