@@ -36,7 +36,10 @@ type persistedNode struct {
 	Port          int             `json:"port"`
 	StoragePath   string          `json:"storage_path"`
 	MemoryLimitMB int             `json:"memory_limit_mb"`
+	CPULimit      float64         `json:"cpu_limit,omitempty"`
 	Restart       persistedPolicy `json:"restart"`
+	// Cgroup names the node's cgroup under the agent's, if it has one.
+	Cgroup string `json:"cgroup,omitempty"`
 	// PID and StartTime (from /proc/<pid>/stat, in clock ticks since boot) name the
 	// node's process; both are zero while the node waits to be restarted.
 	PID       int    `json:"pid,omitempty"`
@@ -120,6 +123,7 @@ func (s *supervisor) adopt(st persistedState) {
 			n.history = append(n.history, time.Unix(0, t))
 		}
 		close(n.ready)
+		s.adoptGroup(n, pn.Cgroup)
 		p, err := adoptProc(pn.PID, pn.StartTime, spec.ID, s.ctx.Done())
 		s.mu.Lock()
 		s.nodes[spec.ID] = n
@@ -149,6 +153,7 @@ func (s *supervisor) specFromPersisted(pn persistedNode) (nodeSpec, error) {
 		Port:          int32(pn.Port),
 		StoragePath:   pn.StoragePath,
 		MemoryLimitMb: int32(pn.MemoryLimitMB),
+		CpuLimit:      pn.CPULimit,
 		Restart: &gridpb.RestartPolicy{
 			Attempts:   int32(pn.Restart.Attempts),
 			IntervalMs: pn.Restart.IntervalMs,

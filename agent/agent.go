@@ -151,6 +151,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 	}
 	a.client = newClient(a.config, a.servers, queue, a.registration)
 	a.sup = newSupervisor(a.config, root, a.advertiseHost(), a.client.queue.push)
+	a.sup.cgroups = openCgroups(a.config, a.logger)
 	if a.sup.certs, err = loadNodeCerts(a.config); err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func New(cfg *Config) (_ *Agent, err error) {
 		a.goRun(a.joinLoop)
 	}
 	a.logger.Info("agent started", "name", c.Name, "rpc", a.RPCAddr(), "gossip", a.GossipAddr(), "http", a.HTTPAddr(),
-		"data_dir", c.DataDir, "storage_root", root.lexical, "max_nodes", c.MaxNodes, "adopting", len(state.Nodes), "tls", c.TLS.String())
+		"data_dir", c.DataDir, "storage_root", root.lexical, "max_nodes", c.MaxNodes, "adopting", len(state.Nodes), "tls", c.TLS.String(), "isolation", a.sup.cgroups.String())
 	return a, nil
 }
 
@@ -237,6 +238,7 @@ func (a *Agent) registration() *gridpb.RegisterRequest {
 		// The leader refuses, when it records a spawn, what the agent would refuse.
 		ReservedPaths: ownPaths(a.config.DataDir),
 		ReservedPorts: a.ownPorts(),
+		Isolation:     a.sup.cgroups.String(),
 	}
 }
 

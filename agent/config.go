@@ -66,6 +66,11 @@ type Config struct {
 	// StartTimeout bounds how long a node may take to pass its health check after it
 	// was started. Default: 30s.
 	StartTimeout time.Duration
+	// DisableCgroups runs nodes without cgroups even where the agent could use them:
+	// their memory limit is then only the Go runtime's soft limit inside the node,
+	// and a CPU limit is not enforced. Default: false (each node in a cgroup of its
+	// own, under the agent's cgroup, where the host allows it; see package cgroup).
+	DisableCgroups bool
 
 	// GossipConfig, if set, is the base memberlist configuration under serf; tests
 	// use it for fast failure detection. Its name, addresses and delegates are

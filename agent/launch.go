@@ -91,15 +91,28 @@ func (s *supervisor) spawn(n *node) (*proc, error) {
 	if err := s.certs.prepare(n); err != nil {
 		return nil, err
 	}
+	if err := s.prepareGroup(n); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(s.cfg.StorageBinary, s.nodeArgs(n.spec)...)
 	cmd.Dir = n.spec.StoragePath
 	cmd.Stdout, cmd.Stderr = stdout, stderr // *os.File: the child writes to them directly
 	setOwnProcessGroup(cmd)
+	s.mu.Lock()
+	group := n.group
+	s.mu.Unlock()
+	inside, release := intoGroup(cmd, group)
 	// Where this process's stderr begins, for the error should it die.
 	stderrFrom, _ := stderr.Seek(0, io.SeekEnd)
 	p, err := startProc(cmd)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.cfg.StorageBinary, err)
+	}
+	if group != nil && !inside {
+		if err := joinGroup(p, group); err != nil {
+			return nil, err
+		}
 	}
 	p.stderrFrom = stderrFrom
 	s.mu.Lock()
@@ -167,6 +180,9 @@ func (s *supervisor) healthy(ctx context.Context, health healthpb.HealthClient, 
 // stderr, which usually say why.
 func (s *supervisor) exitError(n *node, p *proc, when string) error {
 	msg := fmt.Sprintf("node %s %s %s", n.spec.ID, p.exit, when)
+	if s.oomKilled(n, p) {
+		msg = fmt.Sprintf("node %s was killed by the kernel %s: out of memory at its limit of %d MB", n.spec.ID, when, n.spec.MemoryLimitMB)
+	}
 	b, err := tailFileFrom(filepath.Join(n.logDir, stderrLog), p.stderrFrom, 5, 2048)
 	if tail := strings.TrimSuffix(strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\n", " | ")), " "), " |"); err == nil && tail != "" {
 		msg += ": " + tail

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sutragrid/grid/cgroup"
 )
 
 // What agents need of Linux: /proc tells a process's start time and command line, so
@@ -41,6 +43,20 @@ func lockDir(dir string) (*os.File, error) {
 // Ctrl-C meant for the agent does not reach it.
 func setOwnProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+// intoGroup sets cmd to start inside g where the kernel can (cgroup v2). It returns
+// whether it did, and what to release once cmd has started.
+func intoGroup(cmd *exec.Cmd, g *cgroup.Group) (bool, func()) {
+	if g == nil {
+		return false, func() {}
+	}
+	fd, release, err := g.DirFD()
+	if err != nil {
+		return false, func() {}
+	}
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	return true, release
 }
 
 // processStartTime returns when the process pid started, in clock ticks since boot.

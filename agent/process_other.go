@@ -3,6 +3,8 @@
 package agent
 
 import (
+	"github.com/sutragrid/grid/cgroup"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,3 +38,5 @@ func adoptProc(int, uint64, string, <-chan struct{}) (*proc, error) {
 }
 
 func bootID() string { return "" }
+
+func intoGroup(*exec.Cmd, *cgroup.Group) (bool, func()) { return false, func() {} }

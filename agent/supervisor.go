@@ -12,10 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"math"
+
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutragrid/grid/cgroup"
 	gridpb "github.com/sutragrid/grid/proto"
 	"github.com/sutragrid/grid/restart"
 )
@@ -39,6 +42,7 @@ type nodeSpec struct {
 	Port          int
 	StoragePath   string // clean, absolute, inside the storage root
 	MemoryLimitMB int
+	CPULimit      float64 // cores; 0 for none
 	Policy        restart.Policy
 }
 
@@ -59,6 +63,10 @@ type node struct {
 	startErr error       // why the first start failed
 	// lostPid is the pid a node had when an adopting agent found it gone.
 	lostPid int
+	// group is the node's cgroup (isolation.go), nil without cgroups; oomBase is its
+	// count of OOM kills when the current process started.
+	group   *cgroup.Group
+	oomBase uint64
 
 	ready chan struct{} // closed once the first start has succeeded or failed
 
@@ -104,6 +112,8 @@ type supervisor struct {
 	// dataDirResolved is the data dir with symlinks resolved.
 	dataDirResolved string
 	metrics         *agentMetrics // nil in unit tests
+	// cgroups is where nodes' cgroups are made; never nil (isolation.go).
+	cgroups *cgroup.Host
 
 	// ctx is cancelled when the agent shuts down: the supervisor then lets go of its
 	// nodes and leaves them running.
@@ -134,6 +144,7 @@ func newSupervisor(cfg *Config, root storageRoot, advertise string, report func(
 		advertise:       advertise,
 		ctx:             ctx,
 		cancel:          cancel,
+		cgroups:         cgroup.Off("not opened"),
 		now:             time.Now,
 		jitter:          rand.Float64,
 		nodes:           map[string]*node{},
@@ -178,6 +189,9 @@ func (s *supervisor) specFrom(req *gridpb.StartNodeRequest) (nodeSpec, error) {
 	if req.GetMemoryLimitMb() < 0 {
 		return nodeSpec{}, fmt.Errorf("memory limit %d MB is negative", req.GetMemoryLimitMb())
 	}
+	if c := req.GetCpuLimit(); c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
+		return nodeSpec{}, fmt.Errorf("CPU limit %v is not a number of cores", c)
+	}
 	path := req.GetStoragePath()
 	if path == "" {
 		path = req.GetNodeId() // a directory named after the node, in the storage root
@@ -204,6 +218,7 @@ func (s *supervisor) specFrom(req *gridpb.StartNodeRequest) (nodeSpec, error) {
 		Port:          int(req.GetPort()),
 		StoragePath:   path,
 		MemoryLimitMB: int(req.GetMemoryLimitMb()),
+		CPULimit:      req.GetCpuLimit(),
 		Policy:        policy,
 	}, nil
 }
@@ -252,7 +267,7 @@ func (s *supervisor) start(ctx context.Context, req *gridpb.StartNodeRequest) (i
 		case <-actx.Done():
 		}
 	}()
-	s.logger.Info("starting node", "node_id", spec.ID, "port", spec.Port, "storage_path", spec.StoragePath, "memory_limit_mb", spec.MemoryLimitMB)
+	s.logger.Info("starting node", "node_id", spec.ID, "port", spec.Port, "storage_path", spec.StoragePath, "memory_limit_mb", spec.MemoryLimitMB, "cpu_limit", spec.CPULimit)
 	p, err := s.launch(actx, n)
 	if err != nil {
 		s.mu.Lock()
@@ -308,8 +323,8 @@ func (s *supervisor) startExisting(ctx context.Context, n *node, spec nodeSpec) 
 		// Unavailable: once the stop is done, the same start succeeds.
 		return 0, status.Errorf(codes.Unavailable, "node %s is stopping; start it again once it stopped", spec.ID)
 	case !same:
-		return 0, status.Errorf(codes.FailedPrecondition, "node %s already runs with another spec (port %d, storage path %s, memory limit %d MB); stop it first",
-			spec.ID, n.spec.Port, n.spec.StoragePath, n.spec.MemoryLimitMB)
+		return 0, status.Errorf(codes.FailedPrecondition, "node %s already runs with another spec (port %d, storage path %s, memory limit %d MB, CPU limit %g); stop it first",
+			spec.ID, n.spec.Port, n.spec.StoragePath, n.spec.MemoryLimitMB, n.spec.CPULimit)
 	}
 	select {
 	case <-n.ready:
@@ -494,11 +509,15 @@ func (s *supervisor) persistLocked() {
 			Port:          n.spec.Port,
 			StoragePath:   n.spec.StoragePath,
 			MemoryLimitMB: n.spec.MemoryLimitMB,
+			CPULimit:      n.spec.CPULimit,
 			Restart:       persistPolicy(n.spec.Policy),
 			Restarts:      n.restarts,
 		}
 		if n.proc != nil && !n.proc.exited() {
 			pn.PID, pn.StartTime = n.proc.pid, n.proc.startTime
+		}
+		if n.group != nil {
+			pn.Cgroup = n.group.Name
 		}
 		for _, t := range n.history {
 			pn.RestartTimes = append(pn.RestartTimes, t.UnixNano())

@@ -15,7 +15,7 @@ import (
 func (s *supervisor) run(n *node, recoverFirst bool) {
 	defer s.wg.Done()
 	if recoverFirst {
-		if !s.recover(n, n.lostPid, exitUnknown, "the node exited while the agent was not running", true) {
+		if !s.recover(n, n.lostPid, exitUnknown, false, "the node exited while the agent was not running", true) {
 			return
 		}
 	}
@@ -38,23 +38,24 @@ func (s *supervisor) run(n *node, recoverFirst bool) {
 			return
 		default:
 		}
-		msg := ""
-		if p.exit.Code > 0 {
+		msg, oom := "", s.oomKilled(n, p)
+		if p.exit.Code > 0 || oom {
 			msg = s.exitError(n, p, "unexpectedly").Error()
 		}
-		s.logger.Warn("node exited unexpectedly", "node_id", n.spec.ID, "pid", p.pid, "exit", p.exit.String())
-		if !s.recover(n, p.pid, p.exit, msg, false) {
+		s.logger.Warn("node exited unexpectedly", "node_id", n.spec.ID, "pid", p.pid, "exit", p.exit.String(), "oom_killed", oom)
+		if !s.recover(n, p.pid, p.exit, oom, msg, false) {
 			return
 		}
 	}
 }
 
-// recover handles an unexpected exit of n's process pid: it reports the crash, then
+// recover handles an unexpected exit of n's process pid (oom: the kernel killed it
+// for its memory): it reports the crash, then
 // restarts the node within its restart policy, reporting each failed restart as
 // another crash, until a restart passes its health check (true) or the policy gives
 // up, the node is stopped, or the agent shuts down (false). immediate skips the first
 // delay.
-func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, immediate bool) bool {
+func (s *supervisor) recover(n *node, pid int, exit exitStatus, oom bool, msg string, immediate bool) bool {
 	for {
 		now := s.now()
 		s.mu.Lock()
@@ -68,7 +69,7 @@ func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, imme
 			delay, immediate = 0, false
 		}
 		s.send(&gridpb.NodeReport{NodeId: n.spec.ID, Event: gridpb.NodeEvent_NODE_EVENT_CRASHED, Pid: int32(pid),
-			ExitCode: int32(exit.Code), Signal: exit.Signal, Restarts: int32(restarts), Restarting: ok, Error: msg})
+			ExitCode: int32(exit.Code), Signal: exit.Signal, Restarts: int32(restarts), Restarting: ok, Error: msg, OomKilled: oom})
 		if !ok {
 			reason := fmt.Sprintf("gave up restarting node %s: %d restart(s) within %s already; last exit: %s", n.spec.ID, recent, n.spec.Policy.Interval, exit)
 			s.logger.Error("node failed", "node_id", n.spec.ID, "restarts", restarts, "reason", reason)
@@ -125,9 +126,9 @@ func (s *supervisor) recover(n *node, pid int, exit exitStatus, msg string, imme
 			return false
 		}
 		s.logger.Warn("node restart failed", "node_id", n.spec.ID, "error", err)
-		pid, exit, msg = 0, exitUnknown, err.Error()
+		pid, exit, oom, msg = 0, exitUnknown, false, err.Error()
 		if p != nil {
-			pid, exit = p.pid, p.exit
+			pid, exit, oom = p.pid, p.exit, s.oomKilled(n, p)
 		}
 	}
 }
@@ -143,8 +144,10 @@ func (s *supervisor) finishStop(n *node, p *proc, last exitStatus) {
 	s.remove(n)
 }
 
-// remove forgets a node that is no longer run and wakes who waits for it.
+// remove forgets a node that is no longer run, with its cgroup, and wakes who waits
+// for it.
 func (s *supervisor) remove(n *node) {
+	s.removeGroup(n)
 	s.mu.Lock()
 	if s.nodes[n.spec.ID] == n {
 		delete(s.nodes, n.spec.ID)

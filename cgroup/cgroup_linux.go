@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,11 @@ func openV1() *Host {
 
 type v1Host struct{}
 
+// v1Mu serializes the library's v1 Apply and Set: they keep package state (blkio's
+// file names, found on first use) without a lock, as runc, their first user, calls
+// them from one goroutine.
+var v1Mu sync.Mutex
+
 func (v1Host) group(name string, lim Limits, create bool) (groupImpl, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -78,6 +84,8 @@ func (v1Host) group(name string, lim Limits, create bool) (groupImpl, error) {
 		}
 		return &v1Group{m: m}, nil
 	}
+	v1Mu.Lock()
+	defer v1Mu.Unlock()
 	if err := m.Apply(-1); err != nil { // -1: make the groups, move no process
 		return nil, err
 	}
@@ -94,7 +102,11 @@ func (v1Host) group(name string, lim Limits, create bool) (groupImpl, error) {
 
 type v1Group struct{ m *fs.Manager }
 
-func (g *v1Group) add(pid int) error { return g.m.Apply(pid) }
+func (g *v1Group) add(pid int) error {
+	v1Mu.Lock()
+	defer v1Mu.Unlock()
+	return g.m.Apply(pid)
+}
 
 func (g *v1Group) dirFD() (int, func(), error) {
 	return -1, nil, errors.New("cgroup v1 cannot start a process inside a group")

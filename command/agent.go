@@ -71,6 +71,15 @@ Agent Options:
   -max-nodes=N
     How many storage nodes the agent runs at most. Default: 10.
 
+  -disable-cgroups
+    Run nodes without cgroups. By default each node runs in a cgroup of its
+    own under the agent's (v2 where the host has it, v1 otherwise): its
+    memory limit is a hard limit the kernel enforces, its CPU limit is
+    enforced, and stopping it stops every process it started. Where cgroups
+    cannot be used (no permission, a container without them) the agent says
+    so in its log and in 'grid agent status', and runs nodes without them.
+    Default: false.
+
   -heartbeat-interval=DURATION
     How often the agent heartbeats to the servers. Default: 5s.
 
@@ -130,6 +139,7 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "")
 	fs.IntVar(&cfg.RetryMax, "retry-max", 0, "")
 	fs.IntVar(&cfg.MaxNodes, "max-nodes", cfg.MaxNodes, "")
+	fs.BoolVar(&cfg.DisableCgroups, "disable-cgroups", cfg.DisableCgroups, "")
 	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "")
 	fs.StringVar(&cfg.StorageRoot, "storage-root", "", "")

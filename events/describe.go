@@ -35,7 +35,12 @@ func Describe(e *Event) string {
 		return fmt.Sprintf("Node %s on %s failed to stop: %s", node(e), e.AgentID, e.Error)
 	case NodeCrashed:
 		s := fmt.Sprintf("Node %s on %s crashed%s", node(e), e.AgentID, exit(e))
-		if e.Reason != "" {
+		if e.Reason == ReasonOOMKilled {
+			s = fmt.Sprintf("Node %s on %s was killed by the kernel: out of memory at its %d MB limit", node(e), e.AgentID, e.MemoryLimitMB)
+			if e.Error != "" {
+				s += "; " + e.Error
+			}
+		} else if e.Reason != "" {
 			s += "; " + e.Reason
 		}
 		return s

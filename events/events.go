@@ -183,6 +183,10 @@ type Event struct {
 	Description string `json:"description"`
 }
 
+// ReasonOOMKilled is the reason of a node_crashed event when the kernel killed the
+// node for going past the memory limit of its cgroup; MemoryLimitMB is then the limit.
+const ReasonOOMKilled = "oom_killed"
+
 // IDPrefix starts the ID of every event concept in the event store.
 const IDPrefix = "event-"
 

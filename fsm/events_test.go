@@ -306,3 +306,31 @@ func TestStopCarriesItsKillTimeout(t *testing.T) {
 		t.Fatalf("a kill timeout over the maximum: %v", err)
 	}
 }
+
+func TestOOMKilledCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		restarting bool
+		wantDesc   string
+		wantStatus NodeStatus
+	}{
+		{"restarted", true, "Node n1 on a1 was killed by the kernel: out of memory at its 64 MB limit", NodeStatusRestarting},
+		{"policy exhausted", false, "Node n1 on a1 was killed by the kernel: out of memory at its 64 MB limit; restart policy exhausted; the node is failed", NodeStatusFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, got := derived(t, reg,
+				&SpawnNode{ID: "n1", Agent: "a1", Port: 50061, MemoryLimitMB: 64},
+				&NodeStarted{ID: "n1", PID: 42},
+				&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Signal: "SIGKILL", Restarting: tc.restarting, OOMKilled: true})
+			crash := got[len(got)-1]
+			if crash.Type != events.NodeCrashed || crash.Reason != events.ReasonOOMKilled || crash.MemoryLimitMB != 64 || crash.Description != tc.wantDesc {
+				t.Fatalf("node_crashed: type %s, reason %q, memory limit %d, description %q; want oom_killed, 64, %q",
+					crash.Type, crash.Reason, crash.MemoryLimitMB, crash.Description, tc.wantDesc)
+			}
+			n, err := f.State().Node("n1")
+			if err != nil || n.Status != tc.wantStatus {
+				t.Fatalf("node n1: %+v, %v; want status %s", n, err, tc.wantStatus)
+			}
+		})
+	}
+}

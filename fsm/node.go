@@ -187,6 +187,9 @@ type NodeCrashed struct {
 	// Reason, if set, says how the crash was found when it is not the agent's own
 	// report (the leader found the node missing from its agent).
 	Reason string `json:"reason,omitempty"`
+	// OOMKilled is true when the kernel killed the node for going past the memory
+	// limit of its cgroup.
+	OOMKilled bool `json:"oom_killed,omitempty"`
 }
 
 func (*NodeCrashed) Type() CommandType { return CmdNodeCrashed }

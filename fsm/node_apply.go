@@ -246,6 +246,15 @@ func (x *applyCtx) transition(n *Node, cmd Command) (bool, error) {
 				n.Error = c.Reason
 			}
 		}
+		if c.OOMKilled {
+			// The reason is a word a program can match, and the limit says what the
+			// node outgrew; what becomes of the node goes to the error.
+			if !c.Restarting {
+				e.Error = "restart policy exhausted; the node is failed"
+				n.Error = "killed for running out of memory; restart policy exhausted"
+			}
+			e.Reason, e.MemoryLimitMB = events.ReasonOOMKilled, n.MemoryLimitMB
+		}
 		n.CrashSeq = x.emit(e)
 	case *NodeRestarted:
 		if n.Status != NodeStatusRestarting && n.Status != NodeStatusRunning && n.Status != NodeStatusPending {

@@ -89,7 +89,7 @@ func (e *serversEndpoint) ReportNode(ctx context.Context, r *gridpb.NodeReport) 
 	id, pid, code := r.GetNodeId(), int(r.GetPid()), int(r.GetExitCode())
 	switch r.GetEvent() {
 	case gridpb.NodeEvent_NODE_EVENT_CRASHED:
-		cmd = &fsm.NodeCrashed{ID: id, PID: pid, ExitCode: code, Signal: r.GetSignal(), Restarting: r.GetRestarting()}
+		cmd = &fsm.NodeCrashed{ID: id, PID: pid, ExitCode: code, Signal: r.GetSignal(), Restarting: r.GetRestarting(), OOMKilled: r.GetOomKilled()}
 	case gridpb.NodeEvent_NODE_EVENT_RESTARTED:
 		cmd = &fsm.NodeRestarted{ID: id, PID: pid, Restarts: int(r.GetRestarts())}
 	case gridpb.NodeEvent_NODE_EVENT_FAILED:
