@@ -30,6 +30,10 @@ type Agent struct {
 	RegisteredAt  time.Time `json:"registered_at"`
 	// StatusChangedAt is when Status last changed.
 	StatusChangedAt time.Time `json:"status_changed_at"`
+	// Isolation says how the agent isolates its nodes, as it reported when it
+	// registered: e.g. "cgroup v2 under /grid.slice", or "none: " and why. Default:
+	// "" (left out), from agents that do not report it.
+	Isolation string `json:"isolation,omitempty"`
 }
 
 // Agents lists every agent. GET /v1/agents
@@ -101,12 +105,15 @@ type Node struct {
 	Name string `json:"name"`
 	// Role is NodeRoleEventStore for a node the grid runs as one of its event
 	// stores; "" for others.
-	Role          string        `json:"role,omitempty"`
-	Agent         string        `json:"agent"`
-	Port          int           `json:"port"`
-	StoragePath   string        `json:"storage_path"`
-	MemoryLimitMB int           `json:"memory_limit_mb"`
-	Restart       RestartPolicy `json:"restart_policy"`
+	Role          string `json:"role,omitempty"`
+	Agent         string `json:"agent"`
+	Port          int    `json:"port"`
+	StoragePath   string `json:"storage_path"`
+	MemoryLimitMB int    `json:"memory_limit_mb"`
+	// CPULimit is the CPU time the node may use, in cores (1.5: one and a half).
+	// Default: 0 (left out), no limit.
+	CPULimit float64       `json:"cpu_limit,omitempty"`
+	Restart  RestartPolicy `json:"restart_policy"`
 	// Status is one of the Node* constants.
 	Status string `json:"status"`
 	PID    int    `json:"pid"`
@@ -155,12 +162,16 @@ type SpawnRequest struct {
 	Name string `json:"name,omitempty"`
 	// Role, if NodeRoleEventStore, makes the node one of the grid's event stores:
 	// the leader ships every event to it, and backfills it with the history.
-	Role          string        `json:"role,omitempty"`
-	Agent         string        `json:"agent"`
-	Port          int           `json:"port"`
-	StoragePath   string        `json:"storage_path,omitempty"`
-	MemoryLimitMB int           `json:"memory_limit_mb,omitempty"`
-	Restart       RestartPolicy `json:"restart_policy"`
+	Role          string `json:"role,omitempty"`
+	Agent         string `json:"agent"`
+	Port          int    `json:"port"`
+	StoragePath   string `json:"storage_path,omitempty"`
+	MemoryLimitMB int    `json:"memory_limit_mb,omitempty"`
+	// CPULimit is the CPU time the node may use, in cores (0.5: half a core), at
+	// most 1024; its agent enforces it with a cgroup where it can. Default: 0, no
+	// limit.
+	CPULimit float64       `json:"cpu_limit,omitempty"`
+	Restart  RestartPolicy `json:"restart_policy"`
 }
 
 // SpawnNode records a node and has its agent start it. It returns as soon as the node

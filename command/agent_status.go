@@ -35,10 +35,16 @@ Usage: grid agent status [options] [NAME]
   as "lost" until it returns. "never" in the Last heartbeat column means the
   current leader has not heard from the agent since it became leader.
 
+  For one agent NAME, a line below the table says how the agent isolates its
+  nodes, as it reported when it registered: "cgroup v2 under ..." (or v1)
+  when it runs each node in a cgroup of its own that enforces the node's
+  memory and CPU limits, or "none: " and why not. Agents older than this
+  report leave the line out.
+
   With -json the output is a list of objects (one object for NAME) with the
   fields name, address, hostname, platform, version, status, nodes,
-  max_nodes, storage_root, last_heartbeat, registered_at and
-  status_changed_at.
+  max_nodes, storage_root, last_heartbeat, registered_at,
+  status_changed_at and, when the agent reports it, isolation.
 ` + clientHelp)
 }
 
@@ -97,5 +103,10 @@ func (c *AgentStatusCommand) Run(args []string) int {
 			formatAge(now, a.LastHeartbeat), orDash(a.Version)})
 	}
 	c.printTable([]string{"Name", "Address", "Status", "Nodes", "Last heartbeat", "Version"}, rows)
+	// The isolation is a sentence, too wide for a column of the list: it is shown
+	// for one agent only, and not at all for agents that do not report it.
+	if agentName != "" && agents[0].Isolation != "" {
+		c.Ui.Output("\nIsolation = " + agents[0].Isolation)
+	}
 	return 0
 }

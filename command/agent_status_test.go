@@ -2,6 +2,7 @@ package command
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/cli"
@@ -12,6 +13,7 @@ func TestAgentStatus(t *testing.T) {
 	header := []string{"Name", "Address", "Status", "Nodes", "Last", "heartbeat", "Version"}
 	list := map[string]http.HandlerFunc{"GET /v1/agents": rawReply("[" + agent002 + "," + agent003 + "," + agent001 + "]")}
 	one := map[string]http.HandlerFunc{"GET /v1/agent/agent-001": rawReply(agent001)}
+	isolated := withField(agent001, `"isolation":"cgroup v1 under /system.slice/grid-agent.service"`)
 	tests := []struct {
 		name   string
 		routes map[string]http.HandlerFunc
@@ -58,6 +60,45 @@ func TestAgentStatus(t *testing.T) {
 					header,
 					[]string{"agent-001", "127.0.0.21:8001", "healthy", "2/10", "3s", "ago", "0.1.0-dev"},
 				)}
+			},
+		},
+		{
+			name:   "one agent and its isolation",
+			routes: map[string]http.HandlerFunc{"GET /v1/agent/agent-001": rawReply(isolated)},
+			args:   []string{"-address=ADDR", "agent-001"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), noStderr(), stdoutIs(strings.Join([]string{
+					"Name       Address          Status   Nodes  Last heartbeat  Version",
+					"agent-001  127.0.0.21:8001  healthy  2/10   3s ago          0.1.0-dev",
+					"",
+					"Isolation = cgroup v1 under /system.slice/grid-agent.service",
+				}, "\n"))}
+			},
+		},
+		{
+			name: "one agent without isolation",
+			routes: map[string]http.HandlerFunc{"GET /v1/agent/agent-001": rawReply(withField(agent001,
+				`"isolation":"none: the agent's cgroup is not delegated to it"`))},
+			args: []string{"-address=ADDR", "agent-001"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutHas("\n\nIsolation = none: the agent's cgroup is not delegated to it\n")}
+			},
+		},
+		{
+			name:   "the list leaves the isolation out",
+			routes: map[string]http.HandlerFunc{"GET /v1/agents": rawReply("[" + isolated + "," + agent002 + "]")},
+			args:   []string{"-address=ADDR"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutLacks("Isolation", "cgroup")}
+			},
+		},
+		{
+			name:   "one agent and its isolation, json",
+			routes: map[string]http.HandlerFunc{"GET /v1/agent/agent-001": rawReply(isolated)},
+			args:   []string{"-json", "-address=ADDR", "agent-001"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), jsonIs("[" + isolated + "]"),
+					stdoutHas(`"isolation": "cgroup v1 under /system.slice/grid-agent.service"`)}
 			},
 		},
 		{
@@ -157,4 +198,9 @@ func TestAgentStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withField adds a field, `"name":value`, to the JSON object obj.
+func withField(obj, field string) string {
+	return strings.TrimSuffix(obj, "}") + "," + field + "}"
 }

@@ -166,6 +166,9 @@ func eventFields(now time.Time, e *api.Event) [][2]string {
 	if e.MemoryLimitMB > 0 {
 		add("Memory Limit", strconv.Itoa(e.MemoryLimitMB)+" MB")
 	}
+	if e.CPULimit > 0 {
+		add("CPU Limit", formatCores(e.CPULimit))
+	}
 	add("PID", num(e.PID))
 	add("New PID", num(e.NewPID))
 	add("Restart Count", num(e.RestartCount))

@@ -272,6 +272,28 @@ func TestEventShow(t *testing.T) {
 			},
 		},
 		{
+			name: "a spawn request shows its limits",
+			routes: map[string]http.HandlerFunc{"GET /v1/event/11": rawReply(detail(func(e api.Event) api.Event {
+				e.CPULimit = 0.25
+				return e
+			}(evRequested), nil, []api.Event{evStarted}))},
+			args: []string{"-address=ADDR", "11"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutHas(
+					"Memory Limit = 512 MB\n",
+					"CPU Limit    = 0.25 cores\n",
+				)}
+			},
+		},
+		{
+			name:   "a spawn request without a CPU limit",
+			routes: map[string]http.HandlerFunc{"GET /v1/event/11": rawReply(detail(evRequested, nil, nil))},
+			args:   []string{"-address=ADDR", "11"},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutHas("Memory Limit = 512 MB\n"), stdoutLacks("CPU Limit")}
+			},
+		},
+		{
 			name:   "a restore",
 			routes: map[string]http.HandlerFunc{"GET /v1/event/14": rawReply(detail(evRestored, nil, nil))},
 			args:   []string{"-address=ADDR", "14"},

@@ -171,6 +171,18 @@ func stdoutHas(subs ...string) check {
 	}
 }
 
+// stdoutLacks expects none of the substrings in stdout.
+func stdoutLacks(subs ...string) check {
+	return func(t *testing.T, r result) {
+		t.Helper()
+		for _, s := range subs {
+			if strings.Contains(r.stdout, s) {
+				t.Errorf("stdout %q contains %q", r.stdout, s)
+			}
+		}
+	}
+}
+
 // noStdout expects nothing on stdout.
 func noStdout() check {
 	return func(t *testing.T, r result) {

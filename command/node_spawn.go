@@ -39,8 +39,8 @@ Usage: grid node spawn -agent=NAME -port=PORT [options]
   With -detach the command prints the new node's ID as soon as it is
   recorded and does not wait. With -json it prints the node, as it was last
   seen, as an object with the fields id, agent, port, storage_path,
-  memory_limit_mb, restart_policy, status, pid, restarts, endpoint,
-  exit_code, signal, error, created_at and updated_at.
+  memory_limit_mb, cpu_limit (when set), restart_policy, status, pid,
+  restarts, endpoint, exit_code, signal, error, created_at and updated_at.
 
   The exit code is 0 when the node runs (or, with -detach, was recorded) and
   1 otherwise. A node that did not run before -timeout may still start:
@@ -72,6 +72,10 @@ Spawn Options:
 
   -memory-limit-mb=<n>
     The node's memory limit in MiB. Default: 512.
+
+  -cpu-limit=<cores>
+    CPU time the node may use, in cores (e.g. 0.5); the agent enforces it
+    with a cgroup where it can. Default: 0, no limit.
 
   -restart-attempts=<n>
     How many times the agent restarts the node after crashes within
@@ -115,6 +119,7 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	fs.StringVar(&req.Name, "name", "", "")
 	fs.StringVar(&req.Role, "role", "", "")
 	fs.IntVar(&req.MemoryLimitMB, "memory-limit-mb", 512, "")
+	fs.Float64Var(&req.CPULimit, "cpu-limit", 0, "")
 	fs.IntVar(&restart.attempts, "restart-attempts", gridrestart.DefaultAttempts, "")
 	fs.DurationVar(&restart.interval, "restart-interval", gridrestart.DefaultInterval, "")
 	fs.DurationVar(&restart.delay, "restart-delay", gridrestart.DefaultDelay, "")
@@ -185,6 +190,10 @@ func (c *NodeSpawnCommand) Run(args []string) int {
 	return 0
 }
 
+// maxCPULimit is the servers' bound on a node's CPU limit (fsm.MaxCPULimit), checked
+// here too so that a typo fails before anything is sent.
+const maxCPULimit = 1024
+
 // checkSpawnFlags checks the flags of node spawn before anything is sent.
 func checkSpawnFlags(req *api.SpawnRequest, interval, delay, maxDelay, timeout time.Duration) error {
 	switch {
@@ -196,6 +205,12 @@ func checkSpawnFlags(req *api.SpawnRequest, interval, delay, maxDelay, timeout t
 		return fmt.Errorf("-port must be between 1 and 65535, not %d", req.Port)
 	case req.MemoryLimitMB < 0:
 		return fmt.Errorf("-memory-limit-mb must not be negative, not %d", req.MemoryLimitMB)
+	case req.CPULimit < 0:
+		return fmt.Errorf("-cpu-limit must not be negative, not %v", req.CPULimit)
+	// The flag package parses "NaN" and "Inf" too; NaN fails every comparison, so
+	// the bound is negated to catch it.
+	case !(req.CPULimit <= maxCPULimit):
+		return fmt.Errorf("-cpu-limit must be at most %d cores, not %v", maxCPULimit, req.CPULimit)
 	case req.Restart.Attempts != nil && *req.Restart.Attempts < 0:
 		return fmt.Errorf("-restart-attempts must not be negative, not %d", *req.Restart.Attempts)
 	case interval < 0:

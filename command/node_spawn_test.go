@@ -51,11 +51,11 @@ func TestNodeSpawn(t *testing.T) {
 				return map[string]http.HandlerFunc{post: b.wrap(created), nodePath: rawReply(running)}
 			},
 			args: []string{"-address=ADDR", "-agent", "agent-001", "-port", "50100", "-storage-path=/data/n1",
-				"-memory-limit-mb=2048", "-restart-attempts=5", "-restart-interval=1h", "-restart-delay=1s",
+				"-memory-limit-mb=2048", "-cpu-limit=1.5", "-restart-attempts=5", "-restart-interval=1h", "-restart-delay=1s",
 				"-restart-max-delay=1m", "-role=event-store"},
 			checks: func(f *fakeAPI, b *bodyRecorder) []check {
 				return []check{exitCode(0), b.bodyIs(`{"role":"event-store","agent":"agent-001","port":50100,"storage_path":"/data/n1",
-					"memory_limit_mb":2048,"restart_policy":{"attempts":5,"interval":"1h0m0s","delay":"1s","max_delay":"1m0s"}}`)}
+					"memory_limit_mb":2048,"cpu_limit":1.5,"restart_policy":{"attempts":5,"interval":"1h0m0s","delay":"1s","max_delay":"1m0s"}}`)}
 			},
 		},
 		{
@@ -63,7 +63,7 @@ func TestNodeSpawn(t *testing.T) {
 			routes: func(b *bodyRecorder) map[string]http.HandlerFunc {
 				return map[string]http.HandlerFunc{post: b.wrap(created), nodePath: rawReply(running)}
 			},
-			args: []string{"-address=ADDR", "-agent=agent-001", "-port=50100", "-memory-limit-mb=0",
+			args: []string{"-address=ADDR", "-agent=agent-001", "-port=50100", "-memory-limit-mb=0", "-cpu-limit=0",
 				"-restart-attempts=0", "-restart-interval=0", "-restart-delay=0", "-restart-max-delay=0"},
 			checks: func(f *fakeAPI, b *bodyRecorder) []check {
 				return []check{exitCode(0), b.bodyIs(`{"agent":"agent-001","port":50100,
@@ -296,6 +296,11 @@ func TestNodeSpawnFlags(t *testing.T) {
 		{"negative port", []string{"-agent=agent-001", "-port=-1"}, "-port must be between 1 and 65535, not -1"},
 		{"port not a number", []string{"-agent=agent-001", "-port=http"}, `invalid value "http" for flag -port`},
 		{"negative memory", []string{"-agent=a", "-port=1", "-memory-limit-mb=-5"}, "-memory-limit-mb must not be negative, not -5"},
+		{"negative cpu limit", []string{"-agent=a", "-port=1", "-cpu-limit=-0.5"}, "-cpu-limit must not be negative, not -0.5"},
+		{"cpu limit too high", []string{"-agent=a", "-port=1", "-cpu-limit=2000"}, "-cpu-limit must be at most 1024 cores, not 2000"},
+		{"cpu limit NaN", []string{"-agent=a", "-port=1", "-cpu-limit=NaN"}, "-cpu-limit must be at most 1024 cores, not NaN"},
+		{"cpu limit infinite", []string{"-agent=a", "-port=1", "-cpu-limit=Inf"}, "-cpu-limit must be at most 1024 cores, not +Inf"},
+		{"cpu limit not a number", []string{"-agent=a", "-port=1", "-cpu-limit=two"}, `invalid value "two" for flag -cpu-limit`},
 		{"negative attempts", []string{"-agent=a", "-port=1", "-restart-attempts=-1"}, "-restart-attempts must not be negative, not -1"},
 		{"negative interval", []string{"-agent=a", "-port=1", "-restart-interval=-1m"}, "-restart-interval must not be negative, not -1m0s"},
 		{"negative delay", []string{"-agent=a", "-port=1", "-restart-delay=-1s"}, "-restart-delay must not be negative, not -1s"},

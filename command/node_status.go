@@ -49,9 +49,9 @@ Usage: grid node status [options] [NODE_ID]
     lost         its agent is offline; shown until the agent returns
 
   With -json the output is a list of objects (one object for NODE_ID) with
-  the fields id, agent, port, storage_path, memory_limit_mb, restart_policy,
-  status, pid, restarts, endpoint, exit_code, signal, error, created_at and
-  updated_at.
+  the fields id, agent, port, storage_path, memory_limit_mb, cpu_limit (when
+  set), restart_policy, status, pid, restarts, endpoint, exit_code, signal,
+  error, created_at and updated_at.
 
 Status Options:
 
@@ -145,6 +145,10 @@ func (c *NodeStatusCommand) printNode(n *api.Node) {
 	if n.MemoryLimitMB > 0 {
 		memory = strconv.Itoa(n.MemoryLimitMB) + " MB"
 	}
+	cpu := "none"
+	if n.CPULimit > 0 {
+		cpu = formatCores(n.CPULimit)
+	}
 	lines := [][2]string{
 		{"ID", n.ID},
 		{"Name", nameOf(*n)},
@@ -156,6 +160,7 @@ func (c *NodeStatusCommand) printNode(n *api.Node) {
 		{"Endpoint", orDash(n.Endpoint)},
 		{"Storage Path", orDash(n.StoragePath)},
 		{"Memory Limit", memory},
+		{"CPU Limit", cpu},
 		{"Restart Attempts", formatAttempts(n.Restart.Attempts)},
 		{"Restart Interval", formatPolicyDuration(n.Restart.Interval)},
 		{"Restart Delay", formatPolicyDuration(n.Restart.Delay)},
@@ -177,6 +182,16 @@ func (c *NodeStatusCommand) printNode(n *api.Node) {
 	}
 	tw.Flush()
 	c.Ui.Output(strings.TrimRight(b.String(), "\n"))
+}
+
+// formatCores is a CPU limit in cores, in as few digits as say it exactly: "1.5
+// cores", "0.25 cores", "1 core".
+func formatCores(cores float64) string {
+	s := strconv.FormatFloat(cores, 'f', -1, 64)
+	if s == "1" {
+		return s + " core"
+	}
+	return s + " cores"
 }
 
 // formatPID is a process ID, or "-" when the node has no process.

@@ -25,6 +25,7 @@ func TestNodeStatus(t *testing.T) {
 		n.Error = "restarted 3 times in 30m; giving up"
 		n.Restart = api.RestartPolicy{}
 		n.MemoryLimitMB = 0
+		n.CPULimit = 1.5
 	})
 	tests := []struct {
 		name   string
@@ -104,6 +105,7 @@ func TestNodeStatus(t *testing.T) {
 					"Endpoint          = 127.0.0.21:50100",
 					"Storage Path      = /var/lib/grid/nodes/" + testNodeID,
 					"Memory Limit      = 512 MB",
+					"CPU Limit         = none",
 					"Restart Attempts  = 3",
 					"Restart Interval  = 30m",
 					"Restart Delay     = 5s",
@@ -127,12 +129,21 @@ func TestNodeStatus(t *testing.T) {
 					"Restarts          = 3\n",
 					"Endpoint          = -\n",
 					"Memory Limit      = default\n",
+					"CPU Limit         = 1.5 cores\n",
 					"Restart Attempts  = default\n",
 					"Restart Max Delay = default\n",
 					"Exit Code         = -1\n",
 					"Signal            = killed\n",
 					"Error             = restarted 3 times in 30m; giving up\n",
 				)}
+			},
+		},
+		{
+			name:   "a node limited to one core",
+			routes: map[string]http.HandlerFunc{"GET /v1/node/" + testNodeID: rawReply(nodeJSON(t, func(n *api.Node) { n.CPULimit = 1 }))},
+			args:   []string{"-address=ADDR", testNodeID},
+			checks: func(f *fakeAPI) []check {
+				return []check{exitCode(0), stdoutHas("Memory Limit      = 512 MB\nCPU Limit         = 1 core\n")}
 			},
 		},
 		{

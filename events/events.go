@@ -149,8 +149,10 @@ type Event struct {
 	Port          int    `json:"port,omitempty"`
 	StoragePath   string `json:"storage_path,omitempty"`
 	MemoryLimitMB int    `json:"memory_limit_mb,omitempty"`
-	PID           int    `json:"pid,omitempty"`
-	Error         string `json:"error,omitempty"`
+	// CPULimit is a spawned node's CPU limit in cores; 0 (left out) means none.
+	CPULimit float64 `json:"cpu_limit,omitempty"`
+	PID      int     `json:"pid,omitempty"`
+	Error    string  `json:"error,omitempty"`
 	// ExitCode is set for exits; -1 means killed by a signal or unknown.
 	ExitCode              *int       `json:"exit_code,omitempty"`
 	Signal                string     `json:"signal,omitempty"`

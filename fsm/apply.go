@@ -159,7 +159,7 @@ func (x *applyCtx) registerAgent(c *RegisterAgent) error {
 	a := &Agent{
 		Name: c.Name, Address: c.Address, Hostname: c.Hostname, Platform: c.Platform,
 		Version: c.Version, MaxNodes: c.MaxNodes, StorageRoot: c.StorageRoot,
-		ReservedPaths: c.ReservedPaths, ReservedPorts: c.ReservedPorts, Status: AgentHealthy,
+		ReservedPaths: c.ReservedPaths, ReservedPorts: c.ReservedPorts, Isolation: c.Isolation, Status: AgentHealthy,
 		RegisteredAt: t, StatusChangedAt: t, CreateIndex: x.index, ModifyIndex: x.index,
 	}
 	old, known := raw.(*Agent)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -227,6 +228,9 @@ type RegisterAgent struct {
 	ReservedPaths []string `json:"reserved_paths,omitempty"`
 	// ReservedPorts are the ports the agent itself listens on: no node may take one.
 	ReservedPorts []int `json:"reserved_ports,omitempty"`
+	// Isolation says how the agent isolates its nodes, for operators: e.g. "cgroup v2
+	// under /grid.slice", or "none: " and why. Empty from agents that predate it.
+	Isolation string `json:"isolation,omitempty"`
 }
 
 func (*RegisterAgent) Type() CommandType { return CmdRegisterAgent }
@@ -238,10 +242,15 @@ func (c *RegisterAgent) Validate() error {
 	if c.MaxNodes < 0 {
 		return fmt.Errorf("max_nodes must not be negative, got %d", c.MaxNodes)
 	}
-	for field, v := range map[string]string{"address": c.Address, "hostname": c.Hostname, "platform": c.Platform, "version": c.Version, "storage_root": c.StorageRoot} {
+	for field, v := range map[string]string{"address": c.Address, "hostname": c.Hostname, "platform": c.Platform, "version": c.Version, "storage_root": c.StorageRoot, "isolation": c.Isolation} {
 		if len(v) > maxFieldLen || !utf8.ValidString(v) {
 			return fmt.Errorf("%s must be valid UTF-8 of at most %d bytes", field, maxFieldLen)
 		}
+	}
+	// Isolation is free text that the CLI prints as one line of a terminal, so no
+	// control characters (newlines, escape sequences) may ride along in it.
+	if i := strings.IndexFunc(c.Isolation, func(r rune) bool { return !unicode.IsPrint(r) }); i >= 0 {
+		return fmt.Errorf("isolation %q holds a character that is not printable, at byte %d", c.Isolation, i)
 	}
 	if len(c.ReservedPaths) > maxReserved || len(c.ReservedPorts) > maxReserved {
 		return fmt.Errorf("at most %d reserved paths and %d reserved ports", maxReserved, maxReserved)
@@ -257,6 +266,20 @@ func (c *RegisterAgent) Validate() error {
 		}
 	}
 	return nil
+}
+
+// CleanIsolation makes an agent's report of its isolation pass RegisterAgent's
+// checks: one line of printable text (whitespace and control characters become single
+// spaces), cut to the length bound. The report is for operators to read, and often
+// ends in an error's text, which may span lines (errors.Join); it must not cost the
+// agent its registration.
+func CleanIsolation(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }), " ")
+	if len(s) > maxFieldLen {
+		s = strings.ToValidUTF8(s[:maxFieldLen], "") // drop a rune cut in two
+	}
+	return s
 }
 
 // maxReserved bounds an agent's reserved paths and ports.

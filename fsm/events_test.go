@@ -158,7 +158,7 @@ func TestEventDerivation(t *testing.T) {
 
 func TestEventFields(t *testing.T) {
 	_, got := derived(t, reg,
-		&SpawnNode{ID: "n1", Agent: "a1", Port: 50061, MemoryLimitMB: 256},
+		&SpawnNode{ID: "n1", Agent: "a1", Port: 50061, MemoryLimitMB: 256, CPULimit: 1.5},
 		&NodeStarted{ID: "n1", PID: 42},
 		&NodeCrashed{ID: "n1", PID: 42, ExitCode: -1, Signal: "SIGKILL", Restarting: true},
 		&NodeRestarted{ID: "n1", PID: 43, Restarts: 1},
@@ -174,7 +174,7 @@ func TestEventFields(t *testing.T) {
 			t.Errorf("%s of node n1 has node_name %q, want n1 (its ID: no name was given)", e.Type, e.NodeName)
 		}
 	}
-	if spawn.NodeID != "n1" || spawn.AgentID != "a1" || spawn.Port != 50061 || spawn.MemoryLimitMB != 256 || spawn.StoragePath != "/data/n1" {
+	if spawn.NodeID != "n1" || spawn.AgentID != "a1" || spawn.Port != 50061 || spawn.MemoryLimitMB != 256 || spawn.CPULimit != 1.5 || spawn.StoragePath != "/data/n1" {
 		t.Errorf("spawn_requested %+v", spawn)
 	}
 	crash := byType[events.NodeCrashed]

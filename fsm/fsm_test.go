@@ -70,6 +70,24 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCleanIsolation(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                               "",
+		"cgroup v2 under /grid.slice":    "cgroup v2 under /grid.slice",
+		"none: a\nb\tc\x1b[2J  d \r\n":   "none: a b c [2J d",
+		"bad \xff byte":                  "bad \uFFFD byte",
+		strings.Repeat("é", maxFieldLen): strings.Repeat("é", maxFieldLen/2),
+	} {
+		got := CleanIsolation(in)
+		if got != want {
+			t.Errorf("CleanIsolation(%q) = %q, want %q", in, got, want)
+		}
+		if err := (&RegisterAgent{Name: "a", Isolation: got}).Validate(); err != nil {
+			t.Errorf("cleaned %q: %v", got, err)
+		}
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
 	hdr := func(typ, ver byte) []byte { return []byte{typ, ver, 0, 0, 0, 0, 0, 0, 0, 0} }
 	cases := []struct {
@@ -86,6 +104,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"missing name", append(hdr(1, 1), "{}"...), "name is required"},
 		{"bad name", append(hdr(1, 1), `{"name":"a/b"}`...), "may hold only"},
 		{"negative max nodes", append(hdr(1, 1), `{"name":"a","max_nodes":-1}`...), "max_nodes"},
+		{"isolation with a newline", append(hdr(1, 1), `{"name":"a","isolation":"cgroup v2\nfake line"}`...), "not printable"},
+		{"isolation with an escape", append(hdr(1, 1), `{"name":"a","isolation":"\u001b[2J"}`...), "not printable"},
+		{"isolation too long", append(hdr(1, 1), `{"name":"a","isolation":"`+strings.Repeat("x", maxFieldLen+1)+`"}`...), "isolation must be"},
 		{"unknown status", append(hdr(3, 1), `{"name":"a","status":"sleepy"}`...), "status"},
 		{"too large", make([]byte, MaxCommandBytes+1), "exceeds the limit"},
 	}
@@ -108,8 +129,9 @@ func TestApplyAgentLifecycle(t *testing.T) {
 		wantErr error
 		check   func(t *testing.T, a *Agent)
 	}{
-		{"register", &RegisterAgent{Name: "a1", Address: "x:1", MaxNodes: 3}, nil, func(t *testing.T, a *Agent) {
-			if a.Status != AgentHealthy || !a.RegisteredAt.Equal(t0.Add(1*time.Minute)) || a.CreateIndex != 1 || a.MaxNodes != 3 {
+		{"register", &RegisterAgent{Name: "a1", Address: "x:1", MaxNodes: 3, Isolation: "cgroup v2 under /grid.slice"}, nil, func(t *testing.T, a *Agent) {
+			if a.Status != AgentHealthy || !a.RegisteredAt.Equal(t0.Add(1*time.Minute)) || a.CreateIndex != 1 || a.MaxNodes != 3 ||
+				a.Isolation != "cgroup v2 under /grid.slice" {
 				t.Errorf("after register: %+v", a)
 			}
 		}},
@@ -123,8 +145,10 @@ func TestApplyAgentLifecycle(t *testing.T) {
 				t.Errorf("no-op changed the row: %+v", a)
 			}
 		}},
-		{"re-register keeps registration time", &RegisterAgent{Name: "a1", Address: "y:2", MaxNodes: 5}, nil, func(t *testing.T, a *Agent) {
-			if !a.RegisteredAt.Equal(t0.Add(1*time.Minute)) || a.Address != "y:2" || a.Status != AgentHealthy || a.CreateIndex != 1 || a.ModifyIndex != 4 {
+		{"re-register keeps registration time", &RegisterAgent{Name: "a1", Address: "y:2", MaxNodes: 5, Isolation: "none: no cgroup delegated"}, nil, func(t *testing.T, a *Agent) {
+			// The isolation is the agent's latest word: a restart may have lost its cgroup.
+			if !a.RegisteredAt.Equal(t0.Add(1*time.Minute)) || a.Address != "y:2" || a.Status != AgentHealthy || a.CreateIndex != 1 || a.ModifyIndex != 4 ||
+				a.Isolation != "none: no cgroup delegated" {
 				t.Errorf("after re-register: %+v", a)
 			}
 		}},

@@ -34,15 +34,18 @@ type Node struct {
 	Name string `json:"name,omitempty"`
 	// Role is what the grid uses the node for: "" (a storage node for users) or
 	// RoleEventStore.
-	Role          string         `json:"role,omitempty"`
-	Agent         string         `json:"agent"`
-	Port          int            `json:"port"`
-	StoragePath   string         `json:"storage_path"`
-	MemoryLimitMB int            `json:"memory_limit_mb"`
-	Restart       restart.Policy `json:"restart_policy"`
-	Status        NodeStatus     `json:"status"`
-	PID           int            `json:"pid"`
-	Restarts      int            `json:"restarts"`
+	Role          string `json:"role,omitempty"`
+	Agent         string `json:"agent"`
+	Port          int    `json:"port"`
+	StoragePath   string `json:"storage_path"`
+	MemoryLimitMB int    `json:"memory_limit_mb"`
+	// CPULimit is the CPU time the node may use, in cores; 0 means no limit (and is
+	// what rows recorded before CPU limits existed hold).
+	CPULimit float64        `json:"cpu_limit,omitempty"`
+	Restart  restart.Policy `json:"restart_policy"`
+	Status   NodeStatus     `json:"status"`
+	PID      int            `json:"pid"`
+	Restarts int            `json:"restarts"`
 	// Endpoint is the node's gRPC address, host:port.
 	Endpoint string `json:"endpoint"`
 	// ExitCode is the last exit code (-1: by a signal or unknown); nil if it never exited.
@@ -102,6 +105,9 @@ func (n *Node) DisplayName() string {
 const (
 	DefaultMemoryLimitMB = 512
 	MaxMemoryLimitMB     = 1 << 20
+	// MaxCPULimit bounds a node's CPU limit, in cores: far above any machine an agent
+	// runs on, so it only catches typos and garbage.
+	MaxCPULimit = 1024
 )
 
 // SpawnNode records a new storage node on an agent, status pending. The FSM checks it
@@ -112,12 +118,14 @@ type SpawnNode struct {
 	// Name, if set, names the node; see ValidNodeName.
 	Name string `json:"name,omitempty"`
 	// Role, if set, is RoleEventStore: the node becomes one of the event stores.
-	Role          string         `json:"role,omitempty"`
-	Agent         string         `json:"agent"`
-	Port          int            `json:"port"`
-	StoragePath   string         `json:"storage_path"`
-	MemoryLimitMB int            `json:"memory_limit_mb"`
-	Restart       restart.Policy `json:"restart_policy"`
+	Role          string `json:"role,omitempty"`
+	Agent         string `json:"agent"`
+	Port          int    `json:"port"`
+	StoragePath   string `json:"storage_path"`
+	MemoryLimitMB int    `json:"memory_limit_mb"`
+	// CPULimit is the CPU time the node may use, in cores; 0 means no limit.
+	CPULimit float64        `json:"cpu_limit,omitempty"`
+	Restart  restart.Policy `json:"restart_policy"`
 	// RequestedBy names the token of the request ("" without ACLs).
 	RequestedBy string `json:"requested_by,omitempty"`
 }
@@ -141,6 +149,10 @@ func (c *SpawnNode) Validate() error {
 	}
 	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > MaxMemoryLimitMB {
 		return fmt.Errorf("memory_limit_mb %d is out of range 0-%d", c.MemoryLimitMB, MaxMemoryLimitMB)
+	}
+	// The negated comparison also turns away NaN, which compares false to everything.
+	if !(c.CPULimit >= 0 && c.CPULimit <= MaxCPULimit) {
+		return fmt.Errorf("cpu_limit %v is out of range 0-%d cores", c.CPULimit, MaxCPULimit)
 	}
 	if err := validPath("storage_path", c.StoragePath); err != nil {
 		return err

@@ -89,7 +89,7 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 		host = agent.Address
 	}
 	seq := x.emit(&events.Event{Type: events.SpawnRequested, AgentID: c.Agent, NodeID: c.ID, NodeName: name, Port: c.Port,
-		StoragePath: path, MemoryLimitMB: mem, Hostname: agent.Hostname, RequestedBy: c.RequestedBy})
+		StoragePath: path, MemoryLimitMB: mem, CPULimit: c.CPULimit, Hostname: agent.Hostname, RequestedBy: c.RequestedBy})
 	if c.Role == RoleEventStore {
 		if err := x.addNodeStore(c.ID); err != nil {
 			return err
@@ -97,7 +97,7 @@ func (x *applyCtx) spawnNode(c *SpawnNode) error {
 	}
 	return txn.Insert(tableNodes, &Node{
 		ID: c.ID, Name: name, Role: c.Role, Agent: c.Agent, Port: c.Port, StoragePath: path, MemoryLimitMB: mem,
-		Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
+		CPULimit: c.CPULimit, Restart: c.Restart.WithDefaults(), Status: NodeStatusPending,
 		Endpoint:  net.JoinHostPort(host, strconv.Itoa(c.Port)),
 		CreatedAt: env.Time, UpdatedAt: env.Time, CreateIndex: index, ModifyIndex: index,
 		RequestSeq: seq, RequestedBy: c.RequestedBy,

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,7 @@ func TestSpawnNodeChecks(t *testing.T) {
 		want  string // "" for success
 	}{
 		{"ok with defaults", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, ""},
+		{"cpu limit", nil, SpawnNode{ID: "n1", Agent: "a1", Port: 50061, CPULimit: 1.5}, ""},
 		{"unknown agent", nil, SpawnNode{ID: "n1", Agent: "zz", Port: 50061}, "unknown agent"},
 		{"degraded agent", []Command{&SetAgentStatus{Name: "a1", Status: AgentDegraded}}, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, "is degraded"},
 		{"port taken", []Command{&SpawnNode{ID: "n0", Agent: "a1", Port: 50061}}, SpawnNode{ID: "n1", Agent: "a1", Port: 50061}, "port 50061 is already taken"},
@@ -73,7 +75,7 @@ func TestSpawnNodeChecks(t *testing.T) {
 					t.Fatalf("spawn: %v", err)
 				}
 				n, _ := f.State().Node(tc.spawn.ID)
-				if n == nil || n.Status != NodeStatusPending || n.MemoryLimitMB != DefaultMemoryLimitMB ||
+				if n == nil || n.Status != NodeStatusPending || n.MemoryLimitMB != DefaultMemoryLimitMB || n.CPULimit != tc.spawn.CPULimit ||
 					n.Restart != (restart.Policy{}).WithDefaults() || n.Endpoint != "127.0.0.21:"+strconv.Itoa(tc.spawn.Port) || !strings.HasPrefix(n.StoragePath, "/data/a1/") {
 					t.Fatalf("recorded node: %+v", n)
 				}
@@ -83,6 +85,20 @@ func TestSpawnNodeChecks(t *testing.T) {
 				t.Fatalf("got %v, want rejection mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestSpawnNodeCPULimitBounds(t *testing.T) {
+	for _, ok := range []float64{0, 0.1, 1.5, MaxCPULimit} {
+		if err := (&SpawnNode{ID: "n1", Agent: "a1", Port: 3, CPULimit: ok}).Validate(); err != nil {
+			t.Errorf("cpu limit %v: %v", ok, err)
+		}
+	}
+	for _, bad := range []float64{-0.5, MaxCPULimit + 0.5, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		_, err := Encode(&SpawnNode{ID: "n1", Agent: "a1", Port: 3, CPULimit: bad})
+		if !errors.Is(err, ErrInvalidCommand) || !strings.Contains(err.Error(), "cpu_limit") {
+			t.Errorf("cpu limit %v: got %v, want an invalid command naming cpu_limit", bad, err)
+		}
 	}
 }
 

@@ -38,6 +38,9 @@ type Agent struct {
 	// node may use.
 	ReservedPaths []string `json:"reserved_paths,omitempty"`
 	ReservedPorts []int    `json:"reserved_ports,omitempty"`
+	// Isolation says how the agent isolates its nodes, as it reported when it last
+	// registered ("" from agents that predate it).
+	Isolation string `json:"isolation,omitempty"`
 	// LastSeen is when the leader last heard from the agent before it stopped being
 	// healthy (zero while healthy, or if unknown): its downtime counts from there.
 	LastSeen time.Time `json:"last_seen,omitempty"`

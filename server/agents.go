@@ -23,7 +23,7 @@ func (e *serversEndpoint) Register(ctx context.Context, req *gridpb.RegisterRequ
 	cmd := &fsm.RegisterAgent{
 		Name: req.GetName(), Address: req.GetAddress(), Hostname: req.GetHostname(),
 		Platform: req.GetPlatform(), Version: req.GetVersion(), MaxNodes: int(req.GetMaxNodes()),
-		StorageRoot: req.GetStorageRoot(), ReservedPaths: req.GetReservedPaths(),
+		StorageRoot: req.GetStorageRoot(), ReservedPaths: req.GetReservedPaths(), Isolation: fsm.CleanIsolation(req.GetIsolation()),
 	}
 	for _, p := range req.GetReservedPorts() {
 		cmd.ReservedPorts = append(cmd.ReservedPorts, int(p))

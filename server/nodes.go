@@ -28,7 +28,7 @@ func (s *Server) handleSpawnNode(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := &fsm.SpawnNode{
 		ID: newNodeID(), Name: req.Name, Role: req.Role, Agent: req.Agent, Port: req.Port, StoragePath: req.StoragePath,
-		MemoryLimitMB: req.MemoryLimitMB, RequestedBy: s.requester(r),
+		MemoryLimitMB: req.MemoryLimitMB, CPULimit: req.CPULimit, RequestedBy: s.requester(r),
 		Restart: restart.Policy{
 			Attempts: restart.DefaultAttempts, Interval: time.Duration(req.Restart.Interval),
 			Delay: time.Duration(req.Restart.Delay), MaxDelay: time.Duration(req.Restart.MaxDelay),
@@ -211,7 +211,7 @@ func (s *Server) apiAgent(a *fsm.Agent) api.Agent {
 	out := api.Agent{
 		Name: a.Name, Address: a.Address, Hostname: a.Hostname, Platform: a.Platform,
 		Version: a.Version, Status: string(a.Status), MaxNodes: a.MaxNodes, StorageRoot: a.StorageRoot,
-		RegisteredAt: a.RegisteredAt, StatusChangedAt: a.StatusChangedAt,
+		RegisteredAt: a.RegisteredAt, StatusChangedAt: a.StatusChangedAt, Isolation: a.Isolation,
 	}
 	out.LastHeartbeat = s.heartbeats.lastHeard(a.Name)
 	if nodes, err := s.fsm.State().Nodes(a.Name); err == nil && a.Status != fsm.AgentOffline {
@@ -228,6 +228,7 @@ func (s *Server) apiAgent(a *fsm.Agent) api.Agent {
 func (s *Server) apiNode(n *fsm.Node) api.Node {
 	out := api.Node{
 		ID: n.ID, Name: n.DisplayName(), Role: n.Role, Agent: n.Agent, Port: n.Port, StoragePath: n.StoragePath, MemoryLimitMB: n.MemoryLimitMB,
+		CPULimit: n.CPULimit,
 		Restart: api.RestartPolicy{
 			Attempts: api.Attempts(n.Restart.Attempts), Interval: api.Duration(n.Restart.Interval),
 			Delay: api.Duration(n.Restart.Delay), MaxDelay: api.Duration(n.Restart.MaxDelay),

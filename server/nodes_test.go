@@ -10,6 +10,7 @@ import (
 
 	"github.com/sutragrid/grid/api"
 	"github.com/sutragrid/grid/fsm"
+	gridpb "github.com/sutragrid/grid/proto"
 )
 
 // TestNodeByName checks that a node is found, read and stopped by its name as by
@@ -76,4 +77,57 @@ func statusCode(err error) int {
 		return se.Code
 	}
 	return 0
+}
+
+// TestSpawnCarriesCPULimitAndAgentIsolation follows the two facts from where they
+// enter to where they leave: an agent's isolation from its registration to the HTTP
+// API, and a node's CPU limit from the spawn request to the API and the StartNode
+// order its agent gets.
+func TestSpawnCarriesCPULimitAndAgentIsolation(t *testing.T) {
+	c := newCluster(t, 1)
+	s := c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const isolation = "cgroup v2 under /grid.slice/grid-agent.service"
+	if _, err := serversClient(t, s).Register(ctx, &gridpb.RegisterRequest{Name: "agent-1", Address: deadAgentAddr, MaxNodes: 4,
+		StorageRoot: t.TempDir(), Isolation: isolation}); err != nil {
+		t.Fatal(err)
+	}
+	cl := apiClient(t, s)
+	if a, err := cl.Agent(ctx, "agent-1"); err != nil || a.Isolation != isolation {
+		t.Errorf("agent via HTTP: %+v %v, want isolation %q", a, err, isolation)
+	}
+
+	spawned, err := cl.SpawnNode(ctx, &api.SpawnRequest{Agent: "agent-1", Port: 9001, CPULimit: 1.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spawned.CPULimit != 1.5 {
+		t.Errorf("spawned node: CPU limit %v, want 1.5", spawned.CPULimit)
+	}
+	if n, err := cl.Node(ctx, spawned.ID); err != nil || n.CPULimit != 1.5 {
+		t.Errorf("GET node: %+v %v, want CPU limit 1.5", n, err)
+	}
+	n, err := s.State().Node(spawned.ID)
+	if err != nil || n == nil {
+		t.Fatalf("node %s: %v", spawned.ID, err)
+	}
+	if got := startRequest(n).GetCpuLimit(); got != 1.5 {
+		t.Errorf("StartNode order: CPU limit %v, want 1.5", got)
+	}
+
+	_, err = cl.SpawnNode(ctx, &api.SpawnRequest{Agent: "agent-1", Port: 9002, CPULimit: -1})
+	if code := statusCode(err); code != http.StatusBadRequest || !strings.Contains(err.Error(), "cpu_limit") {
+		t.Errorf("spawn with a negative CPU limit: %v, want a 400 naming cpu_limit", err)
+	}
+
+	// A report that spans lines (an errors.Join, say) is made one line, not refused:
+	// the agent still registers.
+	if _, err := serversClient(t, s).Register(ctx, &gridpb.RegisterRequest{Name: "agent-1", Address: deadAgentAddr, MaxNodes: 4,
+		StorageRoot: t.TempDir(), Isolation: "none: no cgroup v2\nno cgroup v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := cl.Agent(ctx, "agent-1"); err != nil || a.Isolation != "none: no cgroup v2 no cgroup v1" {
+		t.Errorf("agent via HTTP: %+v %v, want its isolation on one line", a, err)
+	}
 }

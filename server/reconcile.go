@@ -458,7 +458,7 @@ func transient(err error) bool {
 // startRequest is the StartNode order for node n.
 func startRequest(n *fsm.Node) *gridpb.StartNodeRequest {
 	return &gridpb.StartNodeRequest{
-		NodeId: n.ID, Port: int32(n.Port), StoragePath: n.StoragePath, MemoryLimitMb: int32(n.MemoryLimitMB),
+		NodeId: n.ID, Port: int32(n.Port), StoragePath: n.StoragePath, MemoryLimitMb: int32(n.MemoryLimitMB), CpuLimit: n.CPULimit,
 		Restart: &gridpb.RestartPolicy{
 			Attempts: int32(n.Restart.Attempts), IntervalMs: n.Restart.Interval.Milliseconds(),
 			DelayMs: n.Restart.Delay.Milliseconds(), MaxDelayMs: n.Restart.MaxDelay.Milliseconds(),
