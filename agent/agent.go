@@ -7,8 +7,9 @@
 // until they are delivered; endpoint.go serves the leader's orders (tls.go checks the
 // caller's certificate, leader.go that it is the leader's), which supervisor.go
 // carries out: launch.go starts a node
-// process and waits for its health check, watch.go restarts it after a crash under
-// restart.go's policy; process.go and adopt.go let an agent that restarts take its
+// process and waits for its health check, isolation.go puts it in a cgroup of its
+// own (package cgroup) and tells an OOM kill from another crash, watch.go restarts
+// it after a crash under restart.go's policy; process.go and adopt.go let an agent that restarts take its
 // running nodes back; paths.go keeps storage paths inside the root and reads logs;
 // metrics.go measures the agent for GET /v1/metrics on its HTTP listener
 // (-http-port, which also serves GET /v1/health; see telemetry/).

@@ -80,6 +80,7 @@ func TestDeploy(t *testing.T) {
 		}
 		nodes[agent] = n.ID
 	}
+	g.checkIsolation()
 
 	progress("stopping the leader's container (%s)", leader)
 	g.compose("stop", leader)
@@ -223,6 +224,25 @@ func (g *grid) checkHistory(service string, nodes map[string]string) {
 		}
 	}
 	progress("%d events, seq 1-%d, all shipped", len(evs), len(evs))
+}
+
+// checkIsolation checks that the agents, which run unprivileged in their containers
+// (cgroupfs read-only), say that their nodes run without cgroups, and why, rather
+// than pretend to limit them.
+func (g *grid) checkIsolation() {
+	g.t.Helper()
+	for _, agent := range []string{"agent1", "agent2"} {
+		out := g.grid("server1", "agent", "status", "-json", agent)
+		var as []api.Agent
+		if err := json.Unmarshal(out, &as); err != nil || len(as) != 1 {
+			g.t.Fatalf("grid agent status -json %s: %v: %s", agent, err, out)
+		}
+		iso := as[0].Isolation
+		if !strings.HasPrefix(iso, "none: ") || len(iso) <= len("none: ") {
+			g.t.Fatalf("%s reports isolation %q; an unprivileged container cannot make cgroups: want \"none: \" and why", agent, iso)
+		}
+		progress("%s isolation: %s", agent, iso)
+	}
 }
 
 // newGrid prepares a grid under a project name of its own and registers its
