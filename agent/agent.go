@@ -151,8 +151,9 @@ func New(cfg *Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.client = newClient(a.config, a.servers, queue, a.registration)
-	a.sup = newSupervisor(a.config, root, a.advertiseHost(), a.client.queue.push)
-	a.sup.cgroups = openCgroups(a.config, a.logger)
+	sup := newSupervisor(a.config, root, a.advertiseHost(), a.client.queue.push)
+	sup.cgroups = openCgroups(a.config, a.logger)
+	a.sup = sup
 	if a.sup.certs, err = loadNodeCerts(a.config); err != nil {
 		return nil, err
 	}

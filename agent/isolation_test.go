@@ -117,7 +117,7 @@ func TestNodeRunsInACgroupOfItsOwnRemovedWhenItStops(t *testing.T) {
 
 func TestNodePastItsMemoryLimitIsOOMKilledAndRestarted(t *testing.T) {
 	t.Parallel()
-	needCgroups(t)
+	h := needCgroups(t)
 	srv := newTestServer(t)
 	a := startAgent(t, testConfig(t, "agent-oom", t.TempDir(), srv))
 	c := agentClient(t, a)
@@ -156,5 +156,15 @@ func TestNodePastItsMemoryLimitIsOOMKilledAndRestarted(t *testing.T) {
 	}
 	if restarted.GetEvent() != gridpb.NodeEvent_NODE_EVENT_RESTARTED || !healthy(resp.GetEndpoint()) {
 		t.Fatalf("second report = %v, want RESTARTED and the node healthy", restarted)
+	}
+	m, err := gridtest.Scrape(nil, "http://"+a.HTTPAddr()+"/v1/metrics?format=prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Value("grid_node_oom_kills_total"); v != 1 {
+		t.Errorf("grid_node_oom_kills_total = %v, want 1", v)
+	}
+	if v, _ := m.Value("grid_agent_cgroup_version"); v != float64(h.Version) {
+		t.Errorf("grid_agent_cgroup_version = %v, want %d", v, h.Version)
 	}
 }

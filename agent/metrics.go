@@ -17,6 +17,7 @@ type agentMetrics struct {
 	heartbeats        prometheus.Counter
 	heartbeatFailures prometheus.Counter
 	restarts          prometheus.Counter
+	oomKills          prometheus.Counter
 }
 
 func newAgentMetrics(a *Agent) *agentMetrics {
@@ -30,8 +31,9 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 		heartbeats:        counter("agent", "heartbeats_sent_total", "Heartbeats the servers took from this agent."),
 		heartbeatFailures: counter("agent", "heartbeat_failures_total", "Heartbeats that failed (no server answered in time, or it refused)."),
 		restarts:          counter("node", "restarts_total", "Storage nodes this agent restarted after a crash."),
+		oomKills:          counter("node", "oom_kills_total", "Storage nodes of this agent the kernel killed at their cgroup's memory limit."),
 	}
-	reg.Register(m.heartbeats, m.heartbeatFailures, m.restarts, &agentCollector{a: a})
+	reg.Register(m.heartbeats, m.heartbeatFailures, m.restarts, m.oomKills, &agentCollector{a: a})
 	return m
 }
 
@@ -51,6 +53,12 @@ func (m *agentMetrics) nodeRestarted() {
 	}
 }
 
+func (m *agentMetrics) nodeOOMKilled() {
+	if m != nil {
+		m.oomKills.Inc()
+	}
+}
+
 // agentCollector reads, when scraped, what the agent holds anyway.
 type agentCollector struct{ a *Agent }
 
@@ -64,6 +72,8 @@ var (
 		"Servers this agent knows of through gossip.", nil, nil)
 	descRegistered = prometheus.NewDesc("grid_agent_registered",
 		"1 while this agent is registered with the servers, else 0.", nil, nil)
+	descCgroups = prometheus.NewDesc("grid_agent_cgroup_version",
+		"The cgroup version this agent runs its nodes in (2 or 1), 0 when it runs them without cgroups (see grid agent status).", nil, nil)
 )
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -71,6 +81,7 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReports
 	ch <- descServers
 	ch <- descRegistered
+	ch <- descCgroups
 }
 
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
@@ -93,6 +104,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		a.sup.mu.Unlock()
 		gauge(descAgentNodes, float64(running), "running")
 		gauge(descAgentNodes, float64(starting), "starting")
+		gauge(descCgroups, float64(a.sup.cgroups.Version))
 	}
 	if a.client != nil {
 		gauge(descReports, float64(a.client.queue.len()))

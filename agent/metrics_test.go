@@ -72,6 +72,8 @@ func TestAgentServesMetricsAndHealth(t *testing.T) {
 		{"grid_rpc_request_duration_seconds", []string{"method", gridpb.Agent_StartNode_FullMethodName, "code", "OK"}, "histogram", 1},
 		{"grid_http_request_duration_seconds", []string{"route", "GET /v1/health"}, "histogram", 1},
 		{"grid_agent_reports_queued", nil, "gauge", 0},
+		{"grid_node_oom_kills_total", nil, "counter", 0},
+		{"grid_agent_cgroup_version", nil, "gauge", 0},
 		{"go_goroutines", nil, "gauge", 1},
 	}
 	for _, tc := range tests {

@@ -43,6 +43,9 @@ func (s *supervisor) run(n *node, recoverFirst bool) {
 			msg = s.exitError(n, p, "unexpectedly").Error()
 		}
 		s.logger.Warn("node exited unexpectedly", "node_id", n.spec.ID, "pid", p.pid, "exit", p.exit.String(), "oom_killed", oom)
+		if oom {
+			s.metrics.nodeOOMKilled()
+		}
 		if !s.recover(n, p.pid, p.exit, oom, msg, false) {
 			return
 		}
