@@ -168,3 +168,21 @@ func TestNodePastItsMemoryLimitIsOOMKilledAndRestarted(t *testing.T) {
 		t.Errorf("grid_agent_cgroup_version = %v, want %d", v, h.Version)
 	}
 }
+
+func TestDisableCgroupsRunsNodesWithoutAndSaysSo(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	cfg := testConfig(t, "agent-nocgroup", t.TempDir(), srv)
+	cfg.DisableCgroups = true
+	a := startAgent(t, cfg)
+	c := agentClient(t, a)
+	gridtest.WaitUntil(t, waitLong, "registration", func() bool { regs, _, _, _, _ := srv.snapshot(); return len(regs) >= 1 })
+	regs, _, _, _, _ := srv.snapshot()
+	if got, want := regs[0].GetIsolation(), "none: disabled by -disable-cgroups"; got != want {
+		t.Fatalf("registration says isolation %q, want %q", got, want)
+	}
+	resp := startNode(t, c, "n1", gridtest.FreePort(t), fastPolicy(1))
+	if got, own := cgroupOf(t, int(resp.GetPid())), cgroupOf(t, os.Getpid()); got != own {
+		t.Fatalf("node runs in cgroup %q, want the agent's own %q", got, own)
+	}
+}
