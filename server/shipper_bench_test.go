@@ -75,18 +75,62 @@ func fillOutbox(b *testing.B, s *Server, n int) {
 // store, a LearnBatch of 1,000 to a real storage node, then an acknowledgement
 // through Raft), to one store, and to two at once (each store its own shipper, as on
 // a leader; events/s counts each event once, when both stores have it).
+//
+// Its ceiling, in the same run (store=learnbatch), is the same events as the shipper
+// lays them out, in batches of shipBatch, sent with LearnBatch one after another
+// straight into a fresh store of the same configuration: no Raft, no checks, and no
+// encoding while timed.
 func BenchmarkShipEvents(b *testing.B) {
+	b.Run("store=learnbatch", benchStoreCeiling)
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("stores=%d", n), func(b *testing.B) { benchShip(b, n) })
 	}
 }
 
-func benchShip(b *testing.B, stores int) {
+// outboxServer starts a one-server cluster without event stores (the shipper does
+// not run) and fills its outbox with n events.
+func outboxServer(b *testing.B, n int) *Server {
 	cfg := testConfig(b, "ship", b.TempDir(), 1)
 	cfg.Logger = hclog.NewNullLogger()
-	s := startServer(b, cfg) // no EventStores: the shipper does not run, the outbox fills
+	s := startServer(b, cfg)
 	(&testCluster{t: b, servers: []*Server{s}}).leader()
-	fillOutbox(b, s, b.N)
+	fillOutbox(b, s, n)
+	return s
+}
+
+// benchStoreCeiling is BenchmarkShipEvents' ceiling: LearnBatch straight into a store.
+func benchStoreCeiling(b *testing.B) {
+	s := outboxServer(b, b.N)
+	var reqs []*gridpb.LearnBatchRequest
+	total := 0
+	for after := uint64(0); ; {
+		evs, err := s.State().Outbox(after, shipBatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		req, err := eventBatch(evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs, total, after = append(reqs, req), total+len(evs), evs[len(evs)-1].Seq
+	}
+	_, store := benchStore(b)
+	b.ResetTimer()
+	start := time.Now()
+	for _, req := range reqs {
+		if _, err := store.LearnBatch(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
+}
+
+func benchShip(b *testing.B, stores int) {
+	s := outboxServer(b, b.N)
 	meta, _ := s.State().EventMeta()
 	var shs []*shipping
 	for i := range stores {
