@@ -115,11 +115,15 @@ func (x *applyCtx) finish() error {
 // statuses changed: critical when no agent is healthy, degraded when some are not,
 // healthy when all are. With no agents at all there is no health to speak of.
 func (x *applyCtx) clusterHealth(reason string) error {
+	typ, err := x.healthType()
+	if err != nil || typ == "" || string(typ) == x.meta.ClusterHealth {
+		return err
+	}
 	agents, err := x.txn.Get(tableAgents, "id")
 	if err != nil {
 		return err
 	}
-	e := &events.Event{Reason: reason}
+	e := &events.Event{Type: typ, Reason: reason}
 	for raw := agents.Next(); raw != nil; raw = agents.Next() {
 		e.TotalAgents++
 		switch raw.(*Agent).Status {
@@ -131,23 +135,34 @@ func (x *applyCtx) clusterHealth(reason string) error {
 			e.OfflineAgents++
 		}
 	}
-	if e.TotalAgents == 0 {
-		return nil
-	}
-	switch {
-	case e.HealthyAgents == e.TotalAgents:
-		e.Type = events.ClusterHealthy
-	case e.HealthyAgents == 0:
-		e.Type = events.ClusterCritical
-	default:
-		e.Type = events.ClusterDegraded
-	}
-	if string(e.Type) == x.meta.ClusterHealth {
-		return nil
-	}
-	x.meta.ClusterHealth, x.metaDirty = string(e.Type), true
+	x.meta.ClusterHealth, x.metaDirty = string(typ), true
 	x.emit(e)
 	return nil
+}
+
+// healthType is the cluster's health ("" without agents), from which statuses its
+// agents have: a look-up in the status index per status, where counting the agents
+// would read every one of them each time one registers (SetAgentStatus takes valid
+// statuses only, so every agent has one of the three).
+func (x *applyCtx) healthType() (events.Type, error) {
+	var has [3]bool
+	for i, st := range []AgentStatus{AgentHealthy, AgentDegraded, AgentOffline} {
+		raw, err := x.txn.First(tableAgents, "status", string(st))
+		if err != nil {
+			return "", err
+		}
+		has[i] = raw != nil
+	}
+	healthy, unhealthy := has[0], has[1] || has[2]
+	switch {
+	case !healthy && !unhealthy:
+		return "", nil
+	case !unhealthy:
+		return events.ClusterHealthy, nil
+	case !healthy:
+		return events.ClusterCritical, nil
+	}
+	return events.ClusterDegraded, nil
 }
 
 func (x *applyCtx) registerAgent(c *RegisterAgent) error {

@@ -31,7 +31,7 @@ type FSM struct {
 	restoreHook atomic.Pointer[func()]
 }
 
-var _ raft.FSM = (*FSM)(nil)
+var _ raft.BatchingFSM = (*FSM)(nil)
 
 // New returns an FSM with empty tables.
 func New(logger hclog.Logger) (*FSM, error) {
@@ -56,16 +56,59 @@ func (f *FSM) State() *State {
 // command it cannot decode or apply; it never panics on bad input, because the same
 // entry is applied on every server and a panic would take the whole cluster down.
 func (f *FSM) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
-		return nil
-	}
-	env, err := Decode(l.Data)
-	if err != nil {
+	txn := f.db.Load().Txn(true)
+	defer txn.Abort()
+	emitted, cmd, err := f.applyIn(txn, l)
+	if err != nil && cmd == "" {
 		f.logger.Warn("rejected log entry", "index", l.Index, "error", err)
 		return err
 	}
+	if err != nil {
+		f.logger.Warn("command failed", "index", l.Index, "command", cmd, "error", err)
+		return err
+	}
+	txn.Commit()
+	f.derived(emitted)
+	return nil
+}
+
+// ApplyBatch applies the entries Raft committed together in one transaction: most of
+// a command's cost is the copying of the tables' tree paths it changes, and commands
+// in one transaction share the copies. When a command of the batch fails, the batch's
+// transaction is dropped and each entry applied alone (Apply), so a failed command
+// leaves nothing behind and answers its error, as it would alone; every server takes
+// the same path, since a command fails or not by the log alone.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
 	txn := f.db.Load().Txn(true)
 	defer txn.Abort()
+	var emitted []*events.Event
+	for _, l := range logs {
+		evs, _, err := f.applyIn(txn, l)
+		if err != nil {
+			txn.Abort()
+			for i, l := range logs {
+				out[i] = f.Apply(l)
+			}
+			return out
+		}
+		emitted = append(emitted, evs...)
+	}
+	txn.Commit()
+	f.derived(emitted)
+	return out
+}
+
+// applyIn applies one log entry in txn, and returns the events it derived, and the
+// type of its command ("" when it cannot be decoded).
+func (f *FSM) applyIn(txn *memdb.Txn, l *raft.Log) ([]*events.Event, string, error) {
+	if l.Type != raft.LogCommand {
+		return nil, "", nil
+	}
+	env, err := Decode(l.Data)
+	if err != nil {
+		return nil, "", err
+	}
 	x, err := newApplyCtx(txn, l.Index, env)
 	if err == nil {
 		err = x.apply()
@@ -74,14 +117,16 @@ func (f *FSM) Apply(l *raft.Log) any {
 		err = x.finish()
 	}
 	if err != nil {
-		f.logger.Warn("command failed", "index", l.Index, "command", env.Command.Type(), "error", err)
-		return err
+		return nil, string(env.Command.Type()), err
 	}
-	txn.Commit()
-	if hook := f.eventHook.Load(); hook != nil && len(x.emitted) > 0 {
-		(*hook)(x.emitted)
+	return x.emitted, string(env.Command.Type()), nil
+}
+
+// derived passes committed events to the event hook.
+func (f *FSM) derived(evs []*events.Event) {
+	if hook := f.eventHook.Load(); hook != nil && len(evs) > 0 {
+		(*hook)(evs)
 	}
-	return nil
 }
 
 // SetEventHook registers a function that receives the events each applied command

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/sutragrid/grid/events"
 )
 
 // applyCmd encodes, stamps and applies cmd at index and returns the FSM's response.
@@ -393,4 +394,78 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded command does not decode: %v", err)
 		}
 	})
+}
+
+// TestApplyBatchAsAlone checks that entries applied in batches (ApplyBatch, as Raft
+// hands them over with BatchApplyCh) derive the state, responses and events that
+// applying them one by one does, including a batch in which a command fails.
+func TestApplyBatchAsAlone(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cmds := []Command{
+		&RegisterAgent{Name: "a", Hostname: "host-a"},
+		&RegisterAgent{Name: "b"},
+		&SetAgentStatus{Name: "b", Status: AgentOffline},
+		&DeregisterAgent{Name: "nobody"}, // fails: not found
+		&RegisterAgent{Name: "c"},
+		&SetAgentStatus{Name: "a", Status: AgentDegraded},
+		&DeregisterAgent{Name: "b"},
+	}
+	var logs []*raft.Log
+	for i, cmd := range cmds {
+		buf, err := Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Stamp(buf, at.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, &raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: buf})
+	}
+	logs = append(logs, &raft.Log{Index: uint64(len(logs) + 1), Type: raft.LogConfiguration})
+
+	alone, batched := newFSM(t), newFSM(t)
+	var aloneEvents, batchedEvents []string
+	record := func(to *[]string) func([]*events.Event) {
+		return func(evs []*events.Event) {
+			for _, e := range evs {
+				*to = append(*to, fmt.Sprintf("%d %s %s", e.Seq, e.Type, e.Description))
+			}
+		}
+	}
+	alone.SetEventHook(record(&aloneEvents))
+	batched.SetEventHook(record(&batchedEvents))
+	var want []any
+	for _, l := range logs {
+		want = append(want, alone.Apply(l))
+	}
+	// The first batch has no failing command, the second has one.
+	got := append(batched.ApplyBatch(logs[:3]), batched.ApplyBatch(logs[3:])...)
+	for i := range want {
+		if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+			t.Errorf("entry %d: batched response %v, alone %v", i+1, got[i], want[i])
+		}
+	}
+	if !errors.Is(got[3].(error), ErrNotFound) {
+		t.Errorf("failed command answered %v, want not found", got[3])
+	}
+	if strings.Join(batchedEvents, "\n") != strings.Join(aloneEvents, "\n") {
+		t.Errorf("batched events:\n%s\nalone:\n%s", strings.Join(batchedEvents, "\n"), strings.Join(aloneEvents, "\n"))
+	}
+	if a, b := persist(t, alone), persist(t, batched); a != b {
+		t.Errorf("batched state differs from alone:\n%s\n%s", b, a)
+	}
+}
+
+// persist returns f's snapshot stream.
+func persist(t *testing.T, f *FSM) string {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	return sink.String()
 }

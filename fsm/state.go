@@ -123,6 +123,9 @@ var tables = []table{
 			Name: tableAgents,
 			Indexes: map[string]*memdb.IndexSchema{
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+				// status tells the cluster's health without reading every agent
+				// (applyCtx.healthType).
+				"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 			},
 		},
 		decode: decodeRow[Agent],

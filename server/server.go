@@ -228,23 +228,10 @@ func (s *Server) hostPort(port int) string {
 
 // setupRaft opens the log store, snapshots and transport and starts the Raft peer.
 func (s *Server) setupRaft() error {
-	rc := raft.DefaultConfig()
-	if s.config.RaftConfig != nil {
-		copied := *s.config.RaftConfig
-		rc = &copied
-	}
-	m := time.Duration(s.config.RaftMultiplier)
-	rc.HeartbeatTimeout *= m
-	rc.ElectionTimeout *= m
-	rc.LeaderLeaseTimeout *= m
+	rc := raftConfig(s.config)
 	rc.LocalID = raft.ServerID(s.id)
 	rc.NotifyCh = s.leaderCh
 	rc.Logger = newRaftLogger(s.logger.Named("raft"), s.members)
-	// Batch concurrent applies into one log write and one fsync.
-	rc.BatchApplyCh = true
-	// Raft's per-peer metrics carry a peer_id label; the legacy copies would put
-	// every peer's ID in a metric's name, a new name per server ever known.
-	rc.NoLegacyTelemetry = true
 
 	dir := filepath.Join(s.config.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -255,7 +242,7 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("open raft log %s: %w", dir, err)
 	}
 	s.logStore, s.stable = store, &stableGuard{StableStore: store}
-	logs, err := raft.NewLogCache(512, store)
+	logs, err := raft.NewLogCache(raftLogCache, store)
 	if err != nil {
 		return err
 	}
@@ -277,6 +264,30 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	return nil
+}
+
+// raftLogCache is how many recent log entries Raft keeps in memory in front of
+// raft-boltdb.
+const raftLogCache = 512
+
+// raftConfig is the Raft configuration of a server with config c, apart from its ID,
+// logger and leadership channel. (BenchmarkApply's ceiling, raw Raft, uses it too.)
+func raftConfig(c *Config) *raft.Config {
+	rc := raft.DefaultConfig()
+	if c.RaftConfig != nil {
+		copied := *c.RaftConfig
+		rc = &copied
+	}
+	m := time.Duration(c.RaftMultiplier)
+	rc.HeartbeatTimeout *= m
+	rc.ElectionTimeout *= m
+	rc.LeaderLeaseTimeout *= m
+	// Batch concurrent applies into one log write and one fsync.
+	rc.BatchApplyCh = true
+	// Raft's per-peer metrics carry a peer_id label; the legacy copies would put
+	// every peer's ID in a metric's name, a new name per server ever known.
+	rc.NoLegacyTelemetry = true
+	return rc
 }
 
 // raftAdvertise returns the address other servers reach Raft at: nil (the listener's

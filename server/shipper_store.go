@@ -65,6 +65,9 @@ type shipping struct {
 	// hold, so that a batch's count of concepts that existed tells whether any of its
 	// events did (see learn).
 	known map[string]bool
+	// next, when not nil, receives the next batch from the outbox, laid out while
+	// the one before it was being stored (prepare).
+	next  chan prepared
 	acks  chan uint64 // holds at most the newest seq to acknowledge
 	stop  context.CancelFunc
 	ackWG sync.WaitGroup
@@ -92,7 +95,7 @@ func (sh *shipping) close() {
 // rewind forgets what this shipper sent ahead of the store's replicated cursor, so
 // the next batch starts from the state's position, and has the store checked again.
 func (sh *shipping) rewind() {
-	sh.sent, sh.unchecked = 0, true
+	sh.sent, sh.unchecked, sh.next = 0, true, nil
 	clear(sh.known)
 }
 
@@ -110,20 +113,32 @@ func (sh *shipping) step(ctx context.Context, cur fsm.StoreCursor) (int, error) 
 	// The store is checked before each batch: a store restarted with its data lost
 	// answers the next batch as if nothing happened. Every storeCheckInterval the
 	// check also samples older events.
-	deep := sh.unchecked || time.Since(sh.checkedAt) > storeCheckInterval
-	if err := sh.check(ctx, cur, deep); err != nil {
-		return 0, err
-	}
-	if deep {
+	if sh.unchecked || time.Since(sh.checkedAt) > storeCheckInterval {
+		if err := sh.check(ctx, cur, true); err != nil {
+			return 0, err
+		}
 		sh.unchecked, sh.checkedAt = false, time.Now()
+		return sh.ship(ctx, cur, func() error { return nil })
 	}
-	return sh.ship(ctx, cur)
+	// The usual check runs while the batch is being stored, rather than before it: the
+	// batch counts as shipped, and is acknowledged, only once both succeeded. (A batch
+	// stored into a store that fails its check is harmless: writes are idempotent,
+	// and never overwrite an event.)
+	checked := make(chan error, 1)
+	go func() { checked <- sh.check(ctx, cur, false) }()
+	wait := sync.OnceValue(func() error { return <-checked })
+	n, err := sh.ship(ctx, cur, wait)
+	if cerr := wait(); cerr != nil {
+		return 0, cerr // what the check found comes first
+	}
+	return n, err
 }
 
 // ship sends the next batch after the store's position and queues its
-// acknowledgement. The events come from the outbox, or, when the store is behind
-// what the outbox still holds, from another store (backfill).
-func (sh *shipping) ship(ctx context.Context, cur fsm.StoreCursor) (int, error) {
+// acknowledgement once checked says the store passed its check. The events come from
+// the outbox, or, when the store is behind what the outbox still holds, from another
+// store (backfill).
+func (sh *shipping) ship(ctx context.Context, cur fsm.StoreCursor, checked func() error) (int, error) {
 	state := sh.s.fsm.State()
 	meta, err := state.EventMeta()
 	if err != nil {
@@ -135,22 +150,27 @@ func (sh *shipping) ship(ctx context.Context, cur fsm.StoreCursor) (int, error) 
 		return 0, nil
 	}
 	var evs []*events.Event
+	var req sizedBatch
 	if after < meta.ShippedSeq {
-		evs, err = sh.backfill(ctx, cur, after+1, meta)
+		if evs, err = sh.backfill(ctx, cur, after+1, meta); err == nil && len(evs) > 0 {
+			req, err = layoutBatch(evs, sh.maxBytes)
+		}
 	} else {
 		sh.s.stores.update(sh.key, func(st *StoreStatus) { st.Backfilling = "" })
-		evs, err = state.Outbox(after, shipBatch)
+		evs, req, err = sh.outboxBatch(state, after, meta.LastSeq)
 	}
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	req, err := sh.batch(evs)
-	if err != nil {
-		return 0, err
-	}
 	// The events actually sent: a prefix, when their bytes were many.
 	evs = evs[:req.events]
+	if last := evs[len(evs)-1].Seq; last < meta.LastSeq && after >= meta.ShippedSeq {
+		sh.prepare(last)
+	}
 	if err := sh.learn(ctx, req, evs); err != nil {
+		return 0, err
+	}
+	if err := checked(); err != nil {
 		return 0, err
 	}
 	sh.sent = evs[len(evs)-1].Seq
@@ -305,22 +325,67 @@ func (sh *shipping) noSource(cur fsm.StoreCursor, from uint64, meta fsm.EventMet
 		msg: fmt.Sprintf("events %d-%d are in no event store any more (the outbox let go of them): they are lost from this store's history", from, meta.ShippedSeq)}
 }
 
+// prepared is the batch of the events after `after` in the outbox, laid out within
+// maxBytes from the state as it was after `restores` snapshot restores.
+type prepared struct {
+	after, restores uint64
+	maxBytes        int
+	evs             []*events.Event
+	req             sizedBatch
+	err             error
+}
+
+// prepare lays out the batch after seq `after` in the background, so that encoding
+// it overlaps the store's write of the batch before it.
+func (sh *shipping) prepare(after uint64) {
+	p := prepared{after: after, restores: sh.s.restores.Load(), maxBytes: sh.maxBytes}
+	next := make(chan prepared, 1)
+	sh.next = next
+	go func() {
+		p.evs, p.err = sh.s.fsm.State().Outbox(after, shipBatch)
+		if p.err == nil && len(p.evs) > 0 {
+			p.req, p.err = layoutBatch(p.evs, p.maxBytes)
+		}
+		next <- p
+	}()
+}
+
+// outboxBatch returns the batch after seq `after` from the outbox: the prepared one
+// when it is still what this shipper would lay out now (no snapshot restored since,
+// the same bound on bytes, and not shorter than the outbox allows), else a new one.
+func (sh *shipping) outboxBatch(state *fsm.State, after, lastSeq uint64) ([]*events.Event, sizedBatch, error) {
+	if sh.next != nil {
+		p := <-sh.next
+		sh.next = nil
+		full := len(p.evs) == shipBatch || (len(p.evs) > 0 && p.evs[len(p.evs)-1].Seq >= lastSeq)
+		if p.err == nil && full && p.after == after && p.maxBytes == sh.maxBytes && p.restores == sh.s.restores.Load() {
+			return p.evs, p.req, nil
+		}
+	}
+	evs, err := state.Outbox(after, shipBatch)
+	if err != nil || len(evs) == 0 {
+		return nil, sizedBatch{}, err
+	}
+	req, err := layoutBatch(evs, sh.maxBytes)
+	return evs, req, err
+}
+
 // sizedBatch is a LearnBatch of the first events of a slice, and its size.
 type sizedBatch struct {
 	*gridpb.LearnBatchRequest
 	events, bytes int
 }
 
-// batch lays out the longest prefix of evs (halving it) whose request fits in
-// sh.maxBytes; one event is sent whatever its size, for the store to judge.
-func (sh *shipping) batch(evs []*events.Event) (sizedBatch, error) {
+// layoutBatch lays out the longest prefix of evs (halving it) whose request fits in
+// maxBytes; one event is sent whatever its size, for the store to judge.
+func layoutBatch(evs []*events.Event, maxBytes int) (sizedBatch, error) {
 	for n := len(evs); ; n = (n + 1) / 2 {
 		req, err := eventBatch(evs[:n])
 		if err != nil {
 			return sizedBatch{}, err
 		}
 		size := proto.Size(req)
-		if size <= sh.maxBytes || n == 1 {
+		if size <= maxBytes || n == 1 {
 			return sizedBatch{LearnBatchRequest: req, events: n, bytes: size}, nil
 		}
 	}
