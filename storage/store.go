@@ -49,6 +49,7 @@ type Store struct {
 	lastSegment atomic.Uint64
 	segments    sync.Pool // of *textSegment, reused by writes
 	writers     sync.Pool // of *batchWriter, reused by writes
+	batchBufs   sync.Pool // of *[]byte, the buffers of synced batches (see newBatch)
 	mergeStop   chan struct{}
 	mergeDone   chan struct{}
 	closeOnce   sync.Once
