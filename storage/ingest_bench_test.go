@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -184,16 +185,24 @@ func runCeiling(b *testing.B, tmpl *ingestTemplates, batches int, compact bool) 
 	}
 	defer db.Close()
 	cw := newCeilingWriter(tmpl)
-	var pool sync.Pool
+	// Each batch is built in the buffer of an earlier one, as the store's are (see
+	// Store.newBatch): pebble reuses none over 1 MB.
+	var bufs sync.Pool
 	r := measureIngest(b, batches, db, func(k int) error {
-		batch, _ := pool.Get().(*pebble.Batch)
-		if batch == nil {
-			batch = db.NewBatch()
+		buf, _ := bufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+			*buf = make([]byte, 0, 2<<20)
+		}
+		batch := db.NewBatch()
+		if err := batch.SetRepr(append((*buf)[:0], make([]byte, batchBufHeader)...)); err != nil {
+			return err
 		}
 		cw.fill(batch, k)
 		err := db.Apply(batch, pebble.Sync)
-		batch.Reset()
-		pool.Put(batch)
+		*buf = batch.Repr()
+		bufs.Put(buf)
+		batch.Close()
 		return err
 	})
 	batch := db.NewBatch()
@@ -263,15 +272,25 @@ func (t *ingestTemplates) request(k int) *gridpb.LearnBatchRequest {
 // batch k: the concept, time, attribute and association keys and values made with
 // the store's own encoders, then the text index's keys and values of a real write
 // (from one template, with the batch's segment), then the counters. Each table's keys
-// come in order, as the store adds them; none of the store's work (existence probes,
-// tokenizing, sorting) is done.
+// come in order, as the store adds them. None of the store's work (existence probes,
+// tokenizing, sorting) is done, and what can be is done once, in advance: the order
+// of each template's attribute and association keys.
 type ceilingWriter struct {
 	t    *ingestTemplates
 	text []textEntry
-	keys sync.Pool // of *[]byte
+	// per template batch: its concepts by the value of each attribute (aOrder[p]),
+	// and by agent (oOrder)
+	aOrder [][][]int
+	oOrder [][]int
+	bufs   sync.Pool // of *ceilingBufs
 }
 
 type textEntry struct{ key, val []byte }
+
+type ceilingBufs struct {
+	key, val []byte
+	ids      []string
+}
 
 func newCeilingWriter(t *ingestTemplates) *ceilingWriter {
 	cw := &ceilingWriter{t: t}
@@ -288,57 +307,107 @@ func newCeilingWriter(t *ingestTemplates) *ceilingWriter {
 		}
 		cw.text = append(cw.text, textEntry{append([]byte(nil), k...), append([]byte(nil), v...)})
 	}
+	for _, cs := range t.batches {
+		var byAttr [][]int
+		for p := range cs[0].pairs {
+			byAttr = append(byAttr, byGroup(len(cs), func(i int) string { return cs[i].pairs[p].value }))
+		}
+		cw.aOrder = append(cw.aOrder, byAttr)
+		cw.oOrder = append(cw.oOrder, byGroup(len(cs), func(i int) string { return cs[i].pairs[0].value }))
+		if cs[0].pairs[0].name != "agent_id" {
+			panic("events' first attribute is not agent_id")
+		}
+	}
 	return cw
 }
 
+// byGroup returns 0..n-1 by group (in the order of the groups' names), each group's
+// in increasing order.
+func byGroup(n int, group func(i int) string) []int {
+	members := map[string][]int{}
+	for i := 0; i < n; i++ {
+		g := group(i)
+		members[g] = append(members[g], i)
+	}
+	names := make([]string, 0, len(members))
+	for g := range members {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	var order []int
+	for _, g := range names {
+		order = append(order, members[g]...)
+	}
+	return order
+}
+
 func (cw *ceilingWriter) fill(b *pebble.Batch, k int) {
-	kp, _ := cw.keys.Get().(*[]byte)
-	if kp == nil {
-		kp = new([]byte)
+	bufs, _ := cw.bufs.Get().(*ceilingBufs)
+	if bufs == nil {
+		bufs = new(ceilingBufs)
 	}
-	key := *kp
-	cs, as := cw.t.batch(k)
-	var val []byte
-	for i := range cs {
-		c := &cs[i]
-		val = appendConceptHeader(val[:0], c)
-		val = appendAttributePairs(val, c.pairs)
-		val = append(val, c.Content...)
-		key = conceptKey(key[:0], c.ID)
+	defer cw.bufs.Put(bufs)
+	tc := cw.t.batches[k%len(cw.t.batches)]
+	base := k * ingestBatch
+	// ids[j+1] is concept j's, ids[0] the one before the batch's first.
+	ids := bufs.ids[:0]
+	for i := base - 1; i < base+len(tc); i++ {
+		ids = append(ids, fastEventID(i))
+	}
+	bufs.ids = ids
+	at := func(j int) int64 { return epoch + int64(base+j)*int64(ingestStep) }
+	set := func(key, val []byte) {
 		_ = b.Set(key, val, nil)
+		bufs.key, bufs.val = key[:0], val[:0]
 	}
-	for i := range cs {
-		c := &cs[i]
-		key = timeKey(key[:0], c.Time, c.ID)
-		_ = b.Set(key, appendAttributePairs(val[:0], c.pairs), nil)
+	for j := range tc {
+		c := tc[j]
+		c.Time = at(j)
+		val := appendConceptHeader(bufs.val, &c)
+		val = appendAttributePairs(val, c.pairs)
+		set(conceptKey(bufs.key, ids[j+1]), append(val, c.Content...))
 	}
-	for p := range cs[0].pairs {
-		for i := range cs {
-			c := &cs[i]
-			key = attrKey(key[:0], c.pairs[p].name, c.pairs[p].value, c.Time, c.ID)
-			_ = b.Set(key, nil, nil)
+	for j := range tc {
+		set(timeKey(bufs.key, at(j), ids[j+1]), appendAttributePairs(bufs.val, tc[j].pairs))
+	}
+	for p, order := range cw.aOrder[k%len(cw.t.batches)] {
+		for _, j := range order {
+			set(attrKey(bufs.key, tc[j].pairs[p].name, tc[j].pairs[p].value, at(j), ids[j+1]), nil)
 		}
 	}
-	for _, tag := range []byte{tagOut, tagIn} {
-		for i := range as {
-			a := &as[i]
-			if tag == tagOut {
-				key = edgeKey(key[:0], tag, a.Source, a.Type, a.Target)
-			} else {
-				key = edgeKey(key[:0], tag, a.Target, a.Type, a.Source)
-			}
-			_ = b.Set(key, appendAssociationValue(val[:0], a), nil)
+	// j's associations: "concerns" from its agent, "caused_by" to j-1.
+	edge := func(tag byte, j int, concerns bool) {
+		a := Association{Source: ids[j+1], Target: ids[j], Type: "caused_by", Confidence: 0.5, Time: at(j)}
+		if concerns {
+			a = Association{Source: tc[j].pairs[0].value, Target: ids[j+1], Type: "concerns", Confidence: 1, Time: at(j)}
+		}
+		from, to := a.Source, a.Target
+		if tag == tagIn {
+			from, to = to, from
+		}
+		set(edgeKey(bufs.key, tag, from, a.Type, to), appendAssociationValue(bufs.val, &a))
+	}
+	// o keys: "concerns" from agents (agent-... < event-...), then "caused_by".
+	for _, j := range cw.oOrder[k%len(cw.t.batches)] {
+		edge(tagOut, j, true)
+	}
+	for j := range tc {
+		edge(tagOut, j, false)
+	}
+	// i keys, by target then type: j-1's "caused_by" (from j), then its "concerns".
+	for j := range tc {
+		edge(tagIn, j, false)
+		if j > 0 {
+			edge(tagIn, j-1, true)
 		}
 	}
-	seg := uint64(k) + 1
+	edge(tagIn, len(tc)-1, true)
 	for _, e := range cw.text {
-		key = append(key[:0], e.key...)
-		binary.BigEndian.PutUint64(key[len(key)-8:], seg)
-		_ = b.Set(key, e.val, nil)
+		key := append(bufs.key, e.key...)
+		binary.BigEndian.PutUint64(key[len(key)-8:], uint64(k)+1)
+		set(key, e.val)
 	}
 	for _, name := range []string{counterTokens, counterConcepts, counterAssociations} {
 		_ = b.Merge(counterKey(name), encodeCounter(1), nil)
 	}
-	*kp = key
-	cw.keys.Put(kp)
 }
