@@ -49,6 +49,7 @@ type Store struct {
 	lastSegment atomic.Uint64
 	segments    sync.Pool // of *textSegment, reused by writes
 	writers     sync.Pool // of *batchWriter, reused by writes
+	batchBufs   sync.Pool // of *[]byte, the buffers of synced batches (see newBatch)
 	mergeStop   chan struct{}
 	mergeDone   chan struct{}
 	closeOnce   sync.Once
@@ -74,37 +75,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	s := &Store{logger: o.Logger, now: o.Now,
 		cache: pebble.NewCache(o.CacheBytes + memTables*int64(o.MemTableBytes))}
 
-	// Bytewise order, with the whole key as the "prefix" that bloom filters hash:
-	// existence checks (see probe) seek by prefix.
-	cmp := *pebble.DefaultComparer
-	cmp.Split = func(k []byte) int { return len(k) }
-	opts := &pebble.Options{
-		Comparer:                    &cmp,
-		Cache:                       s.cache,
-		MemTableSize:                o.MemTableBytes,
-		MemTableStopWritesThreshold: memTables,
-		// Fewer, larger compactions: ingest is mostly compaction work. (16 halves
-		// compaction work again under sustained ingest, but leaves up to 15 L0
-		// sublevels for reads to merge: filtered queries take 2 to 5 times longer.)
-		L0CompactionThreshold:    8,
-		L0StopWritesThreshold:    64,
-		LBaseMaxBytes:            256 << 20,
-		MaxConcurrentCompactions: func() int { return 2 },
-		Merger:                   counterMerger,
-		Logger:                   pebbleLogger{o.Logger},
-	}
-	opts.Levels = make([]pebble.LevelOptions, 7)
-	for i := range opts.Levels {
-		l := &opts.Levels[i]
-		l.BlockSize = 16 << 10
-		// Bloom filters make the existence check of a new ID (a miss) cheap.
-		l.FilterPolicy = bloom.FilterPolicy(10)
-		l.TargetFileSize = 8 << 20
-		if i > 0 {
-			l.TargetFileSize = opts.Levels[i-1].TargetFileSize * 2
-		}
-	}
-	opts.EnsureDefaults()
+	opts := pebbleOptions(s.cache, o.MemTableBytes, o.Logger)
 
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -118,6 +89,43 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	s.mergeStop, s.mergeDone = make(chan struct{}), make(chan struct{})
 	go s.mergeLoop()
 	return s, nil
+}
+
+// pebbleOptions are the options of the store's pebble database (a function of its
+// own so that the ingest benchmark's raw-pebble ceiling runs on the same ones).
+func pebbleOptions(cache *pebble.Cache, memTableBytes uint64, logger hclog.Logger) *pebble.Options {
+	// Bytewise order, with the whole key as the "prefix" that bloom filters hash:
+	// existence checks (see probe) seek by prefix.
+	cmp := *pebble.DefaultComparer
+	cmp.Split = func(k []byte) int { return len(k) }
+	opts := &pebble.Options{
+		Comparer:                    &cmp,
+		Cache:                       cache,
+		MemTableSize:                memTableBytes,
+		MemTableStopWritesThreshold: memTables,
+		// Fewer, larger compactions: ingest is mostly compaction work. (16 halves
+		// compaction work again under sustained ingest, but leaves up to 15 L0
+		// sublevels for reads to merge: filtered queries take 2 to 5 times longer.)
+		L0CompactionThreshold:    8,
+		L0StopWritesThreshold:    64,
+		LBaseMaxBytes:            256 << 20,
+		MaxConcurrentCompactions: func() int { return 2 },
+		Merger:                   counterMerger,
+		Logger:                   pebbleLogger{logger},
+	}
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		l := &opts.Levels[i]
+		l.BlockSize = 16 << 10
+		// Bloom filters make the existence check of a new ID (a miss) cheap.
+		l.FilterPolicy = bloom.FilterPolicy(10)
+		l.TargetFileSize = 8 << 20
+		if i > 0 {
+			l.TargetFileSize = opts.Levels[i-1].TargetFileSize * 2
+		}
+	}
+	opts.EnsureDefaults()
+	return opts
 }
 
 // Close flushes nothing (every acknowledged write is already in the WAL) and releases

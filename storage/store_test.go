@@ -304,11 +304,10 @@ func TestSegmentWordsMatchTokenize(t *testing.T) {
 		if termHash(seg.wordBytes(w)) != w.hash {
 			t.Errorf("word %q: wrong hash", seg.wordBytes(w))
 		}
-		m := map[uint32]uint32{}
-		for p := w.first; p >= 0; p = seg.postings[p].next {
-			m[seg.postings[p].ord] = seg.postings[p].tf
-		}
-		got[string(seg.wordBytes(w))] = m
+		got[string(seg.wordBytes(w))] = map[uint32]uint32{}
+	}
+	for _, p := range seg.postings {
+		got[string(seg.wordBytes(&seg.words[p.word]))][p.ord] = p.tf
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("segment words\n%v\nwant\n%v", got, want)

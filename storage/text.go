@@ -103,22 +103,23 @@ func tokenize(b []byte, buf []byte, fn func(term []byte)) []byte {
 	return buf
 }
 
-// posting is one concept's use of one word. A word's postings are chained through
-// next, in one slice for the whole segment, so that building a segment allocates
-// little however many words it has.
+// posting is one concept's use of one word (an index into textSegment.words). The
+// postings of all words are in one slice for the whole segment, so that building a
+// segment allocates little however many words it has; a word's come in increasing
+// ord.
 type posting struct {
 	ord    uint32
 	tf     uint32
 	length uint32
-	next   int32
+	word   int32
 }
 
 type segmentWord struct {
-	off, n      uint32 // the word, in textSegment.chars
-	hash        uint32 // termHash of the word
-	slot        uint32 // in textSegment.table
-	first, last int32
-	count       uint32
+	off, n uint32 // the word, in textSegment.chars
+	hash   uint32 // termHash of the word
+	slot   uint32 // in textSegment.table
+	last   int32  // the word's last posting
+	count  uint32
 }
 
 // textSegment collects the postings of the concepts one write creates. Segments are
@@ -138,7 +139,10 @@ type textSegment struct {
 	touched []int32 // postings of the concept being added
 	buf     []byte
 	order   []int32 // words in the order they are written
-	val     []byte
+	// the postings word by word, in that order (see gather); a word's start in it
+	byWord    []posting
+	wordStart []int32
+	val       []byte
 }
 
 // FNV-1a, 32 bits: termHash and termBucket.
@@ -303,12 +307,7 @@ func (t *textSegment) term(term []byte, h uint32, ord uint32, length *uint32) {
 		return
 	}
 	p := int32(len(t.postings))
-	t.postings = append(t.postings, posting{ord: ord, tf: 1, next: -1})
-	if w.count == 0 {
-		w.first = p
-	} else {
-		t.postings[w.last].next = p
-	}
+	t.postings = append(t.postings, posting{ord: ord, tf: 1, word: i})
 	w.last = p
 	w.count++
 	t.touched = append(t.touched, p)
@@ -332,6 +331,7 @@ func (t *textSegment) orderWords(byBucket bool) (start [textBuckets + 1]int32) {
 		for i := range t.order {
 			t.order[i] = int32(i)
 		}
+		t.gather()
 		return start
 	}
 	for i := range t.words {
@@ -346,7 +346,30 @@ func (t *textSegment) orderWords(byBucket bool) (start [textBuckets + 1]int32) {
 		t.order[next[k]] = int32(i)
 		next[k]++
 	}
+	t.gather()
 	return start
+}
+
+// gather copies the postings into byWord, word by word in the order of t.order, so
+// that appendWords reads each word's from consecutive memory: a word in most of a
+// write's concepts has postings all over t.postings, one cache miss each when
+// followed there.
+func (t *textSegment) gather() {
+	t.wordStart = slices.Grow(t.wordStart[:0], len(t.words))[:len(t.words)]
+	n := int32(0)
+	for _, w := range t.order {
+		t.wordStart[w] = n
+		n += int32(t.words[w].count)
+	}
+	t.byWord = slices.Grow(t.byWord[:0], len(t.postings))[:len(t.postings)]
+	// wordStart serves as each word's cursor, then is moved back.
+	for _, p := range t.postings {
+		t.byWord[t.wordStart[p.word]] = p
+		t.wordStart[p.word]++
+	}
+	for _, w := range t.order {
+		t.wordStart[w] -= int32(t.words[w].count)
+	}
 }
 
 // appendWords appends the encoding of words and their postings (an x value).
@@ -358,8 +381,8 @@ func (t *textSegment) appendWords(dst []byte, words []int32) []byte {
 		dst = append(dst, t.wordBytes(w)...)
 		dst = binary.AppendUvarint(dst, uint64(w.count))
 		prev := uint32(0)
-		for p := w.first; p >= 0; p = t.postings[p].next {
-			ps := &t.postings[p]
+		for j := range t.byWord[t.wordStart[i] : t.wordStart[i]+int32(w.count)] {
+			ps := &t.byWord[t.wordStart[i]+int32(j)]
 			dst = binary.AppendUvarint(dst, uint64(ps.ord-prev))
 			dst = binary.AppendUvarint(dst, uint64(ps.tf))
 			dst = binary.AppendUvarint(dst, uint64(ps.length))
@@ -397,14 +420,10 @@ func (t *textSegment) writePending(b *pebble.Batch, segment uint64) {
 // addPosting adds a posting of word to the segment, for the merger: postings of a
 // word must come in increasing ord.
 func (t *textSegment) addPosting(word []byte, ord, tf, length uint32) {
-	w := &t.words[t.word(word, termHash(word), true)]
+	i := t.word(word, termHash(word), true)
+	w := &t.words[i]
 	p := int32(len(t.postings))
-	t.postings = append(t.postings, posting{ord: ord, tf: tf, length: length, next: -1})
-	if w.count == 0 {
-		w.first = p
-	} else {
-		t.postings[w.last].next = p
-	}
+	t.postings = append(t.postings, posting{ord: ord, tf: tf, length: length, word: i})
 	w.last = p
 	w.count++
 }

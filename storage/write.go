@@ -36,8 +36,9 @@ type WriteResult struct {
 func (s *Store) Write(concepts []Concept, assocs []Association) (WriteResult, error) {
 	w := s.writers.Get().(*batchWriter)
 	defer s.putWriter(w)
-	b := s.db.NewBatchWithSize(estimateBatchSize(concepts, assocs))
-	defer b.Close()
+	b := s.newBatch(estimateBatchSize(concepts, assocs))
+	synced := false
+	defer func() { s.closeBatch(b, synced) }()
 	w.prepare(concepts, assocs)
 	res := w.build(s, b, concepts, assocs)
 
@@ -90,7 +91,44 @@ func (s *Store) Write(concepts []Concept, assocs []Association) (WriteResult, er
 	if err := b.SyncWait(); err != nil {
 		return WriteResult{}, err
 	}
+	synced = true
 	return res, nil
+}
+
+// batchBufHeader is the size of a pebble batch's header (sequence number and count),
+// which an empty batch's representation is.
+const batchBufHeader = 12
+
+// newBatch returns a batch for a write of about size bytes, in the buffer of an
+// earlier write's batch if there is one large enough. Pebble keeps no batch buffer
+// over 1 MB for reuse, and a batch of 1,000 events takes more: without this, every
+// such write allocates (and the GC then scans for) a new 2 MB buffer.
+func (s *Store) newBatch(size int) *pebble.Batch {
+	if p, ok := s.batchBufs.Get().(*[]byte); ok {
+		if cap(*p) >= size {
+			buf := (*p)[:batchBufHeader]
+			clear(buf)
+			b := s.db.NewBatch()
+			if err := b.SetRepr(buf); err == nil {
+				return b
+			}
+			b.Close()
+		}
+	}
+	return s.db.NewBatchWithSize(size)
+}
+
+// closeBatch closes b, keeping its buffer for a later write if it was synced (it is
+// then in the WAL and the memtable, which copied it, and nothing refers to it: pebble
+// drops the buffer of a batch too large for the memtable, which it keeps, and
+// Repr then returns a new one).
+func (s *Store) closeBatch(b *pebble.Batch, synced bool) {
+	if synced {
+		if buf := b.Repr(); cap(buf) > 1<<20 && cap(buf) <= maxPooledWriterBytes {
+			s.batchBufs.Put(&buf)
+		}
+	}
+	b.Close()
 }
 
 // maxPooledWriterBytes bounds the buffers a pooled batchWriter keeps between writes.
