@@ -227,8 +227,31 @@ func (s *Server) hostPort(port int) string {
 }
 
 // setupRaft opens the log store, snapshots and transport and starts the Raft peer.
-func (s *Server) setupRaft() error {
+// Grid's Raft timings at -raft-multiplier=1: half of hashicorp/raft's heartbeat and
+// election timeouts, so that a grid has a new leader within about a second of losing
+// one (a follower notices after 1-2 heartbeat timeouts; the vote on loopback or a LAN
+// takes milliseconds) instead of 1.5-2 s. The leader still heartbeats every tenth of
+// the heartbeat timeout, so a follower calls an election only after missing ten
+// heartbeats in a row; scripts/bench-elections checks that a busy three-server grid
+// holds none. The leader lease stays hashicorp/raft's 500ms (at most the heartbeat
+// timeout): a leader steps down only after that long without a quorum.
+const (
+	raftHeartbeatTimeout   = 500 * time.Millisecond
+	raftElectionTimeout    = 500 * time.Millisecond
+	raftLeaderLeaseTimeout = 500 * time.Millisecond
+)
+
+// defaultRaftConfig is hashicorp/raft's configuration with Grid's timings.
+func defaultRaftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
+	rc.HeartbeatTimeout = raftHeartbeatTimeout
+	rc.ElectionTimeout = raftElectionTimeout
+	rc.LeaderLeaseTimeout = raftLeaderLeaseTimeout
+	return rc
+}
+
+func (s *Server) setupRaft() error {
+	rc := defaultRaftConfig()
 	if s.config.RaftConfig != nil {
 		copied := *s.config.RaftConfig
 		rc = &copied
