@@ -17,8 +17,14 @@ import (
 )
 
 // nodePollInterval is how often node spawn and node stop ask for a node's status
-// while they wait for it.
-const nodePollInterval = 250 * time.Millisecond
+// while they wait for it, once it has taken a while. They first ask after
+// nodePollFirst, then a quarter longer after each answer up to nodePollInterval: a
+// node usually runs, or stops, within a hundred milliseconds, which a fixed 250ms
+// would round up to 250ms, and doubling to 160ms.
+const (
+	nodePollFirst    = 10 * time.Millisecond
+	nodePollInterval = 250 * time.Millisecond
+)
 
 // clock is the time source of the commands that show ages, and the poll interval of
 // those that wait for a node. The zero value is the real clock and nodePollInterval;
@@ -35,11 +41,16 @@ func (c clock) now() time.Time {
 	return time.Now()
 }
 
-func (c clock) pollInterval() time.Duration {
-	if c.interval > 0 {
+// pollInterval is the wait before the next status poll, given the last: the tests'
+// fixed interval, or the backoff from nodePollFirst to nodePollInterval.
+func (c clock) pollInterval(last time.Duration) time.Duration {
+	switch {
+	case c.interval > 0:
 		return c.interval
+	case last <= 0:
+		return nodePollFirst
 	}
-	return nodePollInterval
+	return min(last+last/4, nodePollInterval)
 }
 
 // NodeCommand is `grid node`: the parent of the commands that run and inspect
@@ -136,8 +147,9 @@ func waitNode(ctx context.Context, client *api.Client, n *api.Node, clk clock, t
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ticker := time.NewTicker(clk.pollInterval())
-	defer ticker.Stop()
+	wait := clk.pollInterval(0)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	lastErr := ""
 	for {
 		select {
@@ -146,8 +158,10 @@ func waitNode(ctx context.Context, client *api.Client, n *api.Node, clk clock, t
 				return n, errWaitInterrupted
 			}
 			return n, errWaitTimeout
-		case <-ticker.C:
+		case <-timer.C:
 		}
+		wait = clk.pollInterval(wait)
+		timer.Reset(wait)
 		reqCtx, reqCancel := context.WithTimeout(waitCtx, requestTimeout)
 		cur, err := client.Node(reqCtx, n.ID)
 		reqCancel()

@@ -49,3 +49,24 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// The wait for a node polls soon, as a node runs within about a hundred
+// milliseconds, then backs off to nodePollInterval.
+func TestNodePollBacksOff(t *testing.T) {
+	var c clock
+	var waits []time.Duration
+	for w := c.pollInterval(0); len(waits) < 30; w = c.pollInterval(w) {
+		waits = append(waits, w)
+	}
+	if waits[0] != nodePollFirst || waits[len(waits)-1] != nodePollInterval {
+		t.Fatalf("waits %v: want from %s up to %s", waits, nodePollFirst, nodePollInterval)
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] < waits[i-1] {
+			t.Fatalf("waits %v shrink", waits)
+		}
+	}
+	if fixed := (clock{interval: time.Millisecond}); fixed.pollInterval(0) != time.Millisecond || fixed.pollInterval(time.Second) != time.Millisecond {
+		t.Fatal("a clock's interval must be used as it is")
+	}
+}

@@ -57,7 +57,9 @@ type Config struct {
 	RetryMax int
 
 	// RaftMultiplier scales Raft's heartbeat, election and leader-lease timeouts, 1-10,
-	// for slow or busy machines. Default: 1 (hashicorp/raft's own timings).
+	// for slow or busy machines. Default: 1, which is a 500ms heartbeat timeout, a 500ms
+	// election timeout and a 500ms leader lease (half of hashicorp/raft's heartbeat and
+	// election timeouts, for failover within about a second; see defaultRaftConfig).
 	RaftMultiplier int
 	// RaftConfig, if set, is the base Raft configuration before the multiplier is
 	// applied; tests use it for fast timeouts. Its LocalID and NotifyCh are overwritten.

@@ -226,6 +226,29 @@ func (s *Server) hostPort(port int) string {
 	return net.JoinHostPort(s.config.BindAddr, strconv.Itoa(port))
 }
 
+// Grid's Raft timings at -raft-multiplier=1: half of hashicorp/raft's heartbeat and
+// election timeouts, so that a grid has a new leader within about a second of losing
+// one (a follower notices after 1-2 heartbeat timeouts; the vote on loopback or a LAN
+// takes milliseconds) instead of 1.5-2 s. The leader still heartbeats every tenth of
+// the heartbeat timeout, so a follower calls an election only after missing ten
+// heartbeats in a row; scripts/bench-elections checks that a busy three-server grid
+// holds none. The leader lease stays hashicorp/raft's 500ms (at most the heartbeat
+// timeout): a leader steps down only after that long without a quorum.
+const (
+	raftHeartbeatTimeout   = 500 * time.Millisecond
+	raftElectionTimeout    = 500 * time.Millisecond
+	raftLeaderLeaseTimeout = 500 * time.Millisecond
+)
+
+// defaultRaftConfig is hashicorp/raft's configuration with Grid's timings.
+func defaultRaftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.HeartbeatTimeout = raftHeartbeatTimeout
+	rc.ElectionTimeout = raftElectionTimeout
+	rc.LeaderLeaseTimeout = raftLeaderLeaseTimeout
+	return rc
+}
+
 // setupRaft opens the log store, snapshots and transport and starts the Raft peer.
 func (s *Server) setupRaft() error {
 	rc := raftConfig(s.config)
@@ -273,7 +296,7 @@ const raftLogCache = 512
 // raftConfig is the Raft configuration of a server with config c, apart from its ID,
 // logger and leadership channel. (BenchmarkApply's ceiling, raw Raft, uses it too.)
 func raftConfig(c *Config) *raft.Config {
-	rc := raft.DefaultConfig()
+	rc := defaultRaftConfig()
 	if c.RaftConfig != nil {
 		copied := *c.RaftConfig
 		rc = &copied
