@@ -26,17 +26,29 @@ import (
 // can.
 func CheckPlatform() error { return nil }
 
+// lockWait is how long lockDir waits for a lock held a moment longer than its
+// holder: a process forked by the previous agent (a node starting) holds a copy of
+// the lock's descriptor from fork until exec, which closes it.
+const lockWait = time.Second
+
 // lockDir takes an exclusive lock on dir, or says who holds it.
 func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another agent: %w", dir, err)
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("data dir %s is in use by another agent: %w", dir, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return f, nil
 }
 
 // setOwnProcessGroup makes cmd's process lead a process group of its own, so that a
