@@ -22,11 +22,25 @@ import (
 func deriveEvents(t *testing.T, c *testCluster, n int) {
 	t.Helper()
 	ctx := context.Background()
+	lastSeq := func(s *Server) uint64 {
+		meta, _ := s.State().EventMeta()
+		return meta.LastSeq
+	}
 	apply := func(cmd fsm.Command) {
 		t.Helper()
+		want := lastSeq(c.leader()) + 1
 		for attempt := 1; ; attempt++ {
 			_, err := c.leader().Apply(ctx, cmd)
 			if err == nil {
+				return
+			}
+			// A leader that lost its leadership while committing may still have had
+			// the command committed, by its successor: once the new leader has
+			// applied its whole log (a barrier), the event is either there or not,
+			// and only then is the command sent again. Each command here derives
+			// one event, and the tests count them.
+			l := c.leader()
+			if l.raft.Barrier(5*time.Second).Error() == nil && lastSeq(l) >= want {
 				return
 			}
 			if attempt == 5 {
