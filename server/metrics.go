@@ -100,6 +100,12 @@ var (
 	descLagSeconds = prometheus.NewDesc("grid_shipper_lag_seconds",
 		"Age of the oldest event the event store has not stored yet; 0 when it has them all.", nil, nil)
 	descLeader = prometheus.NewDesc("grid_server_leader", "1 while this server is the Raft leader, else 0.", nil, nil)
+	// Raft's term goes up by one with each election any server starts: a term that
+	// moves while the leader stays is a grid holding needless elections.
+	descRaftTerm = prometheus.NewDesc("grid_raft_term",
+		"The Raft term this server is in; it grows with every election started.", nil, nil)
+	descRaftApplied = prometheus.NewDesc("grid_raft_applied_index",
+		"Index of the last Raft log entry applied to this server's state.", nil, nil)
 	// Each event store's replicated cursor, by store name (its address, or node:ID).
 	descStoreAcked = prometheus.NewDesc("grid_event_store_acked_seq",
 		"Seq up to which the event store holds every event, as this server's state records it.", []string{"store"}, nil)
@@ -123,7 +129,7 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader,
+	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader, descRaftTerm, descRaftApplied,
 		descAutopilotHealthy, descAutopilotTolerance, descStoreAcked, descStoreLag, descStoreFaulty, descStoreHolds} {
 		ch <- d
 	}
@@ -142,6 +148,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	gauge(descLeader, leader)
+	gauge(descRaftTerm, float64(s.raft.CurrentTerm()))
+	gauge(descRaftApplied, float64(s.raft.AppliedIndex()))
 	if st := s.autopilot.GetState(); leader == 1 && st != nil && len(st.Servers) > 0 {
 		healthy := 0.0
 		if st.Healthy {

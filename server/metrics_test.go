@@ -94,6 +94,8 @@ func TestMetricsMoveWithTheGrid(t *testing.T) {
 		{"the store holds the outbox", "grid_event_store_holds_outbox", []string{"store", es.addr}, "gauge", 1, ptr(1.0)},
 		{"no store fault", "grid_shipper_store_faults_total", nil, "counter", 0, ptr(0.0)},
 		{"leader", "grid_server_leader", nil, "gauge", 1, ptr(1.0)},
+		{"raft term of the one election", "grid_raft_term", nil, "gauge", 1, nil},
+		{"raft entries applied", "grid_raft_applied_index", nil, "gauge", 3, nil},
 		{"autopilot healthy", "grid_autopilot_healthy", nil, "gauge", 1, ptr(1.0)},
 		{"a single server tolerates no failure", "grid_autopilot_failure_tolerance", nil, "gauge", 0, ptr(0.0)},
 		{"raft applies (go-metrics)", "raft_apply", nil, "counter", 1, nil},
