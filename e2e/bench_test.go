@@ -12,12 +12,12 @@ import (
 )
 
 // BenchmarkFailover measures the time from kill -9 of the leader of a three-server grid
-// (real processes, Grid's default Raft timings) until a surviving server reports
+// (real processes built without -race, Grid's default Raft timings) until a surviving server reports
 // a new leader. Each iteration restarts the killed server and waits for the cluster to
 // settle. Run it with -benchtime=20x (scripts/bench-servers does); it reports the
 // median and the worst.
 func BenchmarkFailover(b *testing.B) {
-	c := &serverCluster{t: b, dir: b.TempDir(), procs: map[string]*proc{}}
+	c := &serverCluster{t: b, dir: b.TempDir(), procs: map[string]*proc{}, bin: plainGridBin(b)}
 	for _, ip := range serverIPs {
 		c.start(ip)
 	}

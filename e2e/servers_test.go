@@ -29,6 +29,9 @@ type serverCluster struct {
 	extra []string
 	// own, if set, gives the flags of one server only: its certificate.
 	own func(ip string) []string
+	// bin, if set, is the grid binary the servers run instead of the tests' own
+	// (built with -race): benchmarks run one built without it.
+	bin string
 }
 
 var serverIPs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
@@ -42,7 +45,11 @@ func (c *serverCluster) start(ip string) {
 	if c.own != nil {
 		args = append(args, c.own(ip)...)
 	}
-	c.procs[ip] = start(c.t, "server "+ip, args...)
+	bin := gridBin
+	if c.bin != "" {
+		bin = c.bin
+	}
+	c.procs[ip] = startArgv(c.t, "server "+ip, append([]string{bin}, args...))
 }
 
 func address(ip string) string { return "-address=http://" + ip + ":7000" }
