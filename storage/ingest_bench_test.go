@@ -31,7 +31,9 @@ import (
 // ceiling spends beyond it is its compaction CPU (compact-cpu-µs/concept). For the
 // store, which cannot run long without compactions (its existence probes would merge
 // hundreds of L0 files), compact-s, pebble's own total of compaction durations, is
-// comparable with the ceiling's.
+// comparable with the ceiling's. pebble-paced is the ceiling held to the rate
+// LearnBatch reached: store-cpu-µs/concept, LearnBatch's CPU per concept less its,
+// is what the store and gRPC cost beyond pebble at the same pace.
 func BenchmarkIngestSustained(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("GRID_BENCH_INGEST"))
 	if n <= 0 {
@@ -53,12 +55,24 @@ func BenchmarkIngestSustained(b *testing.B) {
 			b.ReportMetric(perConcept(ceiling.cpu-nocompactCPU, ceiling.concepts), "compact-cpu-µs/concept")
 		}
 	})
+	var learn ingestRun
 	b.Run("learnbatch", func(b *testing.B) {
-		r := runLearnBatch(b, tmpl, batches)
-		r.report(b)
+		learn = runLearnBatch(b, tmpl, batches)
+		learn.report(b)
 		if ceiling.concepts > 0 {
-			b.ReportMetric(r.rate()/ceiling.rate(), "of-ceiling")
+			b.ReportMetric(learn.rate()/ceiling.rate(), "of-ceiling")
 		}
+	})
+	// The ceiling again, held to LearnBatch's rate: how much of an LSM's compaction
+	// falls within a run depends on its pace (a slower run leaves less debt), so the
+	// store's own CPU per concept is LearnBatch's less this, at the same pace.
+	b.Run("pebble-paced", func(b *testing.B) {
+		if learn.concepts == 0 {
+			b.Skip("no learnbatch figure to pace by")
+		}
+		r := runCeilingPaced(b, tmpl, batches, true, learn.rate())
+		r.report(b)
+		b.ReportMetric(perConcept(learn.cpu, learn.concepts)-perConcept(r.cpu, r.concepts), "store-cpu-µs/concept")
 	})
 }
 
@@ -172,6 +186,12 @@ func batchKVBytes(b *testing.B, batch *pebble.Batch) int {
 
 // runCeiling ingests with raw pebble batches: the store's options, the store's keys.
 func runCeiling(b *testing.B, tmpl *ingestTemplates, batches int, compact bool) ingestRun {
+	return runCeilingPaced(b, tmpl, batches, compact, 0)
+}
+
+// runCeilingPaced is runCeiling that starts batch k no earlier than k batches' worth of
+// time at rate concepts/s after the start; rate 0: at once.
+func runCeilingPaced(b *testing.B, tmpl *ingestTemplates, batches int, compact bool, rate float64) ingestRun {
 	cache := pebble.NewCache(64<<20 + memTables*64<<20)
 	defer cache.Unref()
 	opts := pebbleOptions(cache, 64<<20, hclog.NewNullLogger())
@@ -188,7 +208,11 @@ func runCeiling(b *testing.B, tmpl *ingestTemplates, batches int, compact bool) 
 	// Each batch is built in the buffer of an earlier one, as the store's are (see
 	// Store.newBatch): pebble reuses none over 1 MB.
 	var bufs sync.Pool
+	start := time.Now()
 	r := measureIngest(b, batches, db, func(k int) error {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(k*ingestBatch) / rate * float64(time.Second)))))
+		}
 		buf, _ := bufs.Get().(*[]byte)
 		if buf == nil {
 			buf = new([]byte)
