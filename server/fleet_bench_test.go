@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -176,6 +177,37 @@ func startBenchStorageNode(dataDir string) (addr string, client gridpb.StorageCl
 		return serr
 	}
 	return addr, gridpb.NewStorageClient(conn), stop, nil
+}
+
+// cloneStoreDir copies the data dir of a stopped storage node from src to dst, each
+// pebble table as a hard link (pebble never changes a table it wrote, it only
+// removes it; copied where a link cannot be made), the rest as copies: a benchmark's server writes to the store (its
+// snapshot restore's cluster_restored event), and the next benchmark must find the
+// fleet's store as it was built.
+func cloneStoreDir(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(to, 0o700)
+		case strings.HasSuffix(path, ".sst"):
+			if os.Link(path, to) == nil {
+				return nil
+			} // another file system: copied
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o600)
+	})
 }
 
 // buildFleet lives the history into a storage node on dir/store and writes the
