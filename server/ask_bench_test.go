@@ -151,7 +151,7 @@ type askBench struct {
 	names ask.Names
 }
 
-func newAskBench(b *testing.B) *askBench {
+func newAskBench(b testing.TB) *askBench {
 	f := loadOrBuildFleet(b)
 	// A copy of the fleet's store: this benchmark's restore adds an event to it.
 	dir := filepath.Join(b.TempDir(), "store")
@@ -448,4 +448,25 @@ func benchPercentiles(ds []time.Duration) (p50, p99 float64) {
 	slices.Sort(ds)
 	ms := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 	return ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100])
+}
+
+// TestAskBenchSetup runs BenchmarkAsk1M's setup on a small fleet (10,000 events): its
+// state restored into a real server over a copy of the fleet's store, and the
+// benchmark's three questions answered through the HTTP API. The benchmark runs only
+// by hand (scripts/bench-ask); this keeps it from breaking unnoticed.
+func TestAskBenchSetup(t *testing.T) {
+	t.Setenv(fleetEventsEnv, "10000")
+	t.Setenv(fleetDirEnv, "")
+	h := newAskBench(t)
+	ctx := context.Background()
+	for _, q := range h.questions(1) {
+		resp, err := h.cl.Ask(ctx, &api.AskRequest{Question: q.q, Now: h.now.Format(time.RFC3339)})
+		if err != nil {
+			t.Fatalf("ask %q: %v", q.q, err)
+		}
+		if resp.Interpretation.Intent != q.intent || resp.Answer.Kind == api.AnswerNone || len(resp.Partial) > 0 {
+			t.Errorf("ask %q: intent %s, answer %s (%s), partial %q: %s",
+				q.q, resp.Interpretation.Intent, resp.Answer.Kind, resp.Answer.Reason, resp.Partial, resp.Summary)
+		}
+	}
 }

@@ -104,7 +104,7 @@ type benchFleet struct {
 
 // loadOrBuildFleet returns the fleet kept in $GRID_BENCH_ASK_DIR, or builds one there
 // (or in a temporary directory when the variable is not set).
-func loadOrBuildFleet(b *testing.B) *benchFleet {
+func loadOrBuildFleet(b testing.TB) *benchFleet {
 	dir := os.Getenv(fleetDirEnv)
 	if dir == "" {
 		dir = b.TempDir()
