@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -94,16 +93,8 @@ func TestAutopilotConfigInSnapshots(t *testing.T) {
 	if err := applyStep(t, f, &idx, &AutopilotSetConfig{Config: apConfig(42 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
 	g := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(strings.NewReader(persist(t, f)))); err != nil {
 		t.Fatal(err)
 	}
 	got, err := g.State().AutopilotConfig()

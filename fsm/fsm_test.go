@@ -290,16 +290,8 @@ func TestSnapshotRestoresFormerAgents(t *testing.T) {
 	applyCmd(t, f, 1, at, &RegisterAgent{Name: "a", Hostname: "host-a"})
 	applyCmd(t, f, 2, at, &RegisterAgent{Name: "b"})
 	applyCmd(t, f, 3, at.Add(time.Hour), &DeregisterAgent{Name: "a"})
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
 	g := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(strings.NewReader(persist(t, f)))); err != nil {
 		t.Fatal(err)
 	}
 	former, err := g.State().FormerAgents()
