@@ -129,8 +129,9 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds, descLeader, descRaftTerm, descRaftApplied,
-		descAutopilotHealthy, descAutopilotTolerance, descStoreAcked, descStoreLag, descStoreFaulty, descStoreHolds} {
+	for _, d := range []*prometheus.Desc{descAgents, descNodes, descOutbox, descLastSeq, descLagEvents, descLagSeconds,
+		descLeader, descRaftTerm, descRaftApplied, descAutopilotHealthy, descAutopilotTolerance,
+		descStoreAcked, descStoreLag, descStoreFaulty, descStoreHolds} {
 		ch <- d
 	}
 }
